@@ -1,0 +1,194 @@
+"""Readers: raw endpoint network events in many formats -> batches with :data:`raresketch.EVENT_SCHEMA`.
+
+Entry point :func:`read_events`. Formats:
+
+========== =====================================================================================
+``ecs``     Elastic/ECS JSON lines, nested or dotted keys (Elastic Endpoint, Beats)
+``sysmon``  Sysmon JSON lines (flat NXLog/OTRF, Winlogbeat 6/7+, Azure WindowsEvent) or ``.evtx``
+``evtx``    a Windows ``.evtx`` file (Sysmon channel), through the ``evtx`` package
+``zeek``    Zeek conn.log (TSV or JSON, or a combined JSON stream, or a directory) + dns/ssl/http
+``ocsf``    OCSF Network Activity (class 4001) JSON lines
+``csv``     CSV with ECS column names (header row)
+``parquet`` Parquet with ECS column names
+``arrow``   Arrow IPC file/stream, or an in-memory ``pyarrow.Table`` / ``RecordBatch`` / reader
+========== =====================================================================================
+
+Any JSON-lines input may be gzip-compressed (detected by magic bytes, not by name).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Iterator
+
+import pyarrow as pa
+
+from ._common import SKIP_REASONS, ReadStats, Source, _JSONError, _loads
+from ._ecs import read_ecs
+from ._ocsf import read_ocsf
+from ._sysmon import read_evtx, read_sysmon
+from ._tabular import iter_arrow, read_arrow_ipc, read_csv, read_parquet
+from ._zeek import read_zeek, read_zeek_dir
+
+__all__ = ["read_events", "ReadStats", "detect_format", "FORMATS", "SKIP_REASONS"]
+
+FORMATS = ("auto", "ecs", "sysmon", "evtx", "zeek", "ocsf", "csv", "parquet", "arrow")
+
+_EXT = {".evtx": "evtx", ".parquet": "parquet", ".pq": "parquet", ".arrow": "arrow", ".feather": "arrow",
+        ".ipc": "arrow", ".arrows": "arrow", ".csv": "csv"}
+_READABLE_IN_DIR = (".json", ".jsonl", ".ndjson", ".log", ".evtx", ".csv", ".parquet", ".arrow")
+
+
+def classify_record(d: dict) -> str:
+    """Guess the format of one decoded JSON record: ``zeek``, ``ocsf``, ``sysmon`` or ``ecs``."""
+    if "_path" in d or "@stream" in d or ("uid" in d and ("id.orig_h" in d or "id_orig_h" in d or isinstance(d.get("id"), dict))):
+        return "zeek"
+    if "class_uid" in d and ("category_uid" in d or "activity_id" in d or "metadata" in d):
+        return "ocsf"
+    if "Event" in d and isinstance(d["Event"], dict) and "System" in d["Event"]:
+        return "sysmon"
+    w = d.get("winlog")
+    if isinstance(w, dict) and "sysmon" in str(w.get("provider_name", w.get("channel", ""))).lower():
+        return "sysmon"
+    if "event_data" in d and "event_id" in d:
+        return "sysmon"
+    if "EventID" in d and ("UtcTime" in d or "Image" in d or "EventData" in d
+                           or "sysmon" in str(d.get("SourceName", d.get("Channel", ""))).lower()):
+        return "sysmon"
+    return "ecs"
+
+
+def detect_format(src: Source) -> str:
+    """Format of a source from its magic bytes, extension, then a vote over its first JSON records."""
+    head = src.head
+    if head.startswith(b"ElfFile\x00"):
+        return "evtx"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"ARROW1") or head[:4] == b"\xff\xff\xff\xff":
+        return "arrow"
+    if src.ext in _EXT:
+        return _EXT[src.ext]
+    stripped = head.lstrip()
+    if stripped.startswith(b"#separator") or stripped.startswith(b"#fields"):
+        return "zeek"
+    votes: dict[str, int] = {}
+    for line in head.split(b"\n")[:-1] or [head]:
+        if not line.strip():
+            continue
+        try:
+            d = _loads(line)
+        except _JSONError:
+            continue
+        if isinstance(d, dict):
+            k = classify_record(d)
+            votes[k] = votes.get(k, 0) + 1
+        if sum(votes.values()) >= 50:
+            break
+    if not votes:
+        first = stripped.split(b"\n", 1)[0]
+        if b"," in first and b"@timestamp" in first:
+            return "csv"
+        return "ecs"
+    # Any Sysmon/Zeek/OCSF record wins over ecs (ECS is the fallback shape of everything).
+    for k in ("sysmon", "zeek", "ocsf"):
+        if votes.get(k):
+            return k
+    return "ecs"
+
+
+def read_events(path_or_file: Any, format: str = "auto", batch_size: int = 65536,
+                stats: ReadStats | None = None, **options: Any) -> Iterator[pa.Table]:
+    """Read endpoint network events as Arrow tables with :data:`raresketch.EVENT_SCHEMA`.
+
+    Parameters
+    ----------
+    path_or_file : str, os.PathLike, binary file object, bytes, pyarrow.Table/RecordBatch/RecordBatchReader
+        A file (``.gz`` accepted for text formats), a directory (Zeek logs, or every readable file in
+        sorted order, each with its own enrichment context), an open binary file, or in-memory Arrow data.
+    format : str
+        One of :data:`FORMATS`; ``auto`` decides from magic bytes, extension and the first records.
+    batch_size : int
+        Maximum rows per yielded table (the last may be shorter; a table is never empty).
+    stats : ReadStats, optional
+        Updated in place while iterating: records read, events emitted, skipped by reason.
+    **options
+        Reader options: ``dns_window_s`` (Sysmon, Zeek; default 3600), ``prefer_dns`` (Sysmon; default
+        True), ``join_siblings`` (Zeek conn.log; default True).
+
+    Yields
+    ------
+    pyarrow.Table
+        Batches sorted by ``@timestamp`` (UTC, microseconds) within each batch. One bad record never stops
+        the stream: it is counted in ``stats.skipped`` and reading continues.
+
+    Cost: O(records); JSON parsing dominates (orjson). Normalisation runs once per distinct value per batch.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if stats is None:
+        stats = ReadStats()
+    if isinstance(path_or_file, (pa.Table, pa.RecordBatch, pa.RecordBatchReader)):
+        if format not in ("auto", "arrow"):
+            raise ValueError(f"in-memory Arrow data cannot be read as {format!r}")
+        yield from iter_arrow(path_or_file, batch_size, stats)
+        return
+    if isinstance(path_or_file, (str, os.PathLike)) and os.path.isdir(path_or_file):
+        yield from _read_dir(os.fspath(path_or_file), format, batch_size, stats, options)
+        return
+    if isinstance(path_or_file, (str, os.PathLike)) and not os.path.exists(path_or_file):
+        raise FileNotFoundError(path_or_file)
+    stats.files += 1
+    src = Source(path_or_file)
+    try:
+        fmt = detect_format(src) if format == "auto" else format
+        if fmt == "sysmon" and src.head.startswith(b"ElfFile\x00"):
+            fmt = "evtx"
+        if fmt == "evtx":
+            if not src.name:
+                raise ValueError("evtx input must be a path (the evtx parser reads files)")
+            yield from read_evtx(src.name, batch_size, stats, **_pick(options, "dns_window_s", "prefer_dns"))
+        elif fmt == "sysmon":
+            yield from read_sysmon(src, batch_size, stats, **_pick(options, "dns_window_s", "prefer_dns"))
+        elif fmt == "ecs":
+            yield from read_ecs(src, batch_size, stats)
+        elif fmt == "zeek":
+            yield from read_zeek(src, batch_size, stats, **_pick(options, "dns_window_s", "join_siblings"))
+        elif fmt == "ocsf":
+            yield from read_ocsf(src, batch_size, stats)
+        elif fmt == "csv":
+            yield from read_csv(src, batch_size, stats)
+        elif fmt == "parquet":
+            yield from read_parquet(src.name or _rewind(path_or_file), batch_size, stats)
+        elif fmt == "arrow":
+            yield from read_arrow_ipc(src.name or _rewind(path_or_file), batch_size, stats)
+    finally:
+        src.close()
+
+
+def _pick(options: dict, *names: str) -> dict:
+    unknown = set(options) - {"dns_window_s", "prefer_dns", "join_siblings"}
+    if unknown:
+        raise TypeError(f"unknown reader option(s): {sorted(unknown)}")
+    return {k: v for k, v in options.items() if k in names}
+
+
+def _rewind(f: Any) -> Any:
+    if isinstance(f, (bytes, bytearray, memoryview)):
+        return pa.BufferReader(bytes(f))
+    f.seek(0)
+    return f
+
+
+def _read_dir(directory: str, format: str, batch_size: int, stats: ReadStats, options: dict) -> Iterator[pa.Table]:
+    names = sorted(os.listdir(directory))
+    has_conn = any(n.split(".")[0] == "conn" for n in names)
+    if format in ("auto", "zeek") and has_conn:
+        yield from read_zeek_dir(directory, batch_size, stats, **_pick(options, "dns_window_s"))
+        return
+    for n in names:
+        p = os.path.join(directory, n)
+        low = n.lower()[:-3] if n.lower().endswith(".gz") else n.lower()
+        if os.path.isfile(p) and low.endswith(_READABLE_IN_DIR):
+            yield from read_events(p, format, batch_size, stats, **options)

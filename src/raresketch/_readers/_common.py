@@ -1,0 +1,404 @@
+"""Shared reader plumbing: opening sources, line iteration, statistics, column buffers, timestamp parsing.
+
+Everything here is pure Python + pyarrow. Costs are per record unless stated.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import IO, Any, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..events import EVENT_SCHEMA, _sort_by_time, conform
+
+#: Reasons a record can be skipped, as written to :attr:`ReadStats.skipped` (stable strings).
+SKIP_REASONS = {
+    "malformed_json": "the line is not valid JSON",
+    "not_an_object": "the JSON value is not an object",
+    "missing_timestamp": "no timestamp field",
+    "bad_timestamp": "a timestamp that does not parse",
+    "missing_host": "no host identifier (host.id / computer name / originator address)",
+    "no_destination": "neither destination.ip nor destination.domain",
+    "not_network_event": "a record of another kind (Sysmon EID 1/5/7/22, Zeek dns/ssl/..., ECS non-network)",
+    "wrong_ocsf_class": "an OCSF record whose class_uid is not 4001 (Network Activity)",
+    "evtx_unreadable": "a record or chunk the evtx parser reports as unreadable",
+    "bad_record": "a record whose fields have impossible types or values",
+    "unsupported_line": "a line in a Zeek TSV log that does not match its #fields header",
+}
+
+
+@dataclass
+class ReadStats:
+    """What a reader saw. Pass one to ``read_events(..., stats=...)``; it is updated as batches are yielded.
+
+    Attributes
+    ----------
+    read : int
+        Records (JSON lines, evtx records, log lines, table rows) read, including skipped ones.
+    emitted : int
+        Network events yielded in batches.
+    skipped : collections.Counter
+        Records not emitted, by reason (keys from ``SKIP_REASONS``). Context records used for enrichment
+        (Sysmon EID 1/7/22, Zeek dns/ssl/http) are counted under ``not_network_event``.
+    repaired : collections.Counter
+        Records emitted after a repair, by kind: ``undecodable_bytes`` (invalid UTF-8 replaced by U+FFFD; the
+        record is kept so one bad byte cannot hide a connection).
+    enriched : collections.Counter
+        Emitted events that got a field from another record: ``domain_dns``, ``domain_command_line``,
+        ``process_create`` (EID 1 joined), ``signature`` (EID 7 joined), ``zeek_ssl``, ``zeek_http``.
+    files : int
+        Files opened.
+    """
+
+    read: int = 0
+    emitted: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    repaired: Counter = field(default_factory=Counter)
+    enriched: Counter = field(default_factory=Counter)
+    files: int = 0
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        self.skipped[reason] += n
+
+    @property
+    def n_skipped(self) -> int:
+        return sum(self.skipped.values())
+
+    def as_dict(self) -> dict:
+        return {"read": self.read, "emitted": self.emitted, "skipped": dict(self.skipped),
+                "repaired": dict(self.repaired), "enriched": dict(self.enriched), "files": self.files}
+
+    def __str__(self) -> str:
+        sk = ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items())) or "none"
+        return f"read {self.read}, emitted {self.emitted}, skipped {self.n_skipped} ({sk})"
+
+
+# --------------------------------------------------------------------------------------------- sources
+
+class Source:
+    """A byte source with a peekable head: path, bytes/text file object, gzip detected by magic bytes.
+
+    ``head`` holds the first up-to-64 KiB of the (decompressed) content; :meth:`lines` yields every line
+    (bytes, without the newline) including those in ``head``.
+    """
+
+    HEAD = 1 << 16
+
+    def __init__(self, path_or_file: Any):
+        self.name: str = ""
+        self._close = False
+        if isinstance(path_or_file, (str, os.PathLike)):
+            self.name = os.fspath(path_or_file)
+            raw: IO[bytes] = open(self.name, "rb")
+            self._close = True
+        elif isinstance(path_or_file, io.TextIOBase):
+            raw = io.BytesIO(path_or_file.read().encode("utf-8", "surrogateescape"))
+        elif isinstance(path_or_file, (bytes, bytearray, memoryview)):
+            raw = io.BytesIO(bytes(path_or_file))
+        else:
+            raw = path_or_file
+            self.name = str(getattr(path_or_file, "name", "") or "")
+        self._raw = raw
+        magic = _peek(raw, 2)
+        self.gzip = magic == b"\x1f\x8b"
+        self.fh: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if self.gzip else raw
+        self.head = self.fh.read(self.HEAD)
+        self._consumed = False
+
+    @property
+    def ext(self) -> str:
+        n = self.name.lower()
+        if n.endswith(".gz"):
+            n = n[:-3]
+        return os.path.splitext(n)[1]
+
+    def read_all(self) -> bytes:
+        if self._consumed:
+            raise RuntimeError("source already consumed")
+        self._consumed = True
+        return self.head + self.fh.read()
+
+    def lines(self) -> Iterator[bytes]:
+        if self._consumed:
+            raise RuntimeError("source already consumed")
+        self._consumed = True
+        rest = self.head
+        while True:
+            chunk = self.fh.read(1 << 20)
+            if not chunk:
+                break
+            rest += chunk
+            parts = rest.split(b"\n")
+            rest = parts.pop()
+            for p in parts:
+                yield p[:-1] if p.endswith(b"\r") else p
+        if rest:
+            parts = rest.split(b"\n")
+            for p in parts:
+                yield p[:-1] if p.endswith(b"\r") else p
+
+    def close(self) -> None:
+        if self._close:
+            self._raw.close()
+
+    def __enter__(self) -> "Source":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _peek(fh: IO[bytes], n: int) -> bytes:
+    if hasattr(fh, "peek"):
+        try:
+            return fh.peek(n)[:n]
+        except (OSError, ValueError):
+            pass
+    if fh.seekable():
+        pos = fh.tell()
+        b = fh.read(n)
+        fh.seek(pos)
+        return b
+    raise TypeError("the file object must be seekable or support peek(); wrap it in io.BufferedReader")
+
+
+# --------------------------------------------------------------------------------------------- JSON
+
+try:  # orjson is several times faster than json; fall back when it is absent.
+    import orjson as _orjson
+
+    _loads = _orjson.loads
+    _JSONError: tuple = (_orjson.JSONDecodeError, ValueError)
+except ImportError:  # pragma: no cover
+    import json as _json
+
+    _loads = _json.loads
+    _JSONError = (ValueError,)
+
+
+def loads_line(line: bytes, stats: ReadStats) -> dict | None:
+    """Parse one JSON line into a dict; None when it is blank (not counted) or bad (counted in ``stats``).
+
+    Invalid UTF-8 is replaced by U+FFFD and counted in ``stats.repaired['undecodable_bytes']``.
+    """
+    try:
+        obj = _loads(line)
+    except _JSONError:
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            text = line.decode("utf-8", "replace")
+            try:
+                obj = _loads(text)
+            except _JSONError:
+                stats.skip("malformed_json")
+                return None
+            stats.repaired["undecodable_bytes"] += 1
+        else:
+            if not text.strip():
+                stats.read -= 1  # blank line: not a record
+                return None
+            stats.skip("malformed_json")
+            return None
+    if not isinstance(obj, dict):
+        stats.skip("not_an_object")
+        return None
+    return obj
+
+
+# --------------------------------------------------------------------------------------------- values
+
+_TRUE = {"true", "1", "yes", "t", "y"}
+_FALSE = {"false", "0", "no", "f", "n"}
+
+
+def to_bool(v: Any) -> bool | None:
+    """``True``/``"true"``/``"T"``/1 -> True, the negatives -> False, anything else -> None."""
+    if v is None or isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float)):
+        return bool(v)
+    s = str(v).strip().lower()
+    return True if s in _TRUE else False if s in _FALSE else None
+
+
+def to_int(v: Any) -> int | None:
+    """Integer from int/float/str (``"443"``, ``"0x1bb"``); ``-``, empty, out of int64 range -> None."""
+    if v is None or isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v if -(1 << 63) <= v < (1 << 63) else None
+    if isinstance(v, float):
+        return int(v) if v == v and abs(v) < 9.2e18 else None
+    s = str(v).strip()
+    try:
+        r = int(s, 0) if s[:2].lower() == "0x" else int(s)
+    except ValueError:
+        return None
+    return r if -(1 << 63) <= r < (1 << 63) else None
+
+
+def to_str(v: Any) -> str | None:
+    """String form; None, empty and ``-`` (the usual "no value" markers) -> None."""
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        if isinstance(v, (list, dict)):
+            return None
+        v = str(v)
+    return None if v == "" or v == "-" else v
+
+
+# --------------------------------------------------------------------------------------------- time
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def _parse_one(v: Any) -> int | None:
+    """One timestamp -> UTC microseconds since the epoch, or None. Numbers: seconds, ms or us by magnitude
+    (< 1e11 seconds, < 1e14 ms, else us). Strings: ISO 8601 (``T`` or space, ``Z`` or offset, any fraction);
+    a string without a zone is UTC (Sysmon ``UtcTime``)."""
+    if v is None or isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        if v != v:
+            return None
+        a = abs(v)
+        us = v * 1e6 if a < 1e11 else v * 1e3 if a < 1e14 else v
+        return int(round(us))
+    s = str(v).strip()
+    if not s:
+        return None
+    try:
+        return _parse_one(float(s)) if s[0].isdigit() and s.replace(".", "", 1).isdigit() else _iso(s)
+    except (ValueError, OverflowError):
+        return None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _iso(s: str) -> int:
+    s = _FRACTION.sub(r"\1", s)
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    d = datetime.fromisoformat(s)
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=timezone.utc)
+    delta = d - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+_TS = pa.timestamp("us", tz="UTC")
+
+
+def parse_timestamps(values: list) -> tuple[pa.Array, np.ndarray]:
+    """Parse a list of raw timestamps into a ``timestamp[us, UTC]`` array and a validity mask.
+
+    Fast path: an all-string list is cast by Arrow in one call (ISO with zone, then zone-less as UTC); an
+    all-number list is scaled by magnitude in numpy. Anything else, or a failed cast, goes value by value
+    (:func:`_parse_one`). Invalid values are null in the array and False in the mask. O(n).
+    """
+    n = len(values)
+    if n == 0:
+        return pa.array([], _TS), np.zeros(0, bool)
+    arr = None
+    try:
+        raw = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        raw = None
+    if raw is not None and raw.null_count == 0:
+        if pa.types.is_string(raw.type):
+            for t in (pa.timestamp("ns", tz="UTC"), pa.timestamp("ns")):
+                try:
+                    arr = pc.divide(raw.cast(t).cast(pa.int64()), 1000)  # ns -> us
+                    break
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    arr = None
+        elif pa.types.is_integer(raw.type) or pa.types.is_floating(raw.type):
+            x = raw.to_numpy().astype(np.float64)
+            a = np.abs(x)
+            us = np.where(a < 1e11, x * 1e6, np.where(a < 1e14, x * 1e3, x))
+            if np.all(np.isfinite(us)):
+                arr = pa.array(np.round(us).astype(np.int64))
+    if arr is not None:
+        return arr.cast(pa.int64()).cast(_TS), np.ones(n, bool)
+    parsed = [_parse_one(v) for v in values]
+    mask = np.fromiter((p is not None for p in parsed), bool, n)
+    return pa.array(parsed, pa.int64()).cast(_TS), mask
+
+
+# --------------------------------------------------------------------------------------------- buffers
+
+_FIELDS = [f for f in EVENT_SCHEMA]
+_COLUMNS = [f.name for f in _FIELDS]
+
+
+class RowBuffer:
+    """Accumulates events as column lists (one Python list per schema column) and builds conformed,
+    time-sorted Arrow tables. ``append`` is O(columns); ``to_table`` is O(rows) plus O(distinct) Python
+    calls for normalisation."""
+
+    def __init__(self) -> None:
+        self.cols: dict[str, list] = {c: [] for c in _COLUMNS}
+
+    def __len__(self) -> int:
+        return len(self.cols["@timestamp"])
+
+    def append(self, row: dict) -> None:
+        for c, lst in self.cols.items():
+            lst.append(row.get(c))
+
+    def to_table(self, stats: ReadStats) -> pa.Table:
+        """Build the batch, drop (and count) rows without a valid timestamp or host, conform and sort."""
+        n = len(self)
+        ts_raw = self.cols["@timestamp"]
+        ts, ok = parse_timestamps(ts_raw)
+        arrays = [ts]
+        for f in _FIELDS[1:]:
+            arrays.append(_build(self.cols[f.name], f.type))
+        t = pa.Table.from_arrays(arrays, names=_COLUMNS)
+        missing_ts = np.fromiter((v is None or v == "" for v in ts_raw), bool, n)
+        bad_ts = ~ok & ~missing_ts
+        no_host = np.fromiter((not h for h in self.cols["host.id"]), bool, n) & ok
+        if missing_ts.any():
+            stats.skip("missing_timestamp", int(missing_ts.sum()))
+        if bad_ts.any():
+            stats.skip("bad_timestamp", int(bad_ts.sum()))
+        if no_host.any():
+            stats.skip("missing_host", int(no_host.sum()))
+        keep = ok & ~no_host
+        if not keep.all():
+            t = t.filter(pa.array(keep))
+        self.cols = {c: [] for c in _COLUMNS}
+        t = _sort_by_time(conform(t))
+        stats.emitted += t.num_rows
+        return t
+
+
+def _build(values: list, typ: pa.DataType) -> pa.Array:
+    try:
+        return pa.array(values, typ)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
+        pass
+    if pa.types.is_string(typ):
+        conv = to_str
+    elif pa.types.is_boolean(typ):
+        conv = to_bool
+    elif pa.types.is_integer(typ):
+        lo, hi = (-(1 << 31), 1 << 31) if typ == pa.int32() else (-(1 << 63), 1 << 63)
+
+        def conv(v, lo=lo, hi=hi):
+            i = to_int(v)
+            return i if i is not None and lo <= i < hi else None
+    else:  # pragma: no cover
+        conv = lambda v: v  # noqa: E731
+    return pa.array([conv(v) for v in values], typ)

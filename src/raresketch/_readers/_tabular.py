@@ -1,0 +1,118 @@
+"""CSV, Parquet and Arrow (IPC files/streams, in-memory tables) with the ECS column names of EVENT_SCHEMA.
+
+Columns are matched by name; missing nullable columns become null, extra columns are dropped. Rows with a
+null or unparsable ``@timestamp`` or a null ``host.id`` are counted and skipped. Input is streamed in
+record batches of at most ``batch_size`` rows (CSV through ``pyarrow.csv.open_csv``).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..events import REQUIRED_COLUMNS, _sort_by_time, conform
+from ._common import ReadStats, Source, parse_timestamps
+
+
+def finish_table(t: pa.Table, stats: ReadStats) -> pa.Table:
+    """Count/drop rows lacking a valid timestamp or host, conform to EVENT_SCHEMA, sort by time."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in t.column_names]
+    if missing:
+        raise ValueError(f"input lacks required column(s) {missing}; columns are {t.column_names}")
+    stats.read += t.num_rows
+    ts = t.column("@timestamp")
+    if not pa.types.is_timestamp(ts.type):
+        raw = ts.to_pylist()
+        arr, ok = parse_timestamps(raw)
+        missing_ts = np.fromiter((v is None or v == "" for v in raw), bool, len(raw))
+        if (~ok & missing_ts).any():
+            stats.skip("missing_timestamp", int((~ok & missing_ts).sum()))
+        if (~ok & ~missing_ts).any():
+            stats.skip("bad_timestamp", int((~ok & ~missing_ts).sum()))
+        t = t.set_column(t.column_names.index("@timestamp"), "@timestamp", arr)
+    else:
+        n = ts.null_count
+        if n:
+            stats.skip("missing_timestamp", n)
+    host = t.column("host.id")
+    if not pa.types.is_string(host.type):
+        host = host.cast(pa.string())
+        t = t.set_column(t.column_names.index("host.id"), "host.id", host)
+    bad_host = pc.and_(pc.is_valid(t.column("@timestamp")),
+                       pc.or_kleene(pc.is_null(host), pc.equal(host, "")))
+    nb = pc.sum(bad_host.cast(pa.int64())).as_py() or 0
+    if nb:
+        stats.skip("missing_host", nb)
+        t = t.filter(pc.invert(bad_host))
+    out = _sort_by_time(conform(t))
+    stats.emitted += out.num_rows
+    return out
+
+
+def iter_arrow(obj: Any, batch_size: int, stats: ReadStats) -> Iterator[pa.Table]:
+    """Batches from an in-memory Table / RecordBatch / RecordBatchReader / iterable of those."""
+    if isinstance(obj, pa.RecordBatch):
+        obj = pa.Table.from_batches([obj])
+    if isinstance(obj, pa.Table):
+        for b in obj.to_batches(max_chunksize=batch_size):
+            yield finish_table(pa.Table.from_batches([b]), stats)
+        return
+    if isinstance(obj, pa.RecordBatchReader):
+        for b in obj:
+            for off in range(0, b.num_rows, batch_size):
+                yield finish_table(pa.Table.from_batches([b.slice(off, batch_size)]), stats)
+        return
+    raise TypeError(f"not an Arrow table/batch/reader: {type(obj).__name__}")
+
+
+def read_parquet(path_or_file: Any, batch_size: int, stats: ReadStats) -> Iterator[pa.Table]:
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path_or_file)
+    for b in pf.iter_batches(batch_size=batch_size):
+        yield finish_table(pa.Table.from_batches([b]), stats)
+
+
+def read_arrow_ipc(path_or_file: Any, batch_size: int, stats: ReadStats) -> Iterator[pa.Table]:
+    import pyarrow.ipc as ipc
+
+    src = pa.memory_map(path_or_file) if isinstance(path_or_file, str) else path_or_file
+    try:
+        reader = ipc.open_file(src)
+        batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+    except pa.ArrowInvalid:
+        if hasattr(src, "seek"):
+            src.seek(0)
+        batches = ipc.open_stream(src)
+    for b in batches:
+        for off in range(0, b.num_rows, batch_size):
+            yield finish_table(pa.Table.from_batches([b.slice(off, batch_size)]), stats)
+
+
+def read_csv(src: Source, batch_size: int, stats: ReadStats) -> Iterator[pa.Table]:
+    """CSV with a header row of ECS column names; every column is read as text, then cast by conform."""
+    import io
+
+    import pyarrow.csv as pcsv
+
+    data = src.read_all()
+    header = data.split(b"\n", 1)[0].decode("utf-8", "replace").strip("\r")
+    names = next(iter(__import__("csv").reader([header])), [])
+    opts = pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True,
+                               null_values=["", "-", "null", "NULL"])
+    ropts = pcsv.ReadOptions(block_size=max(1 << 20, batch_size * 256))
+    reader = pcsv.open_csv(io.BytesIO(data), read_options=ropts, convert_options=opts,
+                           parse_options=pcsv.ParseOptions(invalid_row_handler=_bad_row(stats)))
+    for b in reader:
+        for off in range(0, b.num_rows, batch_size):
+            yield finish_table(pa.Table.from_batches([b.slice(off, batch_size)]), stats)
+
+
+def _bad_row(stats: ReadStats):
+    def handler(row) -> str:
+        stats.read += 1
+        stats.skip("bad_record")
+        return "skip"
+    return handler
