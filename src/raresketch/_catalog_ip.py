@@ -1,0 +1,176 @@
+"""Published cloud / IM networks as a sorted interval table with a vectorised lookup.
+
+All addresses live in one 128-bit space (IPv4 as IPv4-mapped IPv6, ``::ffff:a.b.c.d``), stored as
+big-endian 16-byte strings (numpy ``S16``), whose byte order is the numeric order. Lookup is
+``numpy.searchsorted`` over the interval starts: O(log R) per address, O(n log R) for n addresses, with
+R the number of elementary intervals (about 2x the number of published prefixes).
+"""
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+_V4_MAPPED = 0xFFFF << 32
+_MAX = (1 << 128) - 1
+
+
+@dataclass(frozen=True)
+class IpOwner:
+    """Who publishes a network: ``provider`` (``aws``, ``azure``, ...; ``telegram`` for its own networks),
+    ``kind`` (``cloud`` or ``im``) and ``im_service`` (for ``kind == "im"``)."""
+
+    provider: str
+    kind: str = "cloud"
+    im_service: str | None = None
+
+
+def parse_cidrs(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """One CIDR per line (blank lines and ``#`` comments ignored; host bits tolerated) -> networks.
+
+    Raises ``ValueError`` naming the first line that is not a network.
+    """
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        s = line.split("#", 1)[0].strip()
+        if not s:
+            continue
+        try:
+            out.append(ipaddress.ip_network(s, strict=False))
+        except ValueError as e:
+            raise ValueError(f"line {n}: {s!r} is not an IP network ({e})") from None
+    return out
+
+
+def _span(net) -> tuple[int, int]:
+    lo, hi = int(net.network_address), int(net.broadcast_address)
+    if net.version == 4:
+        lo, hi = lo | _V4_MAPPED, hi | _V4_MAPPED
+    return lo, hi
+
+
+def _prefix128(net) -> int:
+    return net.prefixlen + (96 if net.version == 4 else 0)
+
+
+def ip_to_int(ip: str) -> int | None:
+    """Address text -> integer in the 128-bit space (IPv4 mapped); None when not an address."""
+    try:
+        a = ipaddress.ip_address(ip.strip().strip("[]").split("%", 1)[0])
+    except (ValueError, AttributeError):
+        return None
+    if a.version == 4:
+        return int(a) | _V4_MAPPED
+    return int(a)
+
+
+class IpTable:
+    """Non-overlapping intervals -> owner index; built from possibly overlapping prefixes.
+
+    Overlaps resolve to the most specific prefix, then to the owner with the lower ``priority``.
+    Build cost O(P log P + P * R) in numpy slice writes for P prefixes (fast for the ~12k shipped ones).
+    """
+
+    def __init__(self, entries: Iterable[tuple[object, int, IpOwner]]):
+        """``entries``: (network, priority, owner) triples."""
+        owners: list[IpOwner] = []
+        index: dict[IpOwner, int] = {}
+        spans = []
+        for net, prio, owner in entries:
+            if owner not in index:
+                index[owner] = len(owners)
+                owners.append(owner)
+            lo, hi = _span(net)
+            spans.append((_prefix128(net), -prio, lo, hi, index[owner]))
+        self.owners = owners
+        bounds = sorted({b for _, _, lo, hi, _ in spans for b in (lo, hi + 1) if b <= _MAX})
+        owner_of = np.full(len(bounds), -1, np.int32)
+        for _, _, lo, hi, oi in sorted(spans):  # general first, specific last; lower priority number last
+            i0 = bisect.bisect_left(bounds, lo)
+            i1 = bisect.bisect_left(bounds, hi + 1) if hi < _MAX else len(bounds)
+            owner_of[i0:i1] = oi
+        # merge neighbours with one owner
+        keep = np.ones(len(bounds), bool)
+        if len(bounds) > 1:
+            keep[1:] = owner_of[1:] != owner_of[:-1]
+        self._starts = np.array([b.to_bytes(16, "big") for b, k in zip(bounds, keep) if k], dtype="S16")
+        self._owner = owner_of[keep]
+
+    def __len__(self) -> int:
+        return int((self._owner >= 0).sum())
+
+    def lookup_packed(self, packed: np.ndarray) -> np.ndarray:
+        """``S16`` big-endian addresses -> owner index (int32, -1 = not published). O(n log R)."""
+        if len(self._starts) == 0 or len(packed) == 0:
+            return np.full(len(packed), -1, np.int32)
+        i = np.searchsorted(self._starts, packed, side="right") - 1
+        out = np.where(i >= 0, self._owner[np.maximum(i, 0)], -1)
+        return out.astype(np.int32)
+
+    def lookup(self, ips: Sequence[str | None]) -> np.ndarray:
+        """Address strings (None / non-addresses allowed) -> owner index array (-1 = none)."""
+        ints = [ip_to_int(ip) if ip else None for ip in ips]
+        valid = np.fromiter((v is not None for v in ints), bool, len(ints))
+        packed = np.array([(v if v is not None else 0).to_bytes(16, "big") for v in ints], dtype="S16")
+        out = self.lookup_packed(packed)
+        out[~valid] = -1
+        return out
+
+    def owner(self, ip: str | None) -> IpOwner | None:
+        """Owner of one address, or None."""
+        if not ip:
+            return None
+        i = int(self.lookup([ip])[0])
+        return self.owners[i] if i >= 0 else None
+
+
+# ------------------------------------------------------------------------------------------ refresh
+
+#: Where :func:`refresh_ip_ranges` fetches the merged per-provider lists (the shipped snapshot's source).
+REFRESH_URL = "https://raw.githubusercontent.com/lord-alfred/ipranges/main/{directory}/{family}_merged.txt"
+
+
+def default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "raresketch", "ip_ranges")
+
+
+def refresh_ip_ranges(directories: Iterable[str], dest: str | None = None, timeout: float = 20.0,
+                      url: str = REFRESH_URL) -> str:
+    """Download fresh ``ipv4_merged.txt`` / ``ipv6_merged.txt`` for each provider directory into ``dest``
+    (default: ``~/.cache/raresketch/ip_ranges``), validating every file with :func:`parse_cidrs` before any
+    is written. ``Catalog(ip_ranges_dir=dest)`` (or ``RARESKETCH_IP_RANGES=dest``) then uses them.
+
+    Returns ``dest``. Raises ``RuntimeError`` with the failing URL when the network does not allow the
+    download; the shipped snapshot stays in use.
+    """
+    dest = dest or default_cache_dir()
+    fetched: dict[str, str] = {}
+    for d in directories:
+        for fam in ("ipv4", "ipv6"):
+            u = url.format(directory=d, family=fam)
+            try:
+                with urllib.request.urlopen(u, timeout=timeout) as r:  # noqa: S310 (fixed https URL)
+                    text = r.read().decode("utf-8")
+            except urllib.error.HTTPError as e:
+                if e.code == 404 and fam == "ipv6":  # some providers publish no IPv6 list
+                    continue
+                raise RuntimeError(f"refresh failed: {u}: HTTP {e.code}; the shipped snapshot stays in use") from e
+            except (urllib.error.URLError, OSError, TimeoutError) as e:
+                raise RuntimeError(
+                    f"refresh failed: cannot download {u} ({e}); this network does not allow it. "
+                    "The shipped snapshot stays in use.") from e
+            parse_cidrs(text)
+            fetched[os.path.join(d, f"{fam}_merged.txt")] = text
+    for rel, text in fetched.items():
+        p = os.path.join(dest, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "w", encoding="utf-8") as f:
+            f.write(text)
+    return dest

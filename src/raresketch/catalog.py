@@ -1,0 +1,649 @@
+"""Destination and process catalogues: what a destination is (cloud resource, IM service) and what a
+process is (key, scripting engine, user-writable path, renamed binary).
+
+Sources, all shipped as data with provenance (see ``data/catalog/README.md``, :meth:`Catalog.sources`):
+
+- cloud resources by hostname: the Public Suffix List PRIVATE section (from the ``publicsuffixlist``
+  package, offline), restricted to the cloud/hosting blocks named in ``psl_sections.tsv``, plus the project
+  list ``cloud_suffixes.tsv`` (wins on naming; adds what the PSL lacks, and regional templates);
+- cloud / IM networks by address: ``ip_ranges/`` (dated snapshot) with owners in ``ip_providers.tsv``;
+- IM services by domain: ``im_domains.tsv`` (``suffix`` = the domain and all subdomains, ``exact`` = that name);
+- processes: ``script_engines.tsv`` (globs per OS), ``user_writable_paths.tsv`` (regexes per OS);
+- user extensions and allow-list: a TOML file (see :meth:`Catalog.__init__`).
+
+Keys (DESIGN.md): cloud resource ``provider/service/label`` where ``label`` is the single label left of the
+matched suffix (``mybucket`` in ``mybucket.s3.us-west-2.amazonaws.com``; for a rule ending in ``*`` that
+covers the whole name, as EC2 ``ec2-1-2-3-4.compute-1.amazonaws.com``, the label the ``*`` matched), or
+``provider/ip/<address>`` for an IP-only destination inside a published cloud network; destination key =
+lower-cased FQDN, else the IP; process key = lower-cased image base name, plus ``|`` and the lower-cased
+signer when known.
+
+Resolution is memoised per distinct value (LRU) and :meth:`Catalog.resolve_batch` dictionary-encodes the
+batch first, so its cost grows with the number of *distinct* hostnames / IPs / processes, not rows.
+"""
+from __future__ import annotations
+
+import fnmatch
+import functools
+import ipaddress
+import os
+import re
+import sys
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Iterable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ._catalog_ip import IpOwner, IpTable, default_cache_dir, parse_cidrs, refresh_ip_ranges
+from .events import basename, normalize_domain, normalize_ip
+
+__all__ = ["Catalog", "HostInfo", "IpOwner", "ProcessInfo", "RESOLVED_SCHEMA", "default_catalog",
+           "refresh_ip_ranges", "parse_cidrs", "process_key"]
+
+RESOLVED_SCHEMA = pa.schema([
+    pa.field("raresketch.destination.key", pa.string()),
+    pa.field("raresketch.cloud.provider", pa.string()),
+    pa.field("raresketch.cloud.service", pa.string()),
+    pa.field("raresketch.cloud.resource", pa.string()),
+    pa.field("raresketch.destination.ip_provider", pa.string()),
+    pa.field("raresketch.im.service", pa.string()),
+    pa.field("raresketch.process.key", pa.string()),
+    pa.field("raresketch.process.is_script_engine", pa.bool_()),
+    pa.field("raresketch.process.script_engine", pa.string()),
+    pa.field("raresketch.process.user_writable_path", pa.bool_()),
+    pa.field("raresketch.process.renamed", pa.bool_()),
+    pa.field("raresketch.allowlisted", pa.bool_()),
+])
+"""Columns returned by :meth:`Catalog.resolve_batch` (all nullable; null = unknown)."""
+
+
+# --------------------------------------------------------------------------------------------- data files
+
+def _data_dir() -> str:
+    return str(resources.files("raresketch") / "data" / "catalog")
+
+
+def _read_tsv(path: str) -> tuple[list[dict], list[str]]:
+    """Rows (dicts by header) and the leading ``#`` comment lines (provenance) of a TSV file."""
+    rows, comments, header = [], [], None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith("#"):
+                comments.append(line[1:].strip())
+                continue
+            if not line.strip():
+                continue
+            parts = line.split("\t")
+            if header is None:
+                header = parts
+                continue
+            parts += [""] * (len(header) - len(parts))
+            rows.append(dict(zip(header, parts)))
+    return rows, comments
+
+
+# --------------------------------------------------------------------------------------------- suffix trie
+
+class _Node:
+    __slots__ = ("exact", "globs", "star", "value")
+
+    def __init__(self) -> None:
+        self.exact: dict[str, _Node] = {}
+        self.globs: list[tuple[str, _Node]] = []
+        self.star: _Node | None = None
+        self.value: tuple | None = None
+
+
+class SuffixTrie:
+    """Hostname suffix rules, matched right to left, longest match wins.
+
+    A rule label is literal, ``*`` (exactly one label) or a glob inside one label (``s3-website-*``).
+    ``add`` with ``override=False`` keeps an existing value for the same rule. Match cost O(labels) plus
+    the (few) glob/wildcard branches.
+    """
+
+    def __init__(self) -> None:
+        self.root = _Node()
+        self.n_rules = 0
+
+    def add(self, rule: str, value: tuple, override: bool = True) -> None:
+        node = self.root
+        for lab in reversed(rule.lower().strip(".").split(".")):
+            if lab == "*":
+                node.star = node.star or _Node()
+                node = node.star
+            elif "*" in lab or "?" in lab:
+                for g, child in node.globs:
+                    if g == lab:
+                        node = child
+                        break
+                else:
+                    child = _Node()
+                    node.globs.append((lab, child))
+                    node.globs.sort(key=lambda gc: -len(gc[0].replace("*", "")))  # most literal first
+                    node = child
+            else:
+                node = node.exact.setdefault(lab, _Node())
+        if node.value is None:
+            self.n_rules += 1
+        if node.value is None or override:
+            node.value = value
+
+    def match(self, labels_rev: list[str]) -> tuple[int, tuple, str | None] | None:
+        """(depth, value, label matched by a final ``*``) of the longest rule matching, or None."""
+        best: list = [None]
+
+        def walk(node: _Node, i: int, star_label: str | None) -> None:
+            if node.value is not None and (best[0] is None or i > best[0][0]):
+                best[0] = (i, node.value, star_label)
+            if i == len(labels_rev):
+                return
+            lab = labels_rev[i]
+            child = node.exact.get(lab)
+            if child is not None:
+                walk(child, i + 1, None)
+            for g, gchild in node.globs:
+                if fnmatch.fnmatchcase(lab, g):
+                    walk(gchild, i + 1, None)
+                    break
+            if node.star is not None:
+                walk(node.star, i + 1, lab)
+
+        walk(self.root, 0, None)
+        return best[0]
+
+
+def _psl_path() -> str:
+    import publicsuffixlist
+
+    return os.path.join(os.path.dirname(publicsuffixlist.__file__), "public_suffix_list.dat")
+
+
+def psl_private_blocks(path: str | None = None) -> tuple[list[tuple[str, list[str]]], dict]:
+    """The PSL PRIVATE section as (block title, rules) pairs, and the list's VERSION/COMMIT header fields.
+
+    A block starts at a comment line after a blank line; its title is that comment up to `` : ``."""
+    path = path or _psl_path()
+    meta, blocks, cur, in_private, prev_blank = {}, [], None, False, True
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            s = line.strip()
+            if s.startswith("// VERSION:") or s.startswith("// COMMIT:"):
+                k, _, v = s[3:].partition(":")
+                meta[k.strip().lower()] = v.strip()
+            if s == "// ===BEGIN PRIVATE DOMAINS===":
+                in_private = True
+                continue
+            if s == "// ===END PRIVATE DOMAINS===":
+                break
+            if not in_private:
+                continue
+            if not s:
+                prev_blank = True
+                continue
+            if s.startswith("//"):
+                if prev_blank:
+                    cur = (s[2:].strip().split(" : ")[0].strip(), [])
+                    blocks.append(cur)
+            elif cur is not None and not s.startswith("!"):
+                cur[1].append(s.split()[0])
+            prev_blank = False
+    return blocks, meta
+
+
+# --------------------------------------------------------------------------------------------- results
+
+@dataclass(frozen=True)
+class HostInfo:
+    """Resolution of one hostname. ``cloud_resource`` is the key ``provider/service/label`` (None when the
+    name is the provider's own endpoint, e.g. ``s3.amazonaws.com``)."""
+
+    name: str | None
+    cloud_provider: str | None = None
+    cloud_service: str | None = None
+    cloud_label: str | None = None
+    cloud_resource: str | None = None
+    im_service: str | None = None
+    allowlisted: bool = False
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    key: str | None
+    is_script_engine: bool | None
+    script_engine: str | None
+    user_writable_path: bool | None
+    renamed: bool | None
+    allowlisted: bool = False
+
+
+def process_key(executable: str | None, name: str | None = None, signer: str | None = None) -> str | None:
+    """``powershell.exe|microsoft windows``: lower-cased image base name, plus ``|signer`` when known."""
+    base = basename(executable) or basename(name)
+    if not base:
+        return None
+    base = base.strip().lower()
+    s = signer.strip().lower() if signer and signer.strip() else None
+    return f"{base}|{s}" if s else base
+
+
+def _stem(n: str) -> str:
+    n = n.lower()
+    return n.rsplit(".", 1)[0] if "." in n else n
+
+
+_DRIVE = re.compile(r"^[a-z]:/")
+
+
+def _guess_os(path: str | None, base: str | None) -> str | None:
+    if path:
+        if "\\" in path or _DRIVE.match(path.lower()):
+            return "windows"
+        if path.startswith("/"):
+            return "macos" if path.startswith(("/Users/", "/Applications/", "/System/", "/private/")) else "linux"
+    if base and base.lower().endswith(".exe"):
+        return "windows"
+    return None
+
+
+# --------------------------------------------------------------------------------------------- catalog
+
+class Catalog:
+    """Resolves destinations (hostname, IP) and processes against the shipped lists plus user extensions.
+
+    Parameters
+    ----------
+    extensions : path or list of paths, optional
+        TOML files adding entries and an allow-list::
+
+            source = "acme SOC, 2026-11-01"          # recorded in sources()
+            [[cloud]]                                  # tenant-controlled suffixes
+            provider = "acme"
+            service = "files"
+            suffix = "files.acme.example"              # '*' = one label, 'x-*' = glob in a label
+            [[im]]
+            service = "mattermost"
+            match = "suffix"                           # or "exact"
+            domain = "chat.acme.example"
+            [[ip_ranges]]
+            provider = "acme"
+            kind = "cloud"                             # or "im" with im_service = "..."
+            cidrs = ["203.0.113.0/24", "2001:db8::/32"]
+            [process]
+            script_engines = [{os = "windows", pattern = "autohotkey*.exe", engine = "autohotkey"}]
+            user_writable_paths = [{os = "windows", pattern = "^d:/scratch/"}]
+            [allow]
+            destinations = ["mybucket.s3.amazonaws.com", ".corp.example"]   # leading '.' = suffix
+            processes = ["backup.exe|acme corp", "teams.exe"]              # process key or base name
+    use_psl : bool
+        Include the PSL PRIVATE cloud/hosting blocks (default True).
+    ip_ranges_dir : str, optional
+        A directory laid out like ``data/catalog/ip_ranges`` (e.g. written by :func:`refresh_ip_ranges`);
+        default: ``$RARESKETCH_IP_RANGES`` if set, else the shipped snapshot.
+    cache_size : int
+        Entries of each per-value LRU memo (hostnames, processes).
+    """
+
+    def __init__(self, extensions: str | os.PathLike | Iterable[str | os.PathLike] | None = None, *,
+                 use_psl: bool = True, ip_ranges_dir: str | None = None, cache_size: int = 1 << 18):
+        data = _data_dir()
+        self._sources: dict[str, str] = {}
+        self._trie = SuffixTrie()
+        self._im_exact: dict[str, str] = {}
+        self._im_suffix: dict[str, str] = {}
+        self._allow_exact: set[str] = set()
+        self._allow_suffix: set[str] = set()
+        self._allow_proc: set[str] = set()
+
+        proj, com = _read_tsv(os.path.join(data, "cloud_suffixes.tsv"))
+        self._sources["cloud_suffixes.tsv"] = " ".join(com[1:3])
+        proj_services = [(r["suffix"], r["provider"], r["service"]) for r in proj]
+        if use_psl:
+            sections, com = _read_tsv(os.path.join(data, "psl_sections.tsv"))
+            wanted = {r["title"]: (r["provider"], r["service"]) for r in sections}
+            blocks, meta = psl_private_blocks()
+            self._sources["public_suffix_list"] = (
+                f"publicsuffixlist package PSL VERSION {meta.get('version')} COMMIT {meta.get('commit')}, "
+                f"{len(wanted)} PRIVATE blocks selected by psl_sections.tsv")
+            self._n_psl = 0
+            for title, rules in blocks:
+                if title not in wanted:
+                    continue
+                prov, svc = wanted[title]
+                for rule in rules:
+                    s = _derive_service(rule, svc, proj_services)
+                    self._trie.add(rule, (prov, s), override=False)
+                    self._n_psl += 1
+        for r in proj:  # project list wins on naming
+            self._trie.add(r["suffix"], (r["provider"], r["service"]), override=True)
+
+        rows, com = _read_tsv(os.path.join(data, "im_domains.tsv"))
+        self._sources["im_domains.tsv"] = " ".join(com[:3])
+        for r in rows:
+            self._add_im(r["service"], r["match"], r["domain"])
+
+        prov_rows, com = _read_tsv(os.path.join(data, "ip_providers.tsv"))
+        self._sources["ip_ranges"] = " ".join(com[1:4])
+        ip_dir = ip_ranges_dir or os.environ.get("RARESKETCH_IP_RANGES") or os.path.join(data, "ip_ranges")
+        self._ip_dirs = [r["directory"] for r in prov_rows]
+        ip_entries: list = []
+        for r in prov_rows:
+            owner = IpOwner(r["provider"], r["kind"], r["im_service"] or None)
+            for fam in ("ipv4", "ipv6"):
+                p = os.path.join(ip_dir, r["directory"], f"{fam}_merged.txt")
+                if os.path.exists(p):
+                    with open(p, encoding="utf-8") as f:
+                        ip_entries += [(n, int(r["priority"]), owner) for n in parse_cidrs(f.read())]
+        if ip_dir != os.path.join(data, "ip_ranges"):
+            self._sources["ip_ranges"] += f" (overridden by {ip_dir})"
+
+        eng_rows, com = _read_tsv(os.path.join(data, "script_engines.tsv"))
+        self._sources["script_engines.tsv"] = " ".join(com[2:4])
+        self._engines: dict[str, list[tuple[str, str]]] = {}
+        for r in eng_rows:
+            self._engines.setdefault(r["os"], []).append((r["pattern"].lower(), r["engine"]))
+        uw_rows, com = _read_tsv(os.path.join(data, "user_writable_paths.tsv"))
+        self._sources["user_writable_paths.tsv"] = " ".join(com[3:5])
+        self._writable: dict[str, list[re.Pattern]] = {}
+        for r in uw_rows:
+            self._writable.setdefault(r["os"], []).append(re.compile(r["pattern"]))
+
+        if extensions is not None:
+            paths = [extensions] if isinstance(extensions, (str, os.PathLike)) else list(extensions)
+            for p in paths:
+                ip_entries += self._load_extension(os.fspath(p))
+        self._ip = IpTable(ip_entries)
+
+        self.resolve_host = functools.lru_cache(maxsize=cache_size)(self._resolve_host)  # type: ignore[method-assign]
+        self._process = functools.lru_cache(maxsize=cache_size)(self._process_uncached)
+
+    # ------------------------------------------------------------------ loading helpers
+    def _add_im(self, service: str, match: str, domain: str) -> None:
+        d = normalize_domain(domain)
+        if not d:
+            raise ValueError(f"IM entry for {service!r}: empty domain")
+        if match in ("suffix", "domain"):
+            self._im_suffix[d] = service
+        elif match in ("exact", "full"):
+            self._im_exact[d] = service
+        else:
+            raise ValueError(f"IM entry {domain!r}: match must be 'suffix' or 'exact', got {match!r}")
+
+    def _load_extension(self, path: str) -> list:
+        with open(path, "rb") as f:
+            try:
+                doc = tomllib.load(f)
+            except tomllib.TOMLDecodeError as e:
+                raise ValueError(f"{path}: invalid TOML ({e})") from e
+        self._sources[f"extension {os.path.basename(path)}"] = str(doc.get("source", path))
+        for e in doc.get("cloud", []):
+            self._trie.add(e["suffix"], (e["provider"], e.get("service", "custom")), override=True)
+        for e in doc.get("im", []):
+            self._add_im(e["service"], e.get("match", "suffix"), e["domain"])
+        entries = []
+        for e in doc.get("ip_ranges", []):
+            owner = IpOwner(e["provider"], e.get("kind", "cloud"), e.get("im_service"))
+            if owner.kind not in ("cloud", "im"):
+                raise ValueError(f"{path}: ip_ranges kind must be 'cloud' or 'im', got {owner.kind!r}")
+            for c in e.get("cidrs", []):
+                entries.append((ipaddress.ip_network(c, strict=False), -1, owner))  # user entries win ties
+        proc = doc.get("process", {})
+        for e in proc.get("script_engines", []):
+            e = {"pattern": e} if isinstance(e, str) else e
+            self._engines.setdefault(e.get("os", "any"), []).append((e["pattern"].lower(), e.get("engine", e["pattern"])))
+        for e in proc.get("user_writable_paths", []):
+            e = {"pattern": e} if isinstance(e, str) else e
+            self._writable.setdefault(e.get("os", "any"), []).append(re.compile(e["pattern"]))
+        allow = doc.get("allow", {})
+        for d in allow.get("destinations", []):
+            if d.startswith("."):
+                self._allow_suffix.add(normalize_domain(d[1:]))
+            else:
+                nd = normalize_domain(d)
+                self._allow_exact.add(normalize_ip(nd) or nd)
+        for p in allow.get("processes", []):
+            self._allow_proc.add(p.strip().lower())
+        return entries
+
+    # ------------------------------------------------------------------ scalar API
+    def sources(self) -> dict[str, str]:
+        """Provenance (source, version/date) of every list in use, by list name."""
+        return dict(self._sources)
+
+    def _resolve_host(self, name: str | None) -> HostInfo:
+        """One hostname -> :class:`HostInfo` (normalised first; an IP literal resolves to nothing).
+        O(labels); memoised (LRU) as ``resolve_host``."""
+        n = normalize_domain(name)
+        if not n or normalize_ip(n):
+            return HostInfo(n, allowlisted=bool(n and normalize_ip(n) in self._allow_exact))
+        labels = n.split(".")
+        prov = svc = label = res = None
+        m = self._trie.match(labels[::-1])
+        if m is not None:
+            depth, (prov, svc), star_label = m
+            label = labels[-depth - 1] if depth < len(labels) else star_label
+            res = f"{prov}/{svc}/{label}" if label else None
+        im = self._im_exact.get(n)
+        allowed = n in self._allow_exact
+        for i in range(len(labels)):
+            suf = ".".join(labels[i:])
+            if im is None:
+                im = self._im_suffix.get(suf)
+            if not allowed and suf in self._allow_suffix:
+                allowed = True
+        return HostInfo(n, prov, svc, label, res, im, allowed)
+
+    def resolve_ip(self, ip: str | None) -> IpOwner | None:
+        """The published owner of one address (cloud provider or IM network), or None. O(log R)."""
+        return self._ip.owner(normalize_ip(ip) if ip else None)
+
+    def process_info(self, executable: str | None, name: str | None = None, signer: str | None = None,
+                     original_file_name: str | None = None, os_type: str | None = None) -> ProcessInfo:
+        """Process signals for one process (memoised per distinct argument tuple)."""
+        return self._process(executable, name, signer, original_file_name, os_type)
+
+    def _process_uncached(self, executable, name, signer, original_file_name, os_type) -> ProcessInfo:
+        base = basename(executable) or basename(name)
+        key = process_key(executable, name, signer)
+        if not base:
+            return ProcessInfo(None, None, None, None, None)
+        b = base.lower()
+        os_ = (os_type or "").lower() or _guess_os(executable, base)
+        oses = [os_] if os_ in self._engines else list(self._engines)
+        engine = None
+        for o in oses + ["any"]:
+            for pat, eng in self._engines.get(o, ()):
+                if fnmatch.fnmatchcase(b, pat):
+                    engine = eng
+                    break
+            if engine:
+                break
+        writable = None
+        if executable:
+            p = executable.replace("\\", "/").lower()
+            w_oses = [os_] if os_ in self._writable else list(self._writable)
+            writable = any(r.search(p) for o in w_oses + ["any"] for r in self._writable.get(o, ()))
+        renamed = None
+        if original_file_name and original_file_name.strip() not in ("", "-", "?"):
+            renamed = _stem(original_file_name.strip()) != _stem(b)
+        allowed = bool(self._allow_proc) and (b in self._allow_proc or (key or "") in self._allow_proc)
+        return ProcessInfo(key, engine is not None, engine, writable, renamed, allowed)
+
+    # ------------------------------------------------------------------ batch API
+    def resolve_batch(self, table: pa.Table) -> pa.Table:
+        """Resolved columns (:data:`RESOLVED_SCHEMA`) for a batch with EVENT_SCHEMA column names.
+
+        Each distinct hostname, IP and process tuple is resolved once (dictionary encoding + memo), then
+        expanded with ``take``: O(rows) Arrow work + O(distinct) Python work. Missing input columns count as
+        null. The rows align with ``table``; append them with ``table`` columns as needed.
+        """
+        n = table.num_rows
+        col = lambda c: table.column(c).combine_chunks() if c in table.column_names else pa.nulls(n, pa.string())  # noqa: E731
+
+        # hostnames
+        dom = col("destination.domain")
+        d_enc = pc.dictionary_encode(dom) if n else None
+        d_vals = d_enc.dictionary.to_pylist() if n else []
+        hinfo = [self.resolve_host(v) for v in d_vals]
+        is_ip_lit = [h.name is not None and normalize_ip(h.name) is not None for h in hinfo]
+
+        def dtake(values: list, typ=pa.string()) -> pa.Array:
+            return pa.array(values, typ).take(d_enc.indices) if n else pa.array([], typ)
+
+        name_key = dtake([None if lit else h.name for h, lit in zip(hinfo, is_ip_lit)])
+        ip_from_dom = dtake([normalize_ip(h.name) if lit else None for h, lit in zip(hinfo, is_ip_lit)])
+        c_prov = dtake([h.cloud_provider for h in hinfo])
+        c_svc = dtake([h.cloud_service for h in hinfo])
+        c_res = dtake([h.cloud_resource for h in hinfo])
+        im_dom = dtake([h.im_service for h in hinfo])
+        allow_dom = dtake([h.allowlisted for h in hinfo], pa.bool_())
+
+        # addresses
+        ip = pc.coalesce(col("destination.ip").cast(pa.string()), ip_from_dom) if n else pa.array([], pa.string())
+        i_enc = pc.dictionary_encode(ip) if n else None
+        i_vals = [normalize_ip(v) for v in i_enc.dictionary.to_pylist()] if n else []
+        owner_idx = self._ip.lookup(i_vals)
+        owners = [self._ip.owners[i] if i >= 0 else None for i in owner_idx]
+        itake = lambda vals, typ=pa.string(): pa.array(vals, typ).take(i_enc.indices) if n else pa.array([], typ)  # noqa: E731
+        ip_norm = itake(i_vals)
+        ip_prov = itake([o.provider if o else None for o in owners])
+        ip_cloud = itake([o.provider if o and o.kind == "cloud" else None for o in owners])
+        ip_im = itake([o.im_service if o and o.kind == "im" else None for o in owners])
+        ip_res = itake([f"{o.provider}/ip/{v}" if o and o.kind == "cloud" else None for o, v in zip(owners, i_vals)])
+        ip_allow = itake([v in self._allow_exact if v else False for v in i_vals], pa.bool_())
+
+        ip_only = pc.is_null(name_key) if n else pa.array([], pa.bool_())
+        dest_key = pc.coalesce(name_key, ip_norm) if n else pa.array([], pa.string())
+        cloud_prov = pc.if_else(ip_only, ip_cloud, c_prov) if n else c_prov
+        cloud_svc = pc.if_else(ip_only, pc.if_else(pc.is_valid(ip_cloud), pa.scalar("ip"), pa.scalar(None, pa.string())), c_svc) if n else c_svc
+        cloud_res = pc.if_else(ip_only, ip_res, c_res) if n else c_res
+        im = pc.coalesce(im_dom, ip_im) if n else im_dom
+
+        # processes: one code per distinct (executable, name, signer, original name, os) tuple
+        pcols = ["process.executable", "process.name", "process.code_signature.subject_name",
+                 "process.pe.original_file_name", "host.os.type"]
+        proc_fields = _resolve_unique(self, [col(c).cast(pa.string()) for c in pcols], n)
+        allow = pc.or_kleene(pc.or_kleene(allow_dom, ip_allow), proc_fields.pop("allowlisted")) if n else allow_dom
+        out = {
+            "raresketch.destination.key": dest_key,
+            "raresketch.cloud.provider": cloud_prov,
+            "raresketch.cloud.service": cloud_svc,
+            "raresketch.cloud.resource": cloud_res,
+            "raresketch.destination.ip_provider": ip_prov,
+            "raresketch.im.service": im,
+            **proc_fields,
+            "raresketch.allowlisted": allow,
+        }
+        return pa.Table.from_arrays([out[f.name] for f in RESOLVED_SCHEMA], schema=RESOLVED_SCHEMA)
+
+
+def _resolve_unique(cat: Catalog, arrays: list[pa.Array], n: int) -> dict[str, pa.Array]:
+    """Process columns resolved once per distinct tuple: per-column dictionary codes are combined into one
+    int64 code, ``numpy.unique`` finds the distinct tuples, results are expanded by the inverse index."""
+    names = ["raresketch.process.key", "raresketch.process.is_script_engine", "raresketch.process.script_engine",
+             "raresketch.process.user_writable_path", "raresketch.process.renamed", "allowlisted"]
+    types = [pa.string(), pa.bool_(), pa.string(), pa.bool_(), pa.bool_(), pa.bool_()]
+    if n == 0:
+        return {k: pa.array([], t) for k, t in zip(names, types)}
+    code = np.zeros(n, np.int64)
+    dicts = []
+    for a in arrays:
+        enc = pc.dictionary_encode(a)
+        d = enc.dictionary.to_pylist()
+        idx = enc.indices.fill_null(len(d)).to_numpy(zero_copy_only=False).astype(np.int64)
+        code = code * (len(d) + 1) + idx  # distinct tuples << 2^63 in practice (bounded by rows)
+        dicts.append(d + [None])
+        if len(dicts) > 1:
+            code = np.unique(code, return_inverse=True)[1].astype(np.int64) if code.max() > (1 << 40) else code
+    uniq, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    # recover each distinct tuple from its first row
+    cols_py = [a.take(pa.array(first)).to_pylist() for a in arrays]
+    infos = [cat.process_info(*t) for t in zip(*cols_py)]
+    inv = pa.array(inverse.ravel())
+    vals = [[i.key for i in infos], [i.is_script_engine for i in infos], [i.script_engine for i in infos],
+            [i.user_writable_path for i in infos], [i.renamed for i in infos], [i.allowlisted for i in infos]]
+    return {k: pa.array(v, t).take(inv) for k, v, t in zip(names, vals, types)}
+
+
+def _project_service(rule: str, proj: list[tuple[str, str, str]]) -> str | None:
+    """Service of the most literal project suffix (``cloud_suffixes.tsv``, globs allowed) that a PSL rule
+    equals or ends with; None when there is none."""
+    r = rule.lstrip("*.").lower()
+    best = None
+    for suffix, _prov, svc in proj:
+        pat = suffix.lower()
+        if fnmatch.fnmatchcase(r, pat) or fnmatch.fnmatchcase(r, "*." + pat):
+            lit = len(pat.replace("*", ""))
+            if best is None or lit > best[0]:
+                best = (lit, svc)
+    return best[1] if best else None
+
+
+def _derive_service(rule: str, section_service: str, proj: list[tuple[str, str, str]]) -> str:
+    """Service name for a PSL rule: the project list's (see :func:`_project_service`), else the PSL block's
+    from ``psl_sections.tsv``, else the rule's registrable label (``azurewebsites`` for
+    ``x.azurewebsites.net``)."""
+    s = _project_service(rule, proj)
+    if s:
+        return s
+    if section_service != "-":
+        return section_service
+    return _registrable_label(rule.lstrip("*.").lower())
+
+
+@functools.lru_cache(maxsize=None)
+def _icann_psl():
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList(only_icann=True)
+
+
+def _registrable_label(domain: str) -> str:
+    ps = _icann_psl().publicsuffix(domain) or domain.rsplit(".", 1)[-1]
+    rest = domain[: -len(ps)].rstrip(".")
+    return rest.rsplit(".", 1)[-1] if rest else domain.split(".")[0]
+
+
+@functools.lru_cache(maxsize=1)
+def default_catalog() -> Catalog:
+    """The shipped catalogue without extensions, built once per process (about 0.3 s)."""
+    return Catalog()
+
+
+def refresh(dest: str | None = None, timeout: float = 20.0) -> str:
+    """Re-download every provider's published networks (see :func:`refresh_ip_ranges`) into ``dest``."""
+    rows, _ = _read_tsv(os.path.join(_data_dir(), "ip_providers.tsv"))
+    return refresh_ip_ranges([r["directory"] for r in rows], dest, timeout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m raresketch.catalog refresh [DEST]`` | ``sources`` | ``resolve NAME_OR_IP...``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in ("refresh", "sources", "resolve"):
+        print("usage: python -m raresketch.catalog refresh [DEST] | sources | resolve NAME_OR_IP...", file=sys.stderr)
+        return 2
+    if argv[0] == "refresh":
+        try:
+            dest = refresh(argv[1] if len(argv) > 1 else None)
+        except RuntimeError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        print(f"wrote {dest}; use it with RARESKETCH_IP_RANGES={dest}")
+        return 0
+    cat = default_catalog()
+    if argv[0] == "sources":
+        for k, v in cat.sources().items():
+            print(f"{k}: {v}")
+        return 0
+    for v in argv[1:]:
+        print(v, cat.resolve_ip(v) if normalize_ip(v) else cat.resolve_host(v))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
