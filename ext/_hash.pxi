@@ -1,0 +1,204 @@
+# Hashing: strings -> 64-bit keys (MurmurHash3 x64-128, first 64 bits), and pairs of keys -> one key.
+
+#: The key given to a null value (None, Arrow null). A real string hashes to 0 with probability 2**-64.
+NULL_KEY = 0
+
+_ARROW_OFFSETS = {}
+
+
+cdef inline uint64_t _hash_pyobj(object v, uint32_t seed) except? 0:
+    cdef const char* s
+    cdef Py_ssize_t n
+    if v is None:
+        return 0
+    if isinstance(v, str):
+        try:
+            s = PyUnicode_AsUTF8AndSize(v, &n)
+        except UnicodeEncodeError:
+            b = (<str>v).encode("utf-8", "surrogatepass")
+            return rs_murmur3_64(<const uint8_t*>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), seed)
+        return rs_murmur3_64(<const uint8_t*>s, n, seed)
+    if isinstance(v, bytes):
+        return rs_murmur3_64(<const uint8_t*>PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v), seed)
+    if isinstance(v, (bytearray, memoryview)):
+        b = bytes(v)
+        return rs_murmur3_64(<const uint8_t*>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), seed)
+    raise TypeError(f"hash64 takes str, bytes or None values, not {type(v).__name__}")
+
+
+cdef object _hash_sequence(object values, uint32_t seed):
+    cdef Py_ssize_t i, n = len(values)
+    out = np.empty(n, dtype=np.uint64)
+    cdef uint64_t[::1] o = out
+    for i in range(n):
+        o[i] = _hash_pyobj(values[i], seed)
+    return out
+
+
+cdef object _hash_arrow_binary(object arr, uint32_t seed, bint large):
+    """Zero-copy hashing over an Arrow (large_)string/binary array's offsets and data buffers."""
+    cdef Py_ssize_t n = len(arr), i, off = arr.offset
+    out = np.empty(n, dtype=np.uint64)
+    if n == 0:
+        return out
+    bufs = arr.buffers()
+    validity, offsets_buf, data_buf = bufs[0], bufs[1], bufs[2]
+    cdef uint64_t[::1] o = out
+    cdef const int32_t[::1] off32
+    cdef const int64_t[::1] off64
+    cdef const uint8_t[::1] data
+    cdef const uint8_t[::1] valid
+    cdef const uint8_t* dp = NULL
+    cdef bint has_valid = validity is not None and arr.null_count > 0
+    cdef Py_ssize_t vbit
+    empty = np.zeros(1, dtype=np.uint8)
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None and data_buf.size > 0 else empty
+    dp = &data[0]
+    if has_valid:
+        valid = np.frombuffer(validity, dtype=np.uint8)
+    if large:
+        off64 = np.frombuffer(offsets_buf, dtype=np.int64)
+        with nogil:
+            for i in range(n):
+                if has_valid:
+                    vbit = off + i
+                    if not (valid[vbit >> 3] >> (vbit & 7)) & 1:
+                        o[i] = 0
+                        continue
+                o[i] = rs_murmur3_64(dp + off64[off + i], off64[off + i + 1] - off64[off + i], seed)
+    else:
+        off32 = np.frombuffer(offsets_buf, dtype=np.int32)
+        with nogil:
+            for i in range(n):
+                if has_valid:
+                    vbit = off + i
+                    if not (valid[vbit >> 3] >> (vbit & 7)) & 1:
+                        o[i] = 0
+                        continue
+                o[i] = rs_murmur3_64(dp + off32[off + i], off32[off + i + 1] - off32[off + i], seed)
+    return out
+
+
+cdef object _hash_arrow(object arr, uint32_t seed):
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        # Hash each distinct value once, then gather by index; null indices get NULL_KEY.
+        dict_keys = _hash_arrow(arr.dictionary, seed)
+        idx = arr.indices
+        out = dict_keys[np.asarray(idx.fill_null(0)).astype(np.intp, copy=False)] if len(dict_keys) else \
+            np.zeros(len(arr), dtype=np.uint64)
+        if idx.null_count:
+            out[np.asarray(idx.is_null())] = 0
+        return out
+    if pa.types.is_string(t) or pa.types.is_binary(t):
+        return _hash_arrow_binary(arr, seed, False)
+    if pa.types.is_large_string(t) or pa.types.is_large_binary(t):
+        return _hash_arrow_binary(arr, seed, True)
+    if hasattr(pa.types, "is_string_view") and (pa.types.is_string_view(t) or pa.types.is_binary_view(t)):
+        return _hash_arrow_binary(arr.cast(pa.large_binary()), seed, True)
+    if pa.types.is_null(t):
+        return np.zeros(len(arr), dtype=np.uint64)
+    raise TypeError(f"hash64 takes Arrow string or binary arrays, not {t}")
+
+
+def hash64(values, uint32_t seed=0):
+    """64-bit keys of strings: MurmurHash3 x64-128 of each value's UTF-8 bytes, first 64 bits.
+
+    Bit-for-bit equal to ``mmh3.hash64(v, seed, signed=False)[0]``, and stable across processes and
+    machines, so sketches saved, loaded or merged anywhere agree.
+
+    Parameters
+    ----------
+    values : str | bytes | list | tuple | numpy.ndarray | pyarrow.Array | pyarrow.ChunkedArray
+        One value (returns an ``int``) or a sequence of str/bytes/None. Arrow string, large_string, binary,
+        string_view and dictionary arrays are read zero-copy from their buffers (a dictionary array hashes
+        each distinct value once). Null values get :data:`NULL_KEY` (0).
+    seed : int
+        32-bit seed.
+
+    Returns
+    -------
+    numpy.ndarray of uint64, one key per value. O(total bytes); the GIL is released for Arrow input.
+    """
+    if isinstance(values, (str, bytes)):
+        return _hash_pyobj(values, seed)
+    if isinstance(values, pa.ChunkedArray):
+        if values.num_chunks == 0:
+            return np.empty(0, dtype=np.uint64)
+        return np.concatenate([_hash_arrow(c, seed) for c in values.chunks])
+    if isinstance(values, pa.Array):
+        return _hash_arrow(values, seed)
+    if isinstance(values, np.ndarray):
+        if values.ndim != 1:
+            raise ValueError(f"hash64 takes a one-dimensional array, got shape {values.shape}")
+        if values.dtype.kind in "US":
+            return _hash_arrow(pa.array(values), seed)
+        if values.dtype.kind == "O":
+            return _hash_sequence(values, seed)
+        raise TypeError(f"hash64 takes string arrays, not dtype {values.dtype}; integer keys are already keys")
+    if isinstance(values, (list, tuple)):
+        return _hash_sequence(values, seed)
+    raise TypeError(f"hash64 takes str, bytes, a sequence or an Arrow/numpy string array, not {type(values).__name__}")
+
+
+def as_keys(values):
+    """Coerce ``values`` to a contiguous uint64 key array: integer arrays are taken as keys, strings hashed."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        if values.dtype == np.uint64 and values.flags.c_contiguous:
+            return values.reshape(-1) if values.ndim != 1 else values
+        return np.ascontiguousarray(values, dtype=np.uint64).reshape(-1)
+    if isinstance(values, (int, np.integer)):
+        if values < 0 or values > 0xFFFFFFFFFFFFFFFF:
+            raise ValueError(f"a key is an unsigned 64-bit integer, got {values}")
+        return np.array([values], dtype=np.uint64)
+    if isinstance(values, (str, bytes)):
+        return np.array([hash64(values)], dtype=np.uint64)
+    if isinstance(values, (list, tuple)) and len(values) and all(isinstance(v, (int, np.integer)) for v in values):
+        return np.asarray(values, dtype=np.uint64)
+    if isinstance(values, (list, tuple)) and len(values) == 0:
+        return np.empty(0, dtype=np.uint64)
+    return hash64(values)
+
+
+def hash_pair(a, b, uint32_t seed=0):
+    """One 64-bit key for each pair (a[i], b[i]) — e.g. (process, destination) or (agent, destination).
+
+    ``a`` and ``b`` are key arrays (uint64, e.g. from :func:`hash64`) or anything :func:`hash64` takes
+    (hashed with seed 0 first); a scalar broadcasts. The pair key is MurmurHash3 x64-128 (first 64 bits) of
+    the 16 little-endian bytes of ``a[i]`` then ``b[i]``: equal to
+    ``mmh3.hash64(struct.pack('<QQ', a, b), seed, signed=False)[0]``. Order matters. O(n), GIL released.
+    """
+    ka = as_keys(a)
+    kb = as_keys(b)
+    if ka.shape[0] != kb.shape[0]:
+        if ka.shape[0] == 1:
+            ka = np.full(kb.shape[0], ka[0], dtype=np.uint64)
+        elif kb.shape[0] == 1:
+            kb = np.full(ka.shape[0], kb[0], dtype=np.uint64)
+        else:
+            raise ValueError(f"hash_pair needs equal lengths, got {ka.shape[0]} and {kb.shape[0]}")
+    cdef Py_ssize_t i, n = ka.shape[0]
+    out = np.empty(n, dtype=np.uint64)
+    cdef const uint64_t[::1] x = ka
+    cdef const uint64_t[::1] y = kb
+    cdef uint64_t[::1] o = out
+    with nogil:
+        for i in range(n):
+            o[i] = rs_hash_pair(x[i], y[i], seed)
+    return out
+
+
+def mix64(keys, uint64_t seed=0):
+    """The 64-bit finaliser ``fmix64(key ^ seed)`` that every structure applies to a key before indexing.
+
+    Exposed so that tests and other libraries (datasketch's ``hashfunc``) can reproduce the exact bits.
+    """
+    k = as_keys(keys)
+    out = np.empty(k.shape[0], dtype=np.uint64)
+    cdef const uint64_t[::1] x = k
+    cdef uint64_t[::1] o = out
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            o[i] = rs_fmix64(x[i] ^ seed)
+    return out

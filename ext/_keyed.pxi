@@ -1,0 +1,539 @@
+# KeyedDistinct: per-key distinct counts and pair membership over a sliding window of days.
+
+cdef packed struct PairSlot:      # 12 bytes: one (key, member) pair seen in the window
+    uint32_t ki                   # index of the key's slot in the key table
+    uint32_t mfp                  # 32-bit member fingerprint
+    uint16_t day                  # last day seen (days since 1970-01-01); 0 = empty slot
+    uint8_t level                 # sampling level at insertion: the pair weighs 2**level
+    uint8_t pad
+
+cdef packed struct KeySlot:       # 16 bytes: one key with live pairs
+    uint64_t key
+    uint32_t wsum                 # estimated distinct members in the window (sum of pair weights); 0 = empty
+    float wvar                    # variance of that estimate (sum of w * (w - 1))
+
+cdef enum:
+    KD_BUCKET = 4
+    KD_MAX_LEVEL = 31
+
+PAIR_DTYPE = np.dtype([("ki", "<u4"), ("mfp", "<u4"), ("day", "<u2"), ("level", "u1"), ("pad", "u1")])
+KEY_DTYPE = np.dtype([("key", "<u8"), ("wsum", "<u4"), ("wvar", "<f4")])
+
+cdef uint64_t KD_SEED_KEY = 0x2545F4914F6CDD1DULL
+cdef uint64_t KD_SEED_PAIR = 0x9E6C63D0676A9A99ULL
+cdef uint64_t KD_SEED_MEMBER = 0xD6E8FEB86659FD93ULL
+cdef uint64_t KD_SEED_SAMPLE = 0xA0761D6478BD642FULL
+
+
+cdef inline uint32_t _kd_level(uint32_t wsum, uint32_t limit) noexcept nogil:
+    """Sampling level for new members: 0 below ``limit``, then bit_length(wsum // limit)."""
+    cdef uint32_t q = wsum // limit
+    if q == 0:
+        return 0
+    return <uint32_t>(64 - rs_clz64(q))
+
+
+cdef class KeyedDistinct:
+    """Per-key distinct counts and pair membership over a sliding window of days, in bounded memory.
+
+    For each key (a destination, say) it answers *how many distinct members (agents) were seen with it in the
+    last* ``window_days`` *days* and, for each (key, member) pair, *on which day it was last seen*. It is the
+    structure behind the detectors' prevalence and "contacted before?" questions.
+
+    Design. The shared-pool estimators of the literature (vHLL, SpreadSketch) are noisy exactly where rarity
+    thresholds sit (1-100 members: the noise of the other keys in the pool is of the order of the count). So
+    this structure stores the pairs themselves, as fingerprints in a shared bucketised hash table (two
+    choices, four 12-byte slots per bucket), each with its last-seen day, plus a key table holding each key's
+    running count. While a key has fewer than ``exact_limit`` members its count is exact (up to 32-bit
+    fingerprint collisions, probability about ``n**2 / 2**33`` per key). Beyond that, a new member is stored
+    only if its hash falls in a sample of rate ``2**-L`` (L grows with the count: ``L = bit_length(count //
+    exact_limit)``) and then weighs ``2**L``: a Horvitz-Thompson estimate, unbiased because L is fixed by the
+    members seen before. A key therefore holds about ``exact_limit * (1 + log2(n / exact_limit) / 2)``
+    pairs, and its relative standard error beyond the limit is about ``sqrt(2 / exact_limit)`` (the variance
+    estimate is kept per key: :meth:`count_interval`).
+
+    Windowing really forgets: each pair keeps its last-seen day; when the newest day seen advances, pairs
+    last seen ``window_days`` or more days ago are removed and their weight leaves the key's count (one
+    O(capacity) sweep per new day). Events older than the window are counted in ``stats['too_old']`` and
+    not learned.
+
+    Memory is fixed at construction: ``12 * capacity + 16 * key_capacity`` bytes. When both candidate
+    buckets of a new pair are full, the pair last seen longest ago is evicted (``stats['evictions']``); when
+    a new key finds no key slot it is not learned (``stats['dropped_keys']``). Both are health signals: size
+    ``capacity`` to the expected live pairs / 0.9.
+
+    Days are integers in [1, 65535] (days since 1970-01-01). Observe is O(1) per event (two key-table and
+    two pair-table buckets); batch calls release the GIL. Not thread-safe for concurrent writers.
+    """
+    cdef readonly uint64_t capacity
+    cdef readonly uint64_t key_capacity
+    cdef readonly uint32_t window_days
+    cdef readonly uint32_t exact_limit
+    cdef readonly uint64_t seed
+    cdef readonly uint32_t today
+    cdef uint64_t _nbp, _nbk
+    cdef object _pairs, _keys
+    cdef PairSlot* _p
+    cdef KeySlot* _k
+    cdef uint64_t _s_key, _s_pair, _s_member, _s_sample
+    cdef public uint64_t evictions, dropped_keys, too_old, unsampled, sweeps
+
+    def __init__(self, capacity=1 << 20, key_capacity=None, window_days=30, exact_limit=256, seed=0):
+        capacity = int(capacity)
+        key_capacity = capacity if key_capacity is None else int(key_capacity)
+        if not KD_BUCKET * 2 <= capacity <= (1 << 34):
+            raise ValueError(f"capacity must be in [8, 2**34], got {capacity}")
+        if not KD_BUCKET * 2 <= key_capacity <= (1 << 32):
+            raise ValueError(f"key_capacity must be in [8, 2**32], got {key_capacity}")
+        if not 1 <= int(window_days) <= 10000:
+            raise ValueError(f"window_days must be in [1, 10000], got {window_days}")
+        if not 1 <= int(exact_limit) <= (1 << 24):
+            raise ValueError(f"exact_limit must be in [1, 2**24], got {exact_limit}")
+        if not 0 <= int(seed) < (1 << 64):
+            raise ValueError(f"seed must be an unsigned 64-bit integer, got {seed}")
+        self._nbp = (capacity + KD_BUCKET - 1) // KD_BUCKET
+        self._nbk = (key_capacity + KD_BUCKET - 1) // KD_BUCKET
+        self.capacity = self._nbp * KD_BUCKET
+        self.key_capacity = self._nbk * KD_BUCKET
+        self.window_days = int(window_days)
+        self.exact_limit = int(exact_limit)
+        self.seed = int(seed)
+        self.today = 0
+        self.evictions = self.dropped_keys = self.too_old = self.unsampled = self.sweeps = 0
+        self._s_key = rs_fmix64(self.seed ^ KD_SEED_KEY)
+        self._s_pair = rs_fmix64(self.seed ^ KD_SEED_PAIR)
+        self._s_member = rs_fmix64(self.seed ^ KD_SEED_MEMBER)
+        self._s_sample = rs_fmix64(self.seed ^ KD_SEED_SAMPLE)
+        self._set_tables(np.zeros(self.capacity, dtype=PAIR_DTYPE), np.zeros(self.key_capacity, dtype=KEY_DTYPE))
+
+    cdef _set_tables(self, pairs, keys):
+        cdef uint8_t[::1] pv = pairs.view(np.uint8)
+        cdef uint8_t[::1] kv = keys.view(np.uint8)
+        self._pairs = pairs
+        self._keys = keys
+        self._p = <PairSlot*>&pv[0]
+        self._k = <KeySlot*>&kv[0]
+
+    # ---- kernels (no GIL) ---------------------------------------------------------------------------
+    cdef inline void _buckets(self, uint64_t h, uint64_t nb, uint64_t* b1, uint64_t* b2) noexcept nogil:
+        b1[0] = rs_reduce(h, nb)
+        b2[0] = rs_reduce(rs_fmix64(h ^ 0x94D049BB133111EBULL), nb)
+        if b2[0] == b1[0]:
+            b2[0] = (b1[0] + 1) % nb
+
+    cdef inline int64_t _find_key(self, uint64_t key, bint create) noexcept nogil:
+        """Slot index of ``key`` in the key table, or -1. With ``create``, claim a free slot for it."""
+        cdef uint64_t b1, b2, j
+        cdef int64_t free1 = -1, free2 = -1
+        cdef int n1 = 0, n2 = 0
+        self._buckets(rs_fmix64(key ^ self._s_key), self._nbk, &b1, &b2)
+        for j in range(b1 * KD_BUCKET, b1 * KD_BUCKET + KD_BUCKET):
+            if self._k[j].wsum:
+                if self._k[j].key == key:
+                    return j
+            else:
+                n1 += 1
+                if free1 < 0:
+                    free1 = j
+        for j in range(b2 * KD_BUCKET, b2 * KD_BUCKET + KD_BUCKET):
+            if self._k[j].wsum:
+                if self._k[j].key == key:
+                    return j
+            else:
+                n2 += 1
+                if free2 < 0:
+                    free2 = j
+        if not create:
+            return -1
+        if n2 > n1:
+            free1 = free2
+        if free1 >= 0:
+            self._k[free1].key = key
+            self._k[free1].wvar = 0
+        return free1
+
+    cdef inline void _unweigh(self, PairSlot* ps) noexcept nogil:
+        """Remove a pair's weight from its key (freeing the key at zero) and empty the slot."""
+        cdef KeySlot* ks = &self._k[ps.ki]
+        cdef uint64_t w = (<uint64_t>1) << ps.level
+        if ks.wsum != 0xFFFFFFFFU:
+            ks.wsum = <uint32_t>(ks.wsum - w) if ks.wsum > w else 0
+        ks.wvar -= <float>(w * (w - 1))
+        if ks.wsum == 0 or ks.wvar < 0:
+            ks.wvar = 0
+        ps.day = 0
+
+    cdef inline PairSlot* _find_pair(self, uint64_t key, uint32_t ki, uint32_t mfp, bint claim) noexcept nogil:
+        """The pair's slot, or NULL. With ``claim``, return a free (or evicted) slot for it instead of NULL."""
+        cdef uint64_t b1, b2, j
+        cdef PairSlot* s
+        cdef PairSlot* free1 = NULL
+        cdef PairSlot* free2 = NULL
+        cdef PairSlot* oldest = NULL
+        cdef int n1 = 0, n2 = 0
+        self._buckets(rs_fmix64(key ^ rs_fmix64(<uint64_t>mfp ^ self._s_pair)), self._nbp, &b1, &b2)
+        for j in range(b1 * KD_BUCKET, b1 * KD_BUCKET + KD_BUCKET):
+            s = &self._p[j]
+            if s.day:
+                if s.ki == ki and s.mfp == mfp:
+                    return s
+                if oldest == NULL or s.day < oldest.day:
+                    oldest = s
+            else:
+                n1 += 1
+                if free1 == NULL:
+                    free1 = s
+        for j in range(b2 * KD_BUCKET, b2 * KD_BUCKET + KD_BUCKET):
+            s = &self._p[j]
+            if s.day:
+                if s.ki == ki and s.mfp == mfp:
+                    return s
+                if oldest == NULL or s.day < oldest.day:
+                    oldest = s
+            else:
+                n2 += 1
+                if free2 == NULL:
+                    free2 = s
+        if not claim:
+            return NULL
+        if n2 > n1:
+            free1 = free2
+        if free1 != NULL:
+            return free1
+        self.evictions += 1
+        self._unweigh(oldest)
+        return oldest
+
+    cdef void _sweep(self, uint32_t new_today) noexcept nogil:
+        """Advance the newest day to ``new_today`` and drop pairs that left the window."""
+        cdef uint64_t j
+        cdef uint32_t cutoff
+        if new_today <= self.today:
+            return
+        self.today = new_today
+        if new_today <= self.window_days:
+            return
+        cutoff = new_today - self.window_days      # pairs last seen on or before this day are gone
+        self.sweeps += 1
+        for j in range(self._nbp * KD_BUCKET):
+            if self._p[j].day and self._p[j].day <= cutoff:
+                self._unweigh(&self._p[j])
+
+    cdef inline void _observe(self, uint64_t key, uint64_t member, uint32_t day, bint learn,
+                              uint32_t* prior_count, uint16_t* prior_day) noexcept nogil:
+        cdef uint32_t mfp = <uint32_t>(rs_fmix64(member ^ self._s_member) >> 32)
+        cdef int64_t ki
+        cdef PairSlot* ps = NULL
+        cdef KeySlot* ks
+        cdef uint32_t level
+        cdef uint64_t w, u, s
+        if learn and day > self.today:
+            self._sweep(day)
+        ki = self._find_key(key, False)
+        if ki >= 0:
+            prior_count[0] = self._k[ki].wsum
+            ps = self._find_pair(key, <uint32_t>ki, mfp, False)
+        else:
+            prior_count[0] = 0
+        prior_day[0] = ps.day if ps != NULL else 0
+        if not learn:
+            return
+        if self.today > self.window_days and day <= self.today - self.window_days:
+            self.too_old += 1
+            return
+        if ps != NULL:
+            if day > ps.day:
+                ps.day = <uint16_t>day
+            return
+        level = _kd_level(prior_count[0], self.exact_limit)
+        if level > KD_MAX_LEVEL:
+            level = KD_MAX_LEVEL
+        if level:
+            u = rs_fmix64(key ^ ((<uint64_t>mfp) * 0x9E3779B97F4A7C15ULL) ^ self._s_sample)
+            if (u >> (64 - level)) != 0:
+                self.unsampled += 1
+                return
+        if ki < 0:
+            ki = self._find_key(key, True)
+            if ki < 0:
+                self.dropped_keys += 1
+                return
+        ps = self._find_pair(key, <uint32_t>ki, mfp, True)
+        ps.ki = <uint32_t>ki
+        ps.mfp = mfp
+        ps.day = <uint16_t>day
+        ps.level = <uint8_t>level
+        ks = &self._k[ki]
+        w = (<uint64_t>1) << level
+        s = <uint64_t>ks.wsum + w
+        ks.wsum = <uint32_t>(s if s < 0xFFFFFFFFU else 0xFFFFFFFFU)
+        ks.wvar += <float>(w * (w - 1))
+
+    # ---- Python API ---------------------------------------------------------------------------------
+    cdef object _days(self, days, Py_ssize_t n):
+        d = np.asarray(days)
+        if d.dtype.kind not in "iu":
+            raise TypeError(f"days must be integers (days since 1970-01-01), not {d.dtype}")
+        if d.ndim == 0:
+            d = np.full(n, int(d), dtype=np.int64)
+        if d.shape != (n,):
+            raise ValueError(f"days has shape {d.shape}, keys has {n} entries")
+        if d.size and (d.min() < 1 or d.max() > 65535):
+            raise ValueError("days must be in [1, 65535] (days since 1970-01-01)")
+        return np.ascontiguousarray(d, dtype=np.uint16)
+
+    cdef object _pair_arrays(self, keys, members):
+        k = as_keys(keys)
+        m = as_keys(members)
+        if k.shape[0] != m.shape[0]:
+            if m.shape[0] == 1:
+                m = np.full(k.shape[0], m[0], dtype=np.uint64)
+            elif k.shape[0] == 1:
+                k = np.full(m.shape[0], k[0], dtype=np.uint64)
+            else:
+                raise ValueError(f"keys and members differ in length: {k.shape[0]} and {m.shape[0]}")
+        return k, m
+
+    cdef object _run(self, keys, members, days, bint learn, bint want):
+        karr, marr = self._pair_arrays(keys, members)
+        cdef Py_ssize_t i, n = karr.shape[0]
+        cdef const uint64_t[::1] k = karr
+        cdef const uint64_t[::1] m = marr
+        cdef const uint16_t[::1] d
+        if learn:
+            d = self._days(days, n)
+        counts = np.empty(n if want else 0, dtype=np.uint32)
+        last = np.empty(n if want else 0, dtype=np.uint16)
+        cdef uint32_t[::1] co = counts
+        cdef uint16_t[::1] lo = last
+        cdef uint32_t c
+        cdef uint16_t ld
+        with nogil:
+            for i in range(n):
+                self._observe(k[i], m[i], d[i] if learn else 0, learn, &c, &ld)
+                if want:
+                    co[i] = c
+                    lo[i] = ld
+        return (counts, last) if want else None
+
+    def observe(self, keys, members, days):
+        """Score-then-learn in one pass: for each event, in order, the key's count and the pair's last-seen day
+        *before* this event, then learn it.
+
+        Returns ``(prior_counts: uint32[n], prior_days: uint16[n])``; a prior day of 0 means the pair was not
+        seen in the window. ``keys`` and ``members`` are uint64 keys (or strings, hashed), ``days`` an int
+        array or scalar. O(n), GIL released.
+        """
+        return self._run(keys, members, days, True, True)
+
+    def update(self, keys, members, days):
+        """Learn the (key, member, day) events, in order. O(n)."""
+        self._run(keys, members, days, True, False)
+
+    def last_seen(self, keys, members):
+        """Last day each (key, member) pair was seen in the window (uint16; 0 = not seen)."""
+        return self._run(keys, members, None, False, True)[1]
+
+    def count(self, keys):
+        """Estimated distinct members of each key in the window (uint32). Exact below ``exact_limit``."""
+        karr = as_keys(keys)
+        return self._run(karr, np.zeros(1, dtype=np.uint64), None, False, True)[0]
+
+    def count_interval(self, keys, num_std_dev=2.0):
+        """``(lower, upper)`` float arrays: count -/+ ``num_std_dev`` standard errors (equal while exact)."""
+        karr = as_keys(keys)
+        est = self.count(karr).astype(np.float64)
+        sd = np.sqrt(self._variances(karr))
+        return np.maximum(est - num_std_dev * sd, 0.0), est + num_std_dev * sd
+
+    cdef object _variances(self, karr):
+        cdef const uint64_t[::1] k = karr
+        out = np.zeros(k.shape[0], dtype=np.float64)
+        cdef double[::1] o = out
+        cdef Py_ssize_t i
+        cdef int64_t ki
+        with nogil:
+            for i in range(k.shape[0]):
+                ki = self._find_key(k[i], False)
+                if ki >= 0:
+                    o[i] = self._k[ki].wvar
+        return out
+
+    def observe_one(self, uint64_t key, uint64_t member, uint32_t day):
+        """The per-event path of :meth:`observe`: returns ``(prior_count, prior_day)``."""
+        cdef uint32_t c
+        cdef uint16_t ld
+        if day < 1 or day > 65535:
+            raise ValueError("day must be in [1, 65535] (days since 1970-01-01)")
+        self._observe(key, member, day, True, &c, &ld)
+        return c, ld
+
+    def count_one(self, uint64_t key):
+        cdef int64_t ki = self._find_key(key, False)
+        return self._k[ki].wsum if ki >= 0 else 0
+
+    def advance(self, day):
+        """Move the window's newest day forward to ``day`` (no-op if not newer), forgetting what left it."""
+        day = int(day)
+        if not 1 <= day <= 65535:
+            raise ValueError("day must be in [1, 65535] (days since 1970-01-01)")
+        self._sweep(day)
+
+    def items(self):
+        """``(keys uint64[k], counts uint32[k])`` of every key with members in the window (unordered)."""
+        live = self._keys["wsum"] > 0
+        return self._keys["key"][live].copy(), self._keys["wsum"][live].copy()
+
+    @property
+    def num_keys(self):
+        """Keys with at least one member in the window (exact)."""
+        return int(np.count_nonzero(self._keys["wsum"]))
+
+    @property
+    def num_pairs(self):
+        """Stored (key, member) pairs."""
+        return int(np.count_nonzero(self._pairs["day"]))
+
+    @property
+    def load_factor(self):
+        return self.num_pairs / self.capacity
+
+    @property
+    def nbytes(self):
+        return self._pairs.nbytes + self._keys.nbytes
+
+    @property
+    def stats(self):
+        """Health counters: evictions, dropped_keys, too_old, unsampled, sweeps, plus sizes and load."""
+        return {"evictions": self.evictions, "dropped_keys": self.dropped_keys, "too_old": self.too_old,
+                "unsampled": self.unsampled, "sweeps": self.sweeps, "num_keys": self.num_keys,
+                "num_pairs": self.num_pairs, "capacity": int(self.capacity), "nbytes": self.nbytes}
+
+    # ---- merge / state ------------------------------------------------------------------------------
+    def merge(self, KeyedDistinct other):
+        """Add ``other``'s pairs into this structure (in place): afterwards it describes both streams.
+
+        Equal ``window_days``, ``exact_limit`` and ``seed`` are required; capacities may differ. A pair in
+        both keeps its latest day. Counts are exact, as for one structure fed both streams, while keys stay
+        below ``exact_limit``; beyond it the merged weights are the union of both samples (an estimate).
+        The newest day becomes the later of the two and the window is swept. O(capacity of other).
+        """
+        if other is self:
+            raise ValueError("cannot merge a KeyedDistinct with itself")
+        if (other.window_days, other.exact_limit, other.seed) != (self.window_days, self.exact_limit, self.seed):
+            raise ValueError(
+                f"cannot merge KeyedDistinct(window_days={other.window_days}, exact_limit={other.exact_limit}, "
+                f"seed={other.seed}) into KeyedDistinct(window_days={self.window_days}, "
+                f"exact_limit={self.exact_limit}, seed={self.seed})")
+        cdef uint32_t t = max(self.today, other.today)
+        self._sweep(t)
+        cdef uint64_t j, w, s
+        cdef PairSlot* op
+        cdef PairSlot* ps
+        cdef KeySlot* ks
+        cdef int64_t ki
+        cdef uint64_t key
+        cdef uint32_t cutoff = t - self.window_days if t > self.window_days else 0
+        with nogil:
+            for j in range(other._nbp * KD_BUCKET):
+                op = &other._p[j]
+                if op.day == 0 or op.day <= cutoff:
+                    continue
+                key = other._k[op.ki].key
+                ki = self._find_key(key, False)
+                if ki >= 0:
+                    ps = self._find_pair(key, <uint32_t>ki, op.mfp, False)
+                    if ps != NULL:
+                        if op.day > ps.day:
+                            ps.day = op.day
+                        continue
+                else:
+                    ki = self._find_key(key, True)
+                    if ki < 0:
+                        self.dropped_keys += 1
+                        continue
+                ps = self._find_pair(key, <uint32_t>ki, op.mfp, True)
+                ps.ki = <uint32_t>ki
+                ps.mfp = op.mfp
+                ps.day = op.day
+                ps.level = op.level
+                ks = &self._k[ki]
+                w = (<uint64_t>1) << op.level
+                s = <uint64_t>ks.wsum + w
+                ks.wsum = <uint32_t>(s if s < 0xFFFFFFFFU else 0xFFFFFFFFU)
+                ks.wvar += <float>(w * (w - 1))
+        self.evictions += other.evictions
+        self.dropped_keys += other.dropped_keys
+        self.too_old += other.too_old
+        self.unsampled += other.unsampled
+        return self
+
+    def __ior__(self, other):
+        return self.merge(other)
+
+    def copy(self):
+        return KeyedDistinct.from_bytes(self.to_bytes())
+
+    def _params(self):
+        return {"capacity": int(self.capacity), "key_capacity": int(self.key_capacity),
+                "window_days": int(self.window_days), "exact_limit": int(self.exact_limit),
+                "seed": str(self.seed), "today": int(self.today),
+                "stats": [str(self.evictions), str(self.dropped_keys), str(self.too_old),
+                          str(self.unsampled), str(self.sweeps)]}
+
+    def to_bytes(self):
+        return _format.pack("KeyedDistinct", self._params(), [self._pairs, self._keys])
+
+    @staticmethod
+    def from_bytes(data):
+        """Rebuild from :meth:`to_bytes`. Corrupted, truncated or foreign bytes, and tables whose contents
+        contradict each other (a pair pointing at an empty key, counts that are not the sum of their pairs'
+        weights, days outside the window), raise ``ValueError``."""
+        params, arrays = _format.unpack(data, "KeyedDistinct")
+        F = "KeyedDistinct"
+        try:
+            cap, kcap = int(params["capacity"]), int(params["key_capacity"])
+            window, limit, seed = int(params["window_days"]), int(params["exact_limit"]), int(params["seed"])
+            today = int(params["today"])
+            stats = [int(x) for x in params["stats"]]
+        except (KeyError, TypeError, ValueError):
+            raise ValueError("corrupt raresketch KeyedDistinct: bad parameters") from None
+        _format.expect(len(stats) == 5 and all(0 <= x < (1 << 64) for x in stats), F, "bad statistics")
+        _format.expect(0 <= today <= 65535 and cap % KD_BUCKET == 0 and kcap % KD_BUCKET == 0, F,
+                       "parameters out of range")
+        _format.expect(len(arrays) == 2 and arrays[0].shape == (cap, PAIR_DTYPE.itemsize)
+                       and arrays[1].shape == (kcap, KEY_DTYPE.itemsize), F, "table sizes do not match capacities")
+        try:
+            out = KeyedDistinct(cap, kcap, window, limit, seed)
+        except ValueError as e:
+            raise ValueError(f"corrupt raresketch KeyedDistinct: {e}") from None
+        pairs = np.ascontiguousarray(arrays[0]).reshape(-1).view(PAIR_DTYPE)
+        keys = np.ascontiguousarray(arrays[1]).reshape(-1).view(KEY_DTYPE)
+        live = pairs["day"] > 0
+        ki = pairs["ki"][live].astype(np.int64)
+        _format.expect(bool(np.all(ki < kcap)), F, "a pair points outside the key table")
+        _format.expect(bool(np.all(pairs["level"][live] <= KD_MAX_LEVEL)), F, "pair level out of range")
+        cutoff = today - window
+        _format.expect(bool(np.all((pairs["day"][live] <= today) & (pairs["day"][live].astype(np.int64) > cutoff))),
+                       F, "a pair's day lies outside the window")
+        weights = np.bincount(ki, weights=np.ldexp(1.0, pairs["level"][live].astype(np.int32)), minlength=kcap)
+        wsum = keys["wsum"].astype(np.float64)
+        sat = keys["wsum"] == 0xFFFFFFFFU
+        _format.expect(bool(np.all((weights == wsum) | (sat & (weights >= wsum)))), F,
+                       "key counts are not the sums of their pairs' weights")
+        _format.expect(bool(np.all(np.isfinite(keys["wvar"]) & (keys["wvar"] >= 0))), F, "bad variance")
+        out._set_tables(pairs, keys)
+        out.today = today
+        out.evictions, out.dropped_keys, out.too_old, out.unsampled, out.sweeps = stats
+        return out
+
+    def __reduce__(self):
+        return (KeyedDistinct.from_bytes, (self.to_bytes(),))
+
+    def __eq__(self, other):
+        return isinstance(other, KeyedDistinct) and self.to_bytes() == other.to_bytes()
+
+    def __repr__(self):
+        return (f"KeyedDistinct(capacity={self.capacity}, window_days={self.window_days}, "
+                f"exact_limit={self.exact_limit}, keys={self.num_keys}, pairs={self.num_pairs}, "
+                f"today={self.today})")
