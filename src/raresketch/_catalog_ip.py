@@ -73,7 +73,8 @@ def ip_to_int(ip: str) -> int | None:
 class IpTable:
     """Non-overlapping intervals -> owner index; built from possibly overlapping prefixes.
 
-    Overlaps resolve to the most specific prefix, then to the owner with the lower ``priority``.
+    Overlaps resolve to the owner with the lower ``priority`` number, then (within one priority) to the
+    most specific prefix.
     Build cost O(P log P + P * R) in numpy slice writes for P prefixes (fast for the ~12k shipped ones).
     """
 
@@ -87,11 +88,11 @@ class IpTable:
                 index[owner] = len(owners)
                 owners.append(owner)
             lo, hi = _span(net)
-            spans.append((_prefix128(net), -prio, lo, hi, index[owner]))
+            spans.append((-prio, _prefix128(net), lo, hi, index[owner]))
         self.owners = owners
         bounds = sorted({b for _, _, lo, hi, _ in spans for b in (lo, hi + 1) if b <= _MAX})
         owner_of = np.full(len(bounds), -1, np.int32)
-        for _, _, lo, hi, oi in sorted(spans):  # general first, specific last; lower priority number last
+        for _, _, lo, hi, oi in sorted(spans):  # high priority number first, then general before specific
             i0 = bisect.bisect_left(bounds, lo)
             i1 = bisect.bisect_left(bounds, hi + 1) if hi < _MAX else len(bounds)
             owner_of[i0:i1] = oi

@@ -391,7 +391,7 @@ class Catalog:
             if owner.kind not in ("cloud", "im"):
                 raise ValueError(f"{path}: ip_ranges kind must be 'cloud' or 'im', got {owner.kind!r}")
             for c in e.get("cidrs", []):
-                entries.append((ipaddress.ip_network(c, strict=False), -1, owner))  # user entries win ties
+                entries.append((ipaddress.ip_network(c, strict=False), -1, owner))  # priority -1: user ranges win overlaps
         proc = doc.get("process", {})
         for e in proc.get("script_engines", []):
             e = {"pattern": e} if isinstance(e, str) else e

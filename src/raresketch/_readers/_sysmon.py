@@ -283,6 +283,8 @@ class SysmonContext:
 def network_row(host: str, data: dict, ts: Any) -> dict:
     """EID 3 event data -> row dict (schema columns, raw values)."""
     image = to_str(data.get("Image"))
+    if image and image.startswith(("<", "&lt;")):  # "<unknown process>", HTML-escaped in some exports
+        image = None
     init = to_str(data.get("Initiated"))
     direction = None if init is None else ("egress" if init.lower() == "true" else "ingress")
     proto = to_str(data.get("Protocol"))
