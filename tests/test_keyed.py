@@ -1,0 +1,181 @@
+"""KeyedDistinct against an exact windowed reference (dicts of last-seen days)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import raresketch as rs
+from raresketch import _format
+
+
+class ExactKeyed:
+    """The semantics of KeyedDistinct, exactly: key -> {member: last day}, window of the newest day."""
+
+    def __init__(self, window):
+        self.window, self.today, self.pairs = window, 0, {}
+
+    def _live(self, day):
+        return day > self.today - self.window
+
+    def observe(self, key, member, day):
+        self.today = max(self.today, day)
+        members = self.pairs.get(key, {})
+        live = {m: d for m, d in members.items() if self._live(d)}
+        prior_count, prior_day = len(live), live.get(member, 0)
+        if self._live(day):
+            live[member] = max(prior_day, day)
+        self.pairs[key] = live
+        return prior_count, prior_day
+
+    def count(self, key):
+        return sum(1 for d in self.pairs.get(key, {}).values() if self._live(d))
+
+
+def skewed_events(n, n_keys, n_members, days, seed):
+    rng = np.random.default_rng(seed)
+    keys = rng.zipf(1.3, n) % n_keys
+    members = rng.zipf(1.5, n) % n_members
+    day = np.sort(rng.integers(0, days, n)) + 20_000
+    return keys.astype(np.uint64), members.astype(np.uint64), day
+
+
+def test_exact_below_limit_with_window_against_reference():
+    keys, members, days = skewed_events(60_000, 3_000, 400, 75, seed=1)
+    kd = rs.KeyedDistinct(1 << 16, window_days=30, exact_limit=512)
+    ref = ExactKeyed(30)
+    counts, last = kd.observe(keys, members, days)
+    expect = [ref.observe(int(k), int(m), int(d)) for k, m, d in zip(keys, members, days)]
+    assert counts.tolist() == [c for c, _ in expect]
+    assert last.tolist() == [d for _, d in expect]
+    uniq = np.unique(keys)
+    assert kd.count(uniq).tolist() == [ref.count(int(k)) for k in uniq]
+    assert kd.stats["evictions"] == 0 and kd.stats["sweeps"] > 0
+    # Really forgets: 30 days after the last event nothing is left.
+    kd.advance(int(days.max()) + 30)
+    assert kd.num_keys == 0 and kd.num_pairs == 0 and kd.count(uniq).sum() == 0
+
+
+def test_late_events_within_window_and_too_old():
+    kd = rs.KeyedDistinct(64, window_days=10)
+    assert kd.observe_one(1, 1, 100) == (0, 0)
+    assert kd.observe_one(1, 2, 95) == (1, 0)    # late but inside the window: learned
+    assert kd.observe_one(1, 2, 100) == (2, 95)
+    assert kd.observe_one(1, 3, 90) == (2, 0)    # 10 days old: outside, counted, not learned
+    assert kd.stats["too_old"] == 1 and kd.count_one(1) == 2
+    assert kd.last_seen([1, 1, 1], [1, 2, 3]).tolist() == [100, 100, 0]
+    kd.advance(105)                               # member 2 last seen on day 100 is still in
+    assert kd.count_one(1) == 2
+    kd.advance(110)
+    assert kd.count_one(1) == 0
+
+
+@pytest.mark.parametrize("n_members", [1_000, 20_000, 200_000])
+def test_sampled_estimates_beyond_limit(n_members):
+    limit = 128
+    kd = rs.KeyedDistinct(1 << 20, window_days=30, exact_limit=limit, seed=n_members)
+    n_keys = 40
+    keys = np.repeat(np.arange(n_keys, dtype=np.uint64), n_members)
+    members = np.tile(np.arange(n_members, dtype=np.uint64), n_keys) + keys * np.uint64(10**9)
+    order = np.random.default_rng(0).permutation(len(keys))
+    kd.update(keys[order], members[order], 20_000)
+    est = kd.count(np.arange(n_keys, dtype=np.uint64)).astype(float)
+    rel = est / n_members - 1
+    # Documented relative standard error about sqrt(2 / exact_limit) = 12.5 % here.
+    assert abs(rel.mean()) < 0.06                  # unbiased: the mean over 40 keys is tight
+    assert np.sqrt((rel**2).mean()) < 1.3 * np.sqrt(2 / limit)
+    lo, hi = kd.count_interval(np.arange(n_keys, dtype=np.uint64), 3)
+    assert ((lo <= n_members) & (n_members <= hi)).mean() >= 0.9
+    # Bounded pairs per key: about limit * (1 + log2(n / limit) / 2).
+    assert kd.num_pairs / n_keys < limit * (1 + np.log2(n_members / limit) / 2) * 1.5
+
+
+def test_merge_of_disjoint_streams_equals_one_structure():
+    keys, members, days = skewed_events(40_000, 2_000, 300, 40, seed=2)
+    half = np.random.default_rng(3).random(len(keys)) < 0.5
+    a = rs.KeyedDistinct(1 << 15, window_days=30, exact_limit=1024)
+    b = rs.KeyedDistinct(1 << 14, window_days=30, exact_limit=1024)
+    one = rs.KeyedDistinct(1 << 15, window_days=30, exact_limit=1024)
+    a.update(keys[half], members[half], days[half])
+    b.update(keys[~half], members[~half], days[~half])
+    one.update(keys, members, days)
+    a.merge(b)
+    uniq = np.unique(keys)
+    assert a.count(uniq).tolist() == one.count(uniq).tolist()
+    assert a.last_seen(keys, members).tolist() == one.last_seen(keys, members).tolist()
+    assert a.today == one.today
+    with pytest.raises(ValueError, match="window_days=7"):
+        a.merge(rs.KeyedDistinct(64, window_days=7, exact_limit=1024))
+
+
+def test_merge_beyond_limit_stays_an_estimate():
+    keys = np.repeat(np.arange(20, dtype=np.uint64), 5000)
+    members = np.tile(np.arange(5000, dtype=np.uint64), 20)
+    half = np.arange(len(keys)) % 2 == 0
+    a, b = rs.KeyedDistinct(1 << 18, exact_limit=128), rs.KeyedDistinct(1 << 18, exact_limit=128)
+    a.update(keys[half], members[half], 20_000)
+    b.update(keys[~half], members[~half], 20_000)
+    a.merge(b)
+    rel = a.count(np.arange(20, dtype=np.uint64)) / 5000 - 1
+    assert abs(rel.mean()) < 0.1 and np.abs(rel).max() < 0.5
+
+
+def test_bounded_memory_under_a_flood_evicts_oldest_and_counts_it():
+    kd = rs.KeyedDistinct(4096, window_days=30)
+    before = kd.nbytes
+    normal_keys = np.arange(100, dtype=np.uint64)
+    kd.update(normal_keys, np.uint64(1), 20_000)
+    flood = np.arange(10**6, 10**6 + 200_000, dtype=np.uint64)
+    kd.update(flood, np.uint64(7), 20_001)
+    assert kd.nbytes == before
+    assert kd.num_pairs <= kd.capacity and kd.num_keys <= kd.key_capacity
+    st_ = kd.stats
+    assert st_["evictions"] + st_["dropped_keys"] > 0
+    # Evictions never over-count: every count stays within what was really seen.
+    assert (kd.count(normal_keys) <= 1).all()
+    assert kd.count(flood).max() <= 1
+    kd2 = rs.KeyedDistinct.from_bytes(kd.to_bytes())  # state stays self-consistent
+    assert kd2 == kd
+
+
+def test_serialization_refuses_corrupt_and_inconsistent_state():
+    kd = rs.KeyedDistinct(256, window_days=30)
+    kd.update(np.array([1, 1, 2], np.uint64), np.array([1, 2, 1], np.uint64), 20_000)
+    blob = kd.to_bytes()
+    assert rs.KeyedDistinct.from_bytes(blob) == kd
+    with pytest.raises(ValueError, match="checksum"):
+        rs.KeyedDistinct.from_bytes(blob[:200] + bytes([blob[200] ^ 8]) + blob[201:])
+    params, arrays = _format.unpack(blob, "KeyedDistinct")
+    keys = arrays[1].reshape(-1).view(rs._core.KEY_DTYPE)
+    keys["wsum"][keys["wsum"] > 0] += 1            # counts no longer the sum of their pairs
+    with pytest.raises(ValueError, match="sums of their pairs"):
+        rs.KeyedDistinct.from_bytes(_format.pack("KeyedDistinct", params, arrays))
+    params, arrays = _format.unpack(blob, "KeyedDistinct")
+    params["today"] = 30_000                         # every pair now outside the window
+    with pytest.raises(ValueError, match="outside the window"):
+        rs.KeyedDistinct.from_bytes(_format.pack("KeyedDistinct", params, arrays))
+
+
+def test_input_validation():
+    kd = rs.KeyedDistinct(64)
+    with pytest.raises(ValueError, match="days must be in"):
+        kd.update([1], [1], 0)
+    with pytest.raises(TypeError, match="days must be integers"):
+        kd.update([1], [1], 1.5)
+    with pytest.raises(ValueError, match="differ in length"):
+        kd.update(np.zeros(2, np.uint64), np.zeros(3, np.uint64), 5)
+    with pytest.raises(ValueError, match="capacity"):
+        rs.KeyedDistinct(4)
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 6), st.integers(1, 40)), max_size=120),
+       st.integers(1, 12))
+def test_property_matches_reference(events, window):
+    events = sorted(events, key=lambda e: e[2]) if len(events) % 2 else events  # in order and shuffled
+    kd = rs.KeyedDistinct(256, window_days=window, exact_limit=64)
+    ref = ExactKeyed(window)
+    for k, m, d in events:
+        assert kd.observe_one(k, m, d) == ref.observe(k, m, d)
+    for k in range(6):
+        assert kd.count_one(k) == ref.count(k)
