@@ -1,7 +1,8 @@
 """Published cloud / IM networks as a sorted interval table with a vectorised lookup.
 
-All addresses live in one 128-bit space (IPv4 as IPv4-mapped IPv6, ``::ffff:a.b.c.d``), stored as
-big-endian 16-byte strings (numpy ``S16``), whose byte order is the numeric order. Lookup is
+All addresses live in one 129-bit space (IPv4 below 2^32, IPv6 offset by 2^128, so an IPv6 network never
+covers an IPv4 address; IPv4-mapped IPv6 input ``::ffff:a.b.c.d`` is looked up as IPv4), stored as
+big-endian 17-byte strings (numpy ``S17``), whose byte order is the numeric order. Lookup is
 ``numpy.searchsorted`` over the interval starts: O(log R) per address, O(n log R) for n addresses, with
 R the number of elementary intervals (about 2x the number of published prefixes).
 """
@@ -17,8 +18,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-_V4_MAPPED = 0xFFFF << 32
-_MAX = (1 << 128) - 1
+_V6 = 1 << 128
+_MAX = (1 << 129) - 1
+_W = 17  # bytes per packed address
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,8 @@ def parse_cidrs(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network
 
 def _span(net) -> tuple[int, int]:
     lo, hi = int(net.network_address), int(net.broadcast_address)
-    if net.version == 4:
-        lo, hi = lo | _V4_MAPPED, hi | _V4_MAPPED
+    if net.version == 6:
+        lo, hi = lo + _V6, hi + _V6
     return lo, hi
 
 
@@ -60,14 +62,14 @@ def _prefix128(net) -> int:
 
 
 def ip_to_int(ip: str) -> int | None:
-    """Address text -> integer in the 128-bit space (IPv4 mapped); None when not an address."""
+    """Address text -> integer in the 129-bit space; None when not an address."""
     try:
         a = ipaddress.ip_address(ip.strip().strip("[]").split("%", 1)[0])
     except (ValueError, AttributeError):
         return None
-    if a.version == 4:
-        return int(a) | _V4_MAPPED
-    return int(a)
+    if a.version == 6 and a.ipv4_mapped is not None:
+        a = a.ipv4_mapped
+    return int(a) if a.version == 4 else int(a) + _V6
 
 
 class IpTable:
@@ -100,14 +102,14 @@ class IpTable:
         keep = np.ones(len(bounds), bool)
         if len(bounds) > 1:
             keep[1:] = owner_of[1:] != owner_of[:-1]
-        self._starts = np.array([b.to_bytes(16, "big") for b, k in zip(bounds, keep) if k], dtype="S16")
+        self._starts = np.array([b.to_bytes(_W, "big") for b, k in zip(bounds, keep) if k], dtype=f"S{_W}")
         self._owner = owner_of[keep]
 
     def __len__(self) -> int:
         return int((self._owner >= 0).sum())
 
     def lookup_packed(self, packed: np.ndarray) -> np.ndarray:
-        """``S16`` big-endian addresses -> owner index (int32, -1 = not published). O(n log R)."""
+        """``S17`` big-endian addresses (see :func:`ip_to_int`) -> owner index (int32, -1 = none). O(n log R)."""
         if len(self._starts) == 0 or len(packed) == 0:
             return np.full(len(packed), -1, np.int32)
         i = np.searchsorted(self._starts, packed, side="right") - 1
@@ -118,7 +120,7 @@ class IpTable:
         """Address strings (None / non-addresses allowed) -> owner index array (-1 = none)."""
         ints = [ip_to_int(ip) if ip else None for ip in ips]
         valid = np.fromiter((v is not None for v in ints), bool, len(ints))
-        packed = np.array([(v if v is not None else 0).to_bytes(16, "big") for v in ints], dtype="S16")
+        packed = np.array([(v if v is not None else 0).to_bytes(_W, "big") for v in ints], dtype=f"S{_W}")
         out = self.lookup_packed(packed)
         out[~valid] = -1
         return out

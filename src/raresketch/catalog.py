@@ -528,7 +528,9 @@ class Catalog:
         pcols = ["process.executable", "process.name", "process.code_signature.subject_name",
                  "process.pe.original_file_name", "host.os.type"]
         proc_fields = _resolve_unique(self, [col(c).cast(pa.string()) for c in pcols], n)
-        allow = pc.or_kleene(pc.or_kleene(allow_dom, ip_allow), proc_fields.pop("allowlisted")) if n else allow_dom
+        allow_proc = proc_fields.pop("allowlisted")
+        allow = (pc.or_(pc.or_(allow_dom.fill_null(False), ip_allow.fill_null(False)), allow_proc.fill_null(False))
+                 if n else allow_dom)
         out = {
             "raresketch.destination.key": dest_key,
             "raresketch.cloud.provider": cloud_prov,
