@@ -463,3 +463,14 @@ def test_normalizers_and_conform():
     assert r["destination.ip"] == "8.8.8.8" and r["process.name"] == "python3" and r["process.pid"] == 12
     assert r["raresketch.domain_source"] is None
     assert empty_batch().schema == EVENT_SCHEMA and empty_batch().num_rows == 0
+
+
+def test_ecs_dotted_keys_inside_nested_objects():
+    rec = {"@timestamp": "2024-05-01T10:00:00Z", "host": {"hostname": "WS-7"},
+           "process": {"code_signature.subject_name": "Acme", "parent.name": "cmd.exe", "name": "a.exe"},
+           "destination": {"ip": "1.2.3.4"}, "url.domain": "X.example"}
+    t, st = read_all(io.BytesIO(lines(rec)), format="ecs")
+    r = t.to_pylist()[0]
+    assert r["host.id"] == "ws-7"
+    assert r["process.code_signature.subject_name"] == "Acme" and r["process.parent.name"] == "cmd.exe"
+    assert r["destination.domain"] == "x.example" and r["raresketch.domain_source"] == "event"

@@ -354,8 +354,9 @@ class RowBuffer:
         return len(self.cols["@timestamp"])
 
     def append(self, row: dict) -> None:
+        get = row.get
         for c, lst in self.cols.items():
-            lst.append(row.get(c))
+            lst.append(get(c))
 
     def to_table(self, stats: ReadStats) -> pa.Table:
         """Build the batch, drop (and count) rows without a valid timestamp or host, conform and sort."""
