@@ -2,52 +2,13 @@
 
 import math as _math
 
-cdef enum:
-    CMS_MAX_DEPTH = 32
-    CMS_PREFETCH = 8
-
-
-cdef inline void _cms_rows(uint64_t key, const uint64_t* rowseed, uint32_t depth, uint64_t width,
-                           uint64_t* idx) noexcept nogil:
-    cdef uint32_t r
-    for r in range(depth):
-        idx[r] = r * width + rs_reduce(rs_fmix64(key ^ rowseed[r]), width)
-
-
-cdef inline uint32_t _cms_add(uint32_t* t, const uint64_t* idx, uint32_t depth, uint32_t c,
-                              bint conservative) noexcept nogil:
-    """Add c to one key (its cells idx), return its estimate after the update."""
-    cdef uint32_t r, v, m = 0xFFFFFFFFU
-    cdef uint64_t s
-    if conservative:
-        for r in range(depth):
-            v = t[idx[r]]
-            if v < m:
-                m = v
-        s = <uint64_t>m + c
-        if s > 0xFFFFFFFFU:
-            s = 0xFFFFFFFFU
-        for r in range(depth):
-            if t[idx[r]] < s:
-                t[idx[r]] = <uint32_t>s
-        return <uint32_t>s
-    for r in range(depth):
-        s = <uint64_t>t[idx[r]] + c
-        if s > 0xFFFFFFFFU:
-            s = 0xFFFFFFFFU
-        t[idx[r]] = <uint32_t>s
-        if s < m:
-            m = <uint32_t>s
-    return m
-
-
-cdef inline uint32_t _cms_get(const uint32_t* t, const uint64_t* idx, uint32_t depth) noexcept nogil:
-    cdef uint32_t r, v, m = 0xFFFFFFFFU
-    for r in range(depth):
-        v = t[idx[r]]
-        if v < m:
-            m = v
-    return m
+cdef extern from "rs_cms.h" nogil:
+    enum: RS_CMS_MAX_DEPTH
+    void rs_cms_rows(uint64_t key, uint64_t seed, uint32_t depth, uint64_t width, uint64_t* idx)
+    uint32_t rs_cms_add(uint32_t* t, const uint64_t* idx, uint32_t depth, uint32_t c, int conservative)
+    uint32_t rs_cms_get(const uint32_t* t, const uint64_t* idx, uint32_t depth)
+    uint64_t rs_cms_batch(uint32_t* t, uint64_t width, uint32_t depth, uint64_t seed, int conservative,
+                          int write, const uint64_t* keys, const uint32_t* counts, int64_t n, uint32_t* out)
 
 
 cdef class CountMinSketch:
@@ -58,7 +19,7 @@ cdef class CountMinSketch:
     width : int
         Counters per row (any value >= 1; need not be a power of two).
     depth : int
-        Rows (1..32). Each row uses an independent ``fmix64(key ^ row_seed)`` index.
+        Rows (1..32). Row r's cell comes from one ``fmix64(key ^ seed')`` by double hashing.
     conservative : bool
         Conservative update (raise only the minimal cells): never worse than the standard update and far more
         exact for rare keys; merging conservative sketches still gives an upper bound, but not the sketch of
@@ -78,15 +39,15 @@ cdef class CountMinSketch:
     cdef readonly uint64_t total
     cdef object _table
     cdef uint32_t* _t
-    cdef uint64_t _rowseed[CMS_MAX_DEPTH]
+    cdef uint64_t _hseed
 
     def __init__(self, width=65536, depth=4, conservative=True, seed=0):
         width = int(width)
         depth = int(depth)
-        if width < 1 or width > (1 << 40):
-            raise ValueError(f"width must be in [1, 2**40], got {width}")
-        if depth < 1 or depth > CMS_MAX_DEPTH:
-            raise ValueError(f"depth must be in [1, {CMS_MAX_DEPTH}], got {depth}")
+        if width < 1 or width > (1 << 31):
+            raise ValueError(f"width must be in [1, 2**31], got {width}")
+        if depth < 1 or depth > RS_CMS_MAX_DEPTH:
+            raise ValueError(f"depth must be in [1, {RS_CMS_MAX_DEPTH}], got {depth}")
         if not 0 <= int(seed) < (1 << 64):
             raise ValueError(f"seed must be an unsigned 64-bit integer, got {seed}")
         self.width = width
@@ -95,9 +56,7 @@ cdef class CountMinSketch:
         self.seed = int(seed)
         self.total = 0
         self._set_table(np.zeros((depth, width), dtype=np.uint32))
-        cdef uint32_t r
-        for r in range(self.depth):
-            self._rowseed[r] = rs_fmix64(self.seed + 0x9E3779B97F4A7C15ULL * (r + 1))
+        self._hseed = rs_fmix64(self.seed ^ 0x9E3779B97F4A7C15ULL)
 
     cdef _set_table(self, table):
         cdef uint32_t[:, ::1] v = table
@@ -144,39 +103,21 @@ cdef class CountMinSketch:
 
     cdef object _run(self, keys, counts, bint write, bint want):
         cdef const uint64_t[::1] k = as_keys(keys)
-        cdef Py_ssize_t n = k.shape[0], i, j
+        cdef int64_t n = k.shape[0]
         cobj = self._counts(k, counts) if write else None
         cdef const uint32_t[::1] c
-        cdef bint unit = cobj is None
-        if not unit:
+        cdef const uint32_t* cp = NULL
+        if cobj is not None and n:
             c = cobj
+            cp = &c[0]
         out = np.empty(n if want else 0, dtype=np.uint32)
         cdef uint32_t[::1] o = out
-        cdef uint64_t idx[CMS_MAX_DEPTH]
-        cdef uint64_t pidx[CMS_MAX_DEPTH]
-        cdef uint32_t depth = self.depth, r, est
-        cdef uint64_t width = self.width, added = 0
-        cdef uint32_t* t = self._t
-        cdef bint cons = self.conservative
-        cdef bint prefetch = width * depth >= (1 << 18)
-        with nogil:
-            for i in range(n):
-                if prefetch and i + CMS_PREFETCH < n:
-                    _cms_rows(k[i + CMS_PREFETCH], self._rowseed, depth, width, pidx)
-                    for r in range(depth):
-                        RS_PREFETCH(&t[pidx[r]])
-                _cms_rows(k[i], self._rowseed, depth, width, idx)
-                if write:
-                    if unit:
-                        est = _cms_add(t, idx, depth, 1, cons)
-                        added += 1
-                    else:
-                        est = _cms_add(t, idx, depth, c[i], cons)
-                        added += c[i]
-                else:
-                    est = _cms_get(t, idx, depth)
-                if want:
-                    o[i] = est
+        cdef uint32_t* op = &o[0] if want and n else NULL
+        cdef uint64_t added = 0
+        if n:
+            with nogil:
+                added = rs_cms_batch(self._t, self.width, self.depth, self._hseed, self.conservative, write,
+                                     &k[0], cp, n, op)
         self.total += added
         return out if want else None
 
@@ -200,16 +141,16 @@ cdef class CountMinSketch:
     # ---- scalar path --------------------------------------------------------------------------------
     def add(self, uint64_t key, uint32_t count=1):
         """Add ``count`` to one key; return its estimate after the update. The per-event path."""
-        cdef uint64_t idx[CMS_MAX_DEPTH]
-        _cms_rows(key, self._rowseed, self.depth, self.width, idx)
+        cdef uint64_t idx[RS_CMS_MAX_DEPTH]
+        rs_cms_rows(key, self._hseed, self.depth, self.width, idx)
         self.total += count
-        return _cms_add(self._t, idx, self.depth, count, self.conservative)
+        return rs_cms_add(self._t, idx, self.depth, count, self.conservative)
 
     def estimate(self, uint64_t key):
         """Estimated count of one key."""
-        cdef uint64_t idx[CMS_MAX_DEPTH]
-        _cms_rows(key, self._rowseed, self.depth, self.width, idx)
-        return _cms_get(self._t, idx, self.depth)
+        cdef uint64_t idx[RS_CMS_MAX_DEPTH]
+        rs_cms_rows(key, self._hseed, self.depth, self.width, idx)
+        return rs_cms_get(self._t, idx, self.depth)
 
     # ---- error --------------------------------------------------------------------------------------
     @property

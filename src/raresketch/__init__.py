@@ -14,12 +14,23 @@ from ._core import (
     hash_pair,
     mix64,
 )
-from .events import EVENT_SCHEMA
+from ._readers import FORMATS, SKIP_REASONS, ReadStats, read_events
+from .catalog import RESOLVED_SCHEMA, Catalog, default_catalog
+from .events import EVENT_SCHEMA, conform, empty_batch
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FORMATS",
+    "RESOLVED_SCHEMA",
+    "SKIP_REASONS",
     "BloomFilter",
+    "Catalog",
+    "ReadStats",
+    "conform",
+    "default_catalog",
+    "empty_batch",
+    "read_events",
     "CountMinSketch",
     "EVENT_SCHEMA",
     "HyperLogLog",
