@@ -12,9 +12,15 @@ cdef packed struct KeySlot:       # 16 bytes: one key with live pairs
     uint32_t wsum                 # estimated distinct members in the window (sum of pair weights); 0 = empty
     float wvar                    # variance of that estimate (sum of w * (w - 1))
 
+cdef struct KdProbe:              # where one (key, member) lives: computed, and prefetched, ahead of use
+    uint64_t kb1, kb2             # the key's two candidate buckets in the key table
+    uint64_t pb1, pb2             # the pair's two candidate buckets in the pair table
+    uint32_t mfp
+
 cdef enum:
     KD_BUCKET = 4
     KD_MAX_LEVEL = 31
+    KD_BLOCK = 16                 # events whose buckets are prefetched before any of them is processed
 
 PAIR_DTYPE = np.dtype([("ki", "<u4"), ("mfp", "<u4"), ("day", "<u2"), ("level", "u1"), ("pad", "u1")])
 KEY_DTYPE = np.dtype([("key", "<u8"), ("wsum", "<u4"), ("wvar", "<f4")])
@@ -121,12 +127,26 @@ cdef class KeyedDistinct:
         if b2[0] == b1[0]:
             b2[0] = (b1[0] + 1) % nb
 
+    cdef inline void _probe(self, uint64_t key, uint64_t member, KdProbe* pr, bint prefetch) noexcept nogil:
+        pr.mfp = <uint32_t>(rs_fmix64(member ^ self._s_member) >> 32)
+        self._buckets(rs_fmix64(key ^ self._s_key), self._nbk, &pr.kb1, &pr.kb2)
+        self._buckets(rs_fmix64(key ^ rs_fmix64(<uint64_t>pr.mfp ^ self._s_pair)), self._nbp, &pr.pb1, &pr.pb2)
+        if prefetch:
+            RS_PREFETCH(&self._k[pr.kb1 * KD_BUCKET])
+            RS_PREFETCH(&self._k[pr.kb2 * KD_BUCKET])
+            RS_PREFETCH(&self._p[pr.pb1 * KD_BUCKET])
+            RS_PREFETCH(&self._p[pr.pb2 * KD_BUCKET])
+
     cdef inline int64_t _find_key(self, uint64_t key, bint create) noexcept nogil:
+        cdef uint64_t b1, b2
+        self._buckets(rs_fmix64(key ^ self._s_key), self._nbk, &b1, &b2)
+        return self._find_key_at(key, b1, b2, create)
+
+    cdef inline int64_t _find_key_at(self, uint64_t key, uint64_t b1, uint64_t b2, bint create) noexcept nogil:
         """Slot index of ``key`` in the key table, or -1. With ``create``, claim a free slot for it."""
-        cdef uint64_t b1, b2, j
+        cdef uint64_t j
         cdef int64_t free1 = -1, free2 = -1
         cdef int n1 = 0, n2 = 0
-        self._buckets(rs_fmix64(key ^ self._s_key), self._nbk, &b1, &b2)
         for j in range(b1 * KD_BUCKET, b1 * KD_BUCKET + KD_BUCKET):
             if self._k[j].wsum:
                 if self._k[j].key == key:
@@ -164,14 +184,19 @@ cdef class KeyedDistinct:
         ps.day = 0
 
     cdef inline PairSlot* _find_pair(self, uint64_t key, uint32_t ki, uint32_t mfp, bint claim) noexcept nogil:
+        cdef uint64_t b1, b2
+        self._buckets(rs_fmix64(key ^ rs_fmix64(<uint64_t>mfp ^ self._s_pair)), self._nbp, &b1, &b2)
+        return self._find_pair_at(ki, mfp, b1, b2, claim)
+
+    cdef inline PairSlot* _find_pair_at(self, uint32_t ki, uint32_t mfp, uint64_t b1, uint64_t b2,
+                                        bint claim) noexcept nogil:
         """The pair's slot, or NULL. With ``claim``, return a free (or evicted) slot for it instead of NULL."""
-        cdef uint64_t b1, b2, j
+        cdef uint64_t j
         cdef PairSlot* s
         cdef PairSlot* free1 = NULL
         cdef PairSlot* free2 = NULL
         cdef PairSlot* oldest = NULL
         cdef int n1 = 0, n2 = 0
-        self._buckets(rs_fmix64(key ^ rs_fmix64(<uint64_t>mfp ^ self._s_pair)), self._nbp, &b1, &b2)
         for j in range(b1 * KD_BUCKET, b1 * KD_BUCKET + KD_BUCKET):
             s = &self._p[j]
             if s.day:
@@ -219,9 +244,9 @@ cdef class KeyedDistinct:
             if self._p[j].day and self._p[j].day <= cutoff:
                 self._unweigh(&self._p[j])
 
-    cdef inline void _observe(self, uint64_t key, uint64_t member, uint32_t day, bint learn,
+    cdef inline void _observe(self, uint64_t key, const KdProbe* pr, uint32_t day, bint learn,
                               uint32_t* prior_count, uint16_t* prior_day) noexcept nogil:
-        cdef uint32_t mfp = <uint32_t>(rs_fmix64(member ^ self._s_member) >> 32)
+        cdef uint32_t mfp = pr.mfp
         cdef int64_t ki
         cdef PairSlot* ps = NULL
         cdef KeySlot* ks
@@ -229,10 +254,10 @@ cdef class KeyedDistinct:
         cdef uint64_t w, u, s
         if learn and day > self.today:
             self._sweep(day)
-        ki = self._find_key(key, False)
+        ki = self._find_key_at(key, pr.kb1, pr.kb2, False)
         if ki >= 0:
             prior_count[0] = self._k[ki].wsum
-            ps = self._find_pair(key, <uint32_t>ki, mfp, False)
+            ps = self._find_pair_at(<uint32_t>ki, mfp, pr.pb1, pr.pb2, False)
         else:
             prior_count[0] = 0
         prior_day[0] = ps.day if ps != NULL else 0
@@ -254,11 +279,11 @@ cdef class KeyedDistinct:
                 self.unsampled += 1
                 return
         if ki < 0:
-            ki = self._find_key(key, True)
+            ki = self._find_key_at(key, pr.kb1, pr.kb2, True)
             if ki < 0:
                 self.dropped_keys += 1
                 return
-        ps = self._find_pair(key, <uint32_t>ki, mfp, True)
+        ps = self._find_pair_at(<uint32_t>ki, mfp, pr.pb1, pr.pb2, True)
         ps.ki = <uint32_t>ki
         ps.mfp = mfp
         ps.day = <uint16_t>day
@@ -308,12 +333,21 @@ cdef class KeyedDistinct:
         cdef uint16_t[::1] lo = last
         cdef uint32_t c
         cdef uint16_t ld
+        cdef KdProbe pr[KD_BLOCK]
+        cdef Py_ssize_t j, b, i0 = 0
+        cdef bint prefetch = self.nbytes >= (1 << 20)
         with nogil:
-            for i in range(n):
-                self._observe(k[i], m[i], d[i] if learn else 0, learn, &c, &ld)
-                if want:
-                    co[i] = c
-                    lo[i] = ld
+            while i0 < n:
+                b = min(<Py_ssize_t>KD_BLOCK, n - i0)
+                for j in range(b):
+                    self._probe(k[i0 + j], m[i0 + j], &pr[j], prefetch)
+                for j in range(b):
+                    i = i0 + j
+                    self._observe(k[i], &pr[j], d[i] if learn else 0, learn, &c, &ld)
+                    if want:
+                        co[i] = c
+                        lo[i] = ld
+                i0 += b
         return (counts, last) if want else None
 
     def observe(self, keys, members, days):
@@ -363,9 +397,11 @@ cdef class KeyedDistinct:
         """The per-event path of :meth:`observe`: returns ``(prior_count, prior_day)``."""
         cdef uint32_t c
         cdef uint16_t ld
+        cdef KdProbe pr
         if day < 1 or day > 65535:
             raise ValueError("day must be in [1, 65535] (days since 1970-01-01)")
-        self._observe(key, member, day, True, &c, &ld)
+        self._probe(key, member, &pr, False)
+        self._observe(key, &pr, day, True, &c, &ld)
         return c, ld
 
     def count_one(self, uint64_t key):
