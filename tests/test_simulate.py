@@ -362,7 +362,7 @@ def test_ground_truth_meets_the_detector_conditions(org: Organisation, events: p
                 assert len(proc_kind_agents) <= 1, (r["scenario"], len(proc_kind_agents))
             else:
                 assert len(proc_kind_agents) >= 5, (r["scenario"], len(proc_kind_agents))  # a typical client
-            if N["rare_cloud_atypical_agent"] in names and r["scenario"] != "ec2_ip_beacon":
+            if N["rare_cloud_atypical_agent"] in names:
                 assert not agent_kind, r["scenario"]
             else:
                 assert agent_kind, r["scenario"]
@@ -410,3 +410,47 @@ def test_write_ecs_jsonl(tmp_path) -> None:
     write_ecs_jsonl(flat, o, nested=False)
     row = json.loads(flat.read_text().splitlines()[0])
     assert row["host.id"] == first["host.id"]
+
+
+def test_ground_truth_holds_under_the_project_catalog(org: Organisation, events: pa.Table) -> None:
+    """The same exact reading with the product's own resolution (skipped where the catalogue is unavailable)."""
+    catalog = pytest.importorskip("raresketch.catalog")
+    cat = catalog.default_catalog()
+    r = cat.resolve_batch(events)
+    ts = events.column("@timestamp").cast(pa.int64()).to_numpy()
+    host = events.column("host.id").to_pylist()
+    name = events.column("process.name").to_pylist()
+    key = r.column("raresketch.process.key").to_pylist()
+    res = r.column("raresketch.cloud.resource").to_pylist()
+    kind = pc.binary_join_element_wise(r.column("raresketch.cloud.provider"), r.column("raresketch.cloud.service"), "/").to_pylist()
+    im = r.column("raresketch.im.service").to_pylist()
+    agents_of = collections.defaultdict(set)
+    for h, x in zip(host, res):
+        if x:
+            agents_of[x].add(h)
+    N = ALERT_NAMES
+    for g in org.ground_truth.to_pylist():
+        t0 = int(pa.scalar(g["@timestamp"]).cast(pa.int64()).as_py())
+        e, s = np.searchsorted(ts, t0), np.searchsorted(ts, t0 - WINDOW_DAYS * DAY_US)
+        i0 = next(i for i in range(e, len(ts)) if host[i] == g["host.id"] and name[i] == g["process.name"])
+        k, R, K, S, a = key[i0], res[i0], kind[i0], im[i0], g["host.id"]
+        names = set(g["matched_alert_names"])
+        active = len(set(host[s:e]))
+        if R:
+            assert len({host[i] for i in range(s, e) if res[i] == R}) <= max(2, 0.01 * active)
+            proc_kind = {host[i] for i in range(s, e) if key[i] == k and kind[i] == K}
+            assert (len(proc_kind) <= 1) == (N["rare_cloud_atypical"] in names), (g["scenario"], len(proc_kind))
+            agent_kind = any(host[i] == a and kind[i] == K for i in range(s, e))
+            assert agent_kind != (N["rare_cloud_atypical_agent"] in names), g["scenario"]
+            met = {res[i] for i in range(e) if key[i] == k and res[i] and len(agents_of[res[i]]) <= max(2, 0.01 * active)}
+            assert len(met) < 20, (g["scenario"], len(met))  # not a habitual explorer
+        else:
+            assert S is not None, g["scenario"]
+            assert len({host[i] for i in range(s, e) if key[i] == k and im[i] == S}) <= 1, g["scenario"]
+    # the vendors' own clients are common for their service
+    pairs = collections.defaultdict(set)
+    for h, k, s_ in zip(host, key, im):
+        if s_:
+            pairs[(k, s_)].add(h)
+    assert len(pairs[("slack.exe|slack technologies, llc", "slack")]) >= 20
+    assert len(pairs[("telegram.exe|telegram fz-llc", "telegram")]) >= 4

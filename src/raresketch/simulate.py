@@ -86,6 +86,9 @@ GROUND_TRUTH_SCHEMA = pa.schema(
         pa.field("process.executable", pa.string()),
         pa.field("process.parent.name", pa.string()),
         pa.field("process.hash.sha256", pa.string()),
+        pa.field("process.code_signature.subject_name", pa.string()),
+        pa.field("process.pe.original_file_name", pa.string()),
+        pa.field("process.command_line", pa.string()),
         pa.field("destination.domain", pa.string()),
         pa.field("destination.ip", pa.string()),
         pa.field("destination.port", pa.int32()),
@@ -884,16 +887,26 @@ class Organisation:
             "hash_idx": self._hash_base[self._ap_pdef] + version,
         }
 
-    def _slice(self, day: int, s: int, st: dict[str, np.ndarray]) -> pa.Table | None:
-        rng = np.random.default_rng([self.seed, day, s, 0x511CE])
-        local = (s + self.agent_tz_slices) % _SLICES
-        pi = np.where(st["server"], 1.0 / _SLICES, self._prof_interactive[local])
-        pb = np.where(st["server"], 1.0 / _SLICES, self._prof_background[local])
-        n_i = rng.poisson(st["lam_i"] * pi)
-        n_b = rng.poisson(st["lam_b"] * pb)
-        agents = np.arange(self.n_agents)
-        ag_i = np.repeat(agents, n_i)
-        ag_b = np.repeat(agents, n_b)
+    def _chunk_slices(self) -> int:
+        """Slices generated together: enough that a chunk holds ~50k events (fixed per organisation)."""
+        per_slice = self.events_per_agent_day * self.n_agents / _SLICES
+        want = max(1, int(50_000 / max(per_slice, 1.0)))
+        return max(k for k in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 96) if k <= want)
+
+    def _slice(self, day: int, s: int, st: dict[str, np.ndarray], k: int = 1) -> pa.Table | None:
+        """Events of slices ``s .. s + k - 1`` of ``day``, sorted by time."""
+        rng = np.random.default_rng([self.seed, day, s, k, 0x511CE])
+        local = (s + np.arange(k)[None, :] + self.agent_tz_slices[:, None]) % _SLICES
+        server = st["server"][:, None]
+        pi = np.where(server, 1.0 / _SLICES, self._prof_interactive[local])
+        pb = np.where(server, 1.0 / _SLICES, self._prof_background[local])
+        n_i = rng.poisson(st["lam_i"][:, None] * pi).ravel()
+        n_b = rng.poisson(st["lam_b"][:, None] * pb).ravel()
+        cell_agent = np.repeat(np.arange(self.n_agents), k)
+        cell_slice = np.tile(np.arange(k), self.n_agents)
+        ag_i = np.repeat(cell_agent, n_i)
+        ag_b = np.repeat(cell_agent, n_b)
+        sl = np.concatenate([np.repeat(cell_slice, n_i), np.repeat(cell_slice, n_b)])
         ap = np.concatenate(
             [
                 _draw(self._ap_cum["i"], ag_i, rng.random(len(ag_i))),
@@ -902,7 +915,7 @@ class Organisation:
         )
         ag = np.concatenate([ag_i, ag_b])
         n_sess = len(ag)
-        attack_rows = self._attack_rows.get((day, s), [])
+        attack_rows = [r for j in range(k) for r in self._attack_rows.get((day, s + j), [])]
         if n_sess == 0 and not attack_rows:
             return None
         pdef = self._ap_pdef[ap]
@@ -919,13 +932,13 @@ class Organisation:
         rows = np.repeat(np.arange(n_sess), L)
         n = len(rows)
         t0 = self.start_us + day * _DAY_US + s * _SLICE_US
-        start = rng.integers(0, _SLICE_US, n_sess)
+        start = sl * _SLICE_US + rng.integers(0, _SLICE_US, n_sess)
         gaps = rng.exponential(1.5 * _US, n).astype(np.int64)
         first = np.concatenate([[0], np.cumsum(L)[:-1]])
         gaps[first] = 0  # a session's first connection is at its start
         csum = np.cumsum(gaps)
         offs = csum - np.repeat(csum[first], L)
-        ts = t0 + np.minimum(start[rows] + offs, _SLICE_US - 1)
+        ts = t0 + np.minimum(start[rows] + offs, (sl[rows] + 1) * _SLICE_US - 1)
         order = np.argsort(ts, kind="stable")
         ts = ts[order]
         rows = rows[order]
@@ -1027,12 +1040,14 @@ class Organisation:
 
     # --------------------------------------------------------------------------------------------- batches
     def slices(self, start_day: int = 0, end_day: int | None = None) -> Iterator[pa.Table]:
-        """Yield one table per 15-minute slice of event time (empty slices skipped), in time order."""
+        """Yield tables of consecutive 15-minute slices of event time (several per table when slices are
+        sparse, see ``_chunk_slices``; empty ones skipped), in time order."""
         end_day = self.days if end_day is None else min(end_day, self.days)
         for day in range(max(0, start_day), end_day):
             st = self._day_state(day)
-            for s in range(_SLICES):
-                t = self._slice(day, s, st)
+            k = self._chunk_slices()
+            for s in range(0, _SLICES, k):
+                t = self._slice(day, s, st, k)
                 if t is not None and t.num_rows:
                     yield t
 
@@ -1254,6 +1269,9 @@ class Organisation:
             "process.executable": exe,
             "process.parent.name": par_name,
             "process.hash.sha256": sha,
+            "process.code_signature.subject_name": signer["subject"],
+            "process.pe.original_file_name": original,
+            "process.command_line": cmd,
             "destination.domain": domain,
             "destination.ip": ip_s,
             "destination.port": port,
