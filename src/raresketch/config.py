@@ -1,0 +1,118 @@
+"""Engine configuration: every threshold of docs/DETECTORS.md, with its default, in one table.
+
+Load with :meth:`Config.from_toml` (a ``[raresketch]`` table, or top-level keys) or build directly;
+unknown keys and out-of-range values raise ``ValueError`` naming the key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Config"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Thresholds and sizes of the engine (see docs/DETECTORS.md for the exact semantics)."""
+
+    #: Training window: the last N days of event time the baseline remembers.
+    training_days: int = 30
+    #: No alert until the baseline spans this many days (org-wide), nor the agent-level variation until the
+    #: agent itself has been observed this long.
+    activation_days: int = 14
+    #: The same (alert name, agent, process, destination) fires at most once per this many hours of event time.
+    dedup_hours: float = 24.0
+    #: A destination is rare when seen by at most max(rare_min_agents, floor(rare_fraction * active agents)).
+    rare_min_agents: int = 2
+    rare_fraction: float = 0.01
+    #: A process that met this many rare cloud resources for the first time in the window is a habitual
+    #: explorer: its rare-cloud alerts are suppressed and counted.
+    habitual_explorer_n: int = 20
+    #: Uncommon IM: at most this many agents saw the process talk to the service (None = the rare threshold) ...
+    im_max_agents: int | None = None
+    #: ... and at most this many agent-days of such traffic in the window.
+    im_max_agent_days: int = 10
+    #: Volume guard: alerts per detector per day of event time before the detector pauses for that day.
+    max_alerts_per_day: int = 5000
+    #: Allow-listed events are still learned (True) or skipped entirely (False).
+    allowlist_learn: bool = True
+    #: Members per key counted exactly by the windowed structures (beyond: sampled estimate, see KeyedDistinct).
+    exact_limit: int = 256
+    #: Pair capacity of the per-destination structures (prevalence, process history); the other structures are
+    #: sized from it (see Baseline.sizes). Memory is fixed by it: see README "Memory".
+    capacity: int = 1 << 21
+    #: Agents tracked exactly (presence runs, active-agent counts).
+    max_agents: int = 1 << 18
+    #: Seed of every structure's hashing; baselines merge only with equal seeds.
+    seed: int = 0
+    #: Path of a catalogue extension / allow-list TOML file (see raresketch.catalog.Catalog).
+    catalog_file: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        checks = {
+            "training_days": 1 <= self.training_days <= 3650,
+            "activation_days": 0 <= self.activation_days <= 3650,
+            "dedup_hours": 0 <= self.dedup_hours <= 24 * 365,
+            "rare_min_agents": self.rare_min_agents >= 0,
+            "rare_fraction": 0 <= self.rare_fraction <= 1,
+            "habitual_explorer_n": self.habitual_explorer_n >= 1,
+            "im_max_agents": self.im_max_agents is None or self.im_max_agents >= 0,
+            "im_max_agent_days": self.im_max_agent_days >= 0,
+            "max_alerts_per_day": self.max_alerts_per_day >= 0,
+            "exact_limit": 1 <= self.exact_limit <= 1 << 24,
+            "capacity": 64 <= self.capacity <= 1 << 32,
+            "max_agents": 8 <= self.max_agents <= 1 << 28,
+            "seed": 0 <= self.seed < 1 << 64,
+        }
+        for key, ok in checks.items():
+            if not ok:
+                raise ValueError(f"config: {key} = {getattr(self, key)!r} is out of range")
+
+    def rare_threshold(self, active_agents):
+        """``max(rare_min_agents, floor(rare_fraction * active_agents))`` (works on numpy arrays)."""
+        import numpy as np
+
+        return np.maximum(self.rare_min_agents, np.floor(self.rare_fraction * np.asarray(active_agents))).astype(
+            np.int64)
+
+    def replace(self, **changes: Any) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("extra")
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Config":
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"config: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        out = {}
+        for k, v in data.items():
+            if isinstance(v, bool) and "bool" not in str(types[k]):
+                raise ValueError(f"config: {k} must be a number, got {v!r}")
+            out[k] = v
+        try:
+            return cls(**out)
+        except TypeError as e:
+            raise ValueError(f"config: {e}") from None
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "Config":
+        """Read ``[raresketch]`` (or top-level) keys from a TOML file; ``[catalog]``/``[allowlist]`` tables are
+        left to the catalogue, which reads the same file."""
+        with open(path, "rb") as f:
+            try:
+                data = tomllib.load(f)
+            except tomllib.TOMLDecodeError as e:
+                raise ValueError(f"config: {path}: {e}") from None
+        table = data.get("raresketch", {k: v for k, v in data.items() if not isinstance(v, dict)})
+        cfg = cls.from_dict(table)
+        return cfg if cfg.catalog_file else cfg.replace(catalog_file=str(path))
