@@ -5,5 +5,7 @@ import os
 
 
 def pytest_configure(config):
-    if config.getoption("benchmark_disable", default=False) and "RARESKETCH_BENCH_N" not in os.environ:
+    quick = config.getoption("benchmark_disable", default=False) and not config.getoption(
+        "benchmark_enable", default=False)
+    if quick and "RARESKETCH_BENCH_N" not in os.environ:
         os.environ["RARESKETCH_BENCH_N"] = "50000"
