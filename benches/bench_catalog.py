@@ -78,8 +78,8 @@ def test_resolve_distinct_hostnames(benchmark, catalog):
             catalog.resolve_host(h)
 
     benchmark.pedantic(run, rounds=5, iterations=1)
-    rate = len(names) / benchmark.stats.stats.min
-    print(f"\nresolve_host, distinct names: {rate:,.0f} hostnames/s")
+    if benchmark.stats:  # None in quick mode (--benchmark-disable)
+        print(f"\nresolve_host, distinct names: {len(names) / benchmark.stats.stats.min:,.0f} hostnames/s")
 
 
 def test_resolve_batch_cold(benchmark, catalog):
@@ -93,8 +93,9 @@ def test_resolve_batch_cold(benchmark, catalog):
     out = benchmark.pedantic(run, rounds=5, iterations=1)
     assert out.num_rows == t.num_rows
     distinct = len(set(t.column("destination.domain").drop_null().to_pylist()))
-    print(f"\nresolve_batch cold caches: {t.num_rows / benchmark.stats.stats.min:,.0f} events/s "
-          f"({distinct} distinct hostnames in {t.num_rows} events)")
+    if benchmark.stats:
+        print(f"\nresolve_batch cold caches: {t.num_rows / benchmark.stats.stats.min:,.0f} events/s "
+              f"({distinct} distinct hostnames in {t.num_rows} events)")
 
 
 def test_resolve_batch_warm(benchmark, catalog):
@@ -102,4 +103,5 @@ def test_resolve_batch_warm(benchmark, catalog):
     catalog.resolve_batch(t)
     out = benchmark.pedantic(lambda: catalog.resolve_batch(t), rounds=5, iterations=1)
     assert out.num_rows == t.num_rows
-    print(f"\nresolve_batch warm caches: {t.num_rows / benchmark.stats.stats.min:,.0f} events/s")
+    if benchmark.stats:
+        print(f"\nresolve_batch warm caches: {t.num_rows / benchmark.stats.stats.min:,.0f} events/s")

@@ -13,12 +13,6 @@ settings.register_profile("ci", settings(max_examples=100, deadline=None,
 settings.load_profile(os.getenv("HYPOTHESIS_PROFILE", "dev"))
 
 
-def zipf_keys(n: int, a: float = 1.2, seed: int = 0) -> np.ndarray:
-    """n uint64 keys whose frequencies follow Zipf(a): a deterministic skewed stream."""
-    rng = np.random.default_rng(seed)
-    return rng.zipf(a, n).astype(np.uint64)
-
-
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ._core import (
     NULL_KEY,
+    AgentTable,
     BloomFilter,
     CountMinSketch,
     HyperLogLog,
@@ -15,12 +16,26 @@ from ._core import (
     mix64,
 )
 from ._readers import FORMATS, SKIP_REASONS, ReadStats, read_events
+from .alerts import ALERT_NAMES, Alert, alerts_to_table, to_ecs, to_ocsf, write_alerts
+from .baseline import Baseline
 from .catalog import RESOLVED_SCHEMA, Catalog, default_catalog
+from .config import Config
+from .engine import Engine
 from .events import EVENT_SCHEMA, conform, empty_batch
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ALERT_NAMES",
+    "AgentTable",
+    "Alert",
+    "Baseline",
+    "Config",
+    "Engine",
+    "alerts_to_table",
+    "to_ecs",
+    "to_ocsf",
+    "write_alerts",
     "FORMATS",
     "RESOLVED_SCHEMA",
     "SKIP_REASONS",

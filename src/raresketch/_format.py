@@ -32,7 +32,9 @@ FAMILIES = {
     2: "HyperLogLog",
     3: "BloomFilter",
     4: "KeyedDistinct",
+    5: "AgentTable",
     16: "Baseline",
+    17: "EngineState",
 }
 _FAMILY_IDS = {v: k for k, v in FAMILIES.items()}
 _DTYPES = {"|u1", "<u2", "<u4", "<u8", "<i8", "<f4", "<f8", "|b1"}

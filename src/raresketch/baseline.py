@@ -1,0 +1,316 @@
+"""The Baseline: the windowed state the detectors ask (docs/DETECTORS.md, "Org and agent state" and
+"Windowed counts"), built from the compiled structures, with save / load / merge / inspect.
+
+Every question is answered *before* the event is learned: :meth:`Baseline.observe` runs each structure's
+score-then-learn kernel over the batch in event order and returns the prior answers (:class:`Priors`).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import _format
+from ._core import AgentTable, KeyedDistinct, hash64, hash_pair
+from ._state import atomic_write_bytes, read_state_bytes
+from .config import Config
+
+__all__ = ["Baseline", "EventKeys", "Priors", "STRUCTURES", "event_keys", "normalize_command_line"]
+
+_US_PER_DAY = 86_400_000_000
+
+#: name -> (share of Config.capacity, what it counts). Key capacity is half the pair capacity.
+STRUCTURES: dict[str, tuple[float, str]] = {
+    "prevalence": (1.0, "cloud resource -> distinct agents"),
+    "process_seen": (0.5, "cloud resource -> processes that contacted it"),
+    "kind_agents": (0.5, "(process, cloud service kind) -> distinct agents"),
+    "agent_seen_kind": (0.5, "cloud service kind -> agents that used it"),
+    "new_rare": (0.25, "process -> rare cloud resources it met first (habitual explorers)"),
+    "im_agents": (0.125, "(process, IM service) -> distinct agents"),
+    "im_agent_days": (0.125, "(process, IM service) -> distinct agent-days"),
+    "binary_agents": (0.5, "binary (sha256, else process key) -> distinct agents"),
+    "pair_agents": (0.125, "(parent, scripting engine) -> distinct agents"),
+    "cmdline_agents": (0.125, "normalised scripting command line -> distinct agents"),
+}
+
+_GUID = re.compile(r"\{?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}?")
+_HEX = re.compile(r"\b(?:0x)?[0-9a-f]{8,}\b")
+_QUOTED_TEMP = re.compile(r"([\"'])[^\"']*(?:\\temp\\|/tmp/|\\appdata\\local\\temp\\)[^\"']*\1")
+_NUM = re.compile(r"\d+")
+_WS = re.compile(r"\s+")
+
+
+def normalize_command_line(s: str | None) -> str | None:
+    """Lower-case; GUIDs, hex runs of 8+ digits, quoted temp paths and numbers become placeholders; white
+    space collapsed. Two runs of the same script with other ids or temp files normalise equal."""
+    if s is None:
+        return None
+    s = s.lower()
+    s = _GUID.sub("<guid>", s)
+    s = _QUOTED_TEMP.sub("<tmp>", s)
+    s = _HEX.sub("<hex>", s)
+    s = _NUM.sub("<n>", s)
+    return _WS.sub(" ", s).strip()
+
+
+@dataclass
+class EventKeys:
+    """One batch as 64-bit keys and masks, in event-time order (what the baseline and detectors consume)."""
+
+    days: np.ndarray            # uint16, days since 1970-01-01
+    agent: np.ndarray           # uint64
+    process: np.ndarray
+    resource: np.ndarray        # cloud resource R (0 where none)
+    kind: np.ndarray            # provider/service K
+    im: np.ndarray              # IM service S
+    binary: np.ndarray
+    parent_engine: np.ndarray   # (parent name, engine)
+    cmdline: np.ndarray         # normalised command line
+    is_cloud: np.ndarray        # bool
+    is_im: np.ndarray
+    is_script: np.ndarray       # scripting engine with a known parent
+    has_cmdline: np.ndarray     # scripting engine with a known command line
+
+    def __len__(self) -> int:
+        return int(self.days.shape[0])
+
+    def take(self, idx: np.ndarray) -> "EventKeys":
+        return EventKeys(**{k: v[idx] for k, v in self.__dict__.items()})
+
+
+def _hash_col(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return hash64(pc.dictionary_encode(arr) if len(arr) > 4096 else arr)
+
+
+def event_keys(events: pa.Table, resolved: pa.Table) -> EventKeys:
+    """Hash the batch's identities once (dictionary-encoded: each distinct string once)."""
+    ts = events["@timestamp"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+    days = (ts // _US_PER_DAY).astype(np.int64)
+    res = resolved["raresketch.cloud.resource"]
+    kind = pc.binary_join_element_wise(resolved["raresketch.cloud.provider"], resolved["raresketch.cloud.service"],
+                                       "/")
+    im = resolved["raresketch.im.service"]
+    proc = resolved["raresketch.process.key"]
+    binary = pc.coalesce(events["process.hash.sha256"], proc)
+    is_script = resolved["raresketch.process.is_script_engine"].combine_chunks().fill_null(False)
+    is_script_np = is_script.to_numpy(zero_copy_only=False)
+    parent = pc.utf8_lower(events["process.parent.name"])
+    engine = resolved["raresketch.process.script_engine"]
+    cmd = events["process.command_line"].combine_chunks()
+    n = len(events)
+    cmd_keys = np.zeros(n, dtype=np.uint64)
+    has_cmd = is_script_np & cmd.is_valid().to_numpy(zero_copy_only=False)
+    if has_cmd.any():
+        idx = np.flatnonzero(has_cmd)
+        sub = cmd.take(pa.array(idx)).dictionary_encode()
+        norm = pa.array([normalize_command_line(s) for s in sub.dictionary.to_pylist()], type=pa.string())
+        cmd_keys[idx] = hash64(pa.DictionaryArray.from_arrays(sub.indices, norm))
+    parent_np = _hash_col(parent)
+    return EventKeys(
+        days=days,
+        agent=_hash_col(events["host.id"]),
+        process=_hash_col(proc),
+        resource=_hash_col(res),
+        kind=_hash_col(kind),
+        im=_hash_col(im),
+        binary=_hash_col(binary),
+        parent_engine=hash_pair(parent_np, _hash_col(engine)),
+        cmdline=cmd_keys,
+        is_cloud=res.combine_chunks().is_valid().to_numpy(zero_copy_only=False),
+        is_im=im.combine_chunks().is_valid().to_numpy(zero_copy_only=False),
+        is_script=is_script_np & parent.combine_chunks().is_valid().to_numpy(zero_copy_only=False),
+        has_cmdline=has_cmd,
+    )
+
+
+@dataclass
+class Priors:
+    """The baseline's answers for each event of a batch, before the event was learned.
+
+    Arrays are aligned with the batch; entries that do not apply (an IM count for a non-IM event) are 0.
+    ``*_seen`` are last-seen days (0 = not seen in the window).
+    """
+
+    run_first: np.ndarray
+    active_agents: np.ndarray
+    threshold: np.ndarray
+    org_first_day: np.ndarray
+    prevalence: np.ndarray
+    process_seen: np.ndarray
+    kind_agents: np.ndarray
+    agent_seen_kind: np.ndarray
+    first_rare: np.ndarray
+    new_rare: np.ndarray
+    im_agents: np.ndarray
+    im_agent_days: np.ndarray
+    binary_agents: np.ndarray
+    pair_agents: np.ndarray
+    cmdline_agents: np.ndarray
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Baseline:
+    """The windowed baseline: an exact :class:`AgentTable` plus one :class:`KeyedDistinct` per question.
+
+    Memory is fixed at construction from ``config.capacity`` (see :meth:`memory`): with the defaults
+    (capacity 2**21) about 150 MiB, sized for 10k agents and 1M distinct destinations. ``observe`` costs O(1)
+    per event per structure that applies to it. Not thread-safe: one writer.
+    """
+
+    def __init__(self, config: Config | None = None):
+        self.config = config or Config()
+        c = self.config
+        self.agents = AgentTable(c.max_agents, c.training_days, c.seed)
+        self.structures: dict[str, KeyedDistinct] = {}
+        for name, (share, _) in STRUCTURES.items():
+            cap = max(64, int(c.capacity * share))
+            self.structures[name] = KeyedDistinct(cap, max(64, cap // 2), c.training_days, c.exact_limit, c.seed)
+
+    # ---- the questions -------------------------------------------------------------------------------
+    def observe(self, ev: EventKeys) -> Priors:
+        """Score-then-learn the batch (already in event order, too-old events removed): every answer is as it
+        was before its event, and every event is learned. O(n) per applicable structure."""
+        c = self.config
+        n = len(ev)
+        s = self.structures
+        prior_first = self.agents.first_day
+        run_first, active = self.agents.observe(ev.agent, ev.days)
+        thr = c.rare_threshold(active)
+        first0 = prior_first if prior_first else (int(ev.days[0]) if n else 0)
+        org_first = np.minimum(first0, np.minimum.accumulate(ev.days)) if n else np.zeros(0, np.int64)
+        z32 = lambda: np.zeros(n, dtype=np.int64)  # noqa: E731
+        prevalence, process_seen, kind_agents, agent_seen_kind = z32(), z32(), z32(), z32()
+        first_rare = np.zeros(n, dtype=bool)
+        new_rare = z32()
+        ci = np.flatnonzero(ev.is_cloud)
+        if ci.size:
+            d, a, p, r, k = ev.days[ci], ev.agent[ci], ev.process[ci], ev.resource[ci], ev.kind[ci]
+            prevalence[ci] = s["prevalence"].observe(r, a, d)[0]
+            process_seen[ci] = s["process_seen"].observe(r, p, d)[1]
+            kind_agents[ci] = s["kind_agents"].observe(hash_pair(p, k), a, d)[0]
+            agent_seen_kind[ci] = s["agent_seen_kind"].observe(k, a, d)[1]
+            first_rare[ci] = (prevalence[ci] <= thr[ci]) & (process_seen[ci] == 0)
+            fi = np.flatnonzero(first_rare)
+            if fi.size:
+                new_rare[fi] = s["new_rare"].observe(ev.process[fi], ev.resource[fi], ev.days[fi])[0]
+        im_agents, im_agent_days = z32(), z32()
+        ii = np.flatnonzero(ev.is_im)
+        if ii.size:
+            d, a = ev.days[ii], ev.agent[ii]
+            ps = hash_pair(ev.process[ii], ev.im[ii])
+            im_agents[ii] = s["im_agents"].observe(ps, a, d)[0]
+            im_agent_days[ii] = s["im_agent_days"].observe(ps, hash_pair(a, d.astype(np.uint64)), d)[0]
+        binary_agents = s["binary_agents"].observe(ev.binary, ev.agent, ev.days)[0].astype(np.int64) if n else z32()
+        pair_agents, cmdline_agents = z32(), z32()
+        si = np.flatnonzero(ev.is_script)
+        if si.size:
+            pair_agents[si] = s["pair_agents"].observe(ev.parent_engine[si], ev.agent[si], ev.days[si])[0]
+        mi = np.flatnonzero(ev.has_cmdline)
+        if mi.size:
+            cmdline_agents[mi] = s["cmdline_agents"].observe(ev.cmdline[mi], ev.agent[mi], ev.days[mi])[0]
+        return Priors(run_first.astype(np.int64), active, thr, org_first, prevalence, process_seen, kind_agents,
+                      agent_seen_kind, first_rare, new_rare, im_agents, im_agent_days, binary_agents, pair_agents,
+                      cmdline_agents)
+
+    @property
+    def today(self) -> int:
+        """Newest day learned (days since 1970-01-01; 0 = nothing yet)."""
+        return int(self.agents.today)
+
+    @property
+    def first_day(self) -> int:
+        return int(self.agents.first_day)
+
+    # ---- memory / inspection -------------------------------------------------------------------------
+    @property
+    def nbytes(self) -> int:
+        return self.agents.nbytes + sum(s.nbytes for s in self.structures.values())
+
+    def memory(self) -> dict[str, int]:
+        """Bytes by structure (fixed at construction)."""
+        out = {"agents": self.agents.nbytes}
+        out.update({k: v.nbytes for k, v in self.structures.items()})
+        return out
+
+    def health(self) -> dict[str, dict[str, int]]:
+        """Per structure: keys, pairs, capacity, evictions, dropped keys — signals that memory is too small."""
+        out = {k: v.stats for k, v in self.structures.items()}
+        out["agents"] = {"num_keys": len(self.agents), "capacity": int(self.agents.capacity),
+                         "dropped_keys": int(self.agents.dropped)}
+        return out
+
+    # ---- merge / state -------------------------------------------------------------------------------
+    def merge(self, other: "Baseline") -> "Baseline":
+        """Merge a baseline built over disjoint events into this one (in place). Configs must match."""
+        if other is self:
+            raise ValueError("cannot merge a baseline with itself")
+        mine, theirs = self.config.to_dict(), other.config.to_dict()
+        mine.pop("catalog_file"), theirs.pop("catalog_file")
+        if mine != theirs:
+            diff = sorted(k for k in mine if mine[k] != theirs[k])
+            raise ValueError(f"cannot merge baselines with different configs ({', '.join(diff)})")
+        self.agents.merge(other.agents)
+        for k, v in self.structures.items():
+            v.merge(other.structures[k])
+        return self
+
+    def to_bytes(self) -> bytes:
+        names = ["agents", *self.structures]
+        blobs = [self.agents.to_bytes(), *(s.to_bytes() for s in self.structures.values())]
+        return _format.pack("Baseline", {"config": self.config.to_dict(), "structures": names},
+                            [np.frombuffer(b, dtype=np.uint8) for b in blobs])
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Baseline":
+        """Rebuild from :meth:`to_bytes`; every part is validated (see each structure's ``from_bytes``)."""
+        params, arrays = _format.unpack(data, "Baseline")
+        try:
+            config = Config.from_dict(dict(params["config"]))
+            names = list(params["structures"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"corrupt raresketch Baseline: bad parameters ({e})") from None
+        _format.expect(names == ["agents", *STRUCTURES] and len(arrays) == len(names), "Baseline",
+                       f"unexpected structures {names}")
+        out = cls.__new__(cls)
+        out.config = config
+        out.agents = AgentTable.from_bytes(arrays[0].tobytes())
+        out.structures = {}
+        for name, arr in zip(names[1:], arrays[1:]):
+            kd = KeyedDistinct.from_bytes(arr.tobytes())
+            _format.expect(kd.window_days == config.training_days and kd.exact_limit == config.exact_limit,
+                           "Baseline", f"structure {name} does not match the config")
+            out.structures[name] = kd
+        return out
+
+    def save(self, path) -> None:
+        """Write atomically (temporary file, fsync, rename)."""
+        atomic_write_bytes(path, self.to_bytes())
+
+    @classmethod
+    def load(cls, path) -> "Baseline":
+        return cls.from_bytes(read_state_bytes(path))
+
+    def info(self, top: int = 10) -> dict[str, Any]:
+        """What ``raresketch inspect`` shows: window, activation, memory, health, top cloud resources."""
+        keys, counts = self.structures["prevalence"].items()
+        order = np.argsort(-counts.astype(np.int64), kind="stable")[:top]
+        return {
+            "first_day": self.first_day, "today": self.today,
+            "window_days": self.config.training_days, "activation_days": self.config.activation_days,
+            "activated": bool(self.first_day and self.today - self.first_day >= self.config.activation_days),
+            "agents_tracked": len(self.agents), "active_agents": self.agents.active_agents(self.today + 1)
+            if self.today else 0,
+            "memory_bytes": self.memory(), "total_bytes": self.nbytes, "health": self.health(),
+            "exact_limit": self.config.exact_limit,
+            "top_resource_keys": [(f"{int(k):016x}", int(c)) for k, c in zip(keys[order], counts[order])],
+        }
+
+    def __repr__(self) -> str:
+        return (f"Baseline(days {self.first_day}..{self.today}, agents={len(self.agents)}, "
+                f"nbytes={self.nbytes / 2**20:.1f} MiB)")
+

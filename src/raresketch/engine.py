@@ -1,0 +1,336 @@
+"""The Engine: score-then-learn over batches of endpoint network events, with both detectors, dedup, the volume
+guard and allow-lists (docs/DETECTORS.md). One code path serves a batch of a million events and a single event.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import threading
+from collections import Counter
+from typing import Any, Iterable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import _format
+from ._core import hash64, hash_pair, mix64
+from ._state import atomic_write_bytes, read_state_bytes
+from .alerts import Alert
+from .baseline import Baseline, event_keys
+from .catalog import Catalog, default_catalog
+from .config import Config
+from .detectors import RARE_CLOUD_ORDER, UNCOMMON_IM_ORDER, match
+from .events import conform
+
+__all__ = ["Engine"]
+
+log = logging.getLogger("raresketch")
+
+_US_PER_MIN = 60_000_000
+_US_PER_DAY = 86_400_000_000
+_MAX_NAMES = 200_000
+
+
+class _DedupFilter:
+    """A timing Bloom filter: each cell keeps the latest alert time (minutes) of the keys hashed to it.
+
+    A key alerted at ``t0`` is a duplicate at ``t`` iff ``t - t0 < window``: the minimum of its ``k`` cells is at
+    least ``t0``, so it is never missed (no false negatives); a key never alerted is wrongly suppressed only if all
+    its cells were raised by other keys within the window (rate about ``(1 - exp(-k a / m))**k`` for ``a`` alerts
+    per window, ~1e-9 at a = 5000/day). Old entries age out by themselves: nothing to rotate or delete.
+    """
+
+    K = 4
+
+    def __init__(self, cells: int = 1 << 20, cells_array: np.ndarray | None = None):
+        self.cells = np.zeros(cells, dtype=np.uint32) if cells_array is None else cells_array
+
+    def indices(self, keys: np.ndarray) -> np.ndarray:
+        m = np.uint64(self.cells.shape[0])
+        return np.stack([mix64(keys, 0xD1B54A32D192ED03 + j) % m for j in range(self.K)], axis=1).astype(np.int64)
+
+    def check_and_set(self, idx: np.ndarray, t_min: int, window_min: int) -> bool:
+        """True if a duplicate (within the window); otherwise records the alert and returns False."""
+        cells = self.cells[idx]
+        if window_min > 0 and int(cells.min()) > t_min - window_min:
+            return True
+        self.cells[idx] = np.maximum(cells, t_min)
+        return False
+
+
+class Engine:
+    """Both detectors over a windowed baseline, scoring each event before learning it.
+
+    Parameters
+    ----------
+    config : Config, optional
+        Thresholds and sizes (docs/DETECTORS.md); defaults otherwise.
+    catalog : Catalog, optional
+        Destination and process catalogue; the default one (with ``config.catalog_file`` if set).
+
+    ``process(batch)`` takes an Arrow table (or record batch) with the ECS columns of
+    :data:`raresketch.EVENT_SCHEMA` (missing optional columns are null), sorts it by ``@timestamp``, scores every
+    event against the baseline as it was before that event, learns it, and returns the alerts. Thread safety:
+    an Engine serialises its own calls with a lock (sharing one across threads is safe but not parallel).
+    """
+
+    def __init__(self, config: Config | None = None, catalog: Catalog | None = None,
+                 baseline: Baseline | None = None):
+        self.config = config or (baseline.config if baseline is not None else Config())
+        if catalog is None:
+            catalog = Catalog(self.config.catalog_file) if self.config.catalog_file else default_catalog()
+        self.catalog = catalog
+        self.baseline = baseline or Baseline(self.config)
+        self.stats: Counter[str] = Counter()
+        self.suppressed: Counter[str] = Counter()
+        self.warnings: list[str] = []
+        self._dedup = _DedupFilter()
+        self._dup_counts: dict[int, list[int]] = {}     # dedup key -> [suppressed since last, last alert min]
+        self._volume: dict[tuple[str, int], int] = {}
+        self._names: dict[int, str] = {}
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+
+    # ---- processing ---------------------------------------------------------------------------------
+    def process(self, batch: pa.Table | pa.RecordBatch) -> list[Alert]:
+        """Score-then-learn one batch of events in event-time order; return its alerts."""
+        if isinstance(batch, pa.RecordBatch):
+            batch = pa.Table.from_batches([batch])
+        if not isinstance(batch, pa.Table):
+            raise TypeError(f"Engine.process takes a pyarrow Table or RecordBatch, not {type(batch).__name__}")
+        with self._lock:
+            return self._process(batch)
+
+    def process_all(self, batches: Iterable[pa.Table]) -> list[Alert]:
+        """Process many batches in order; returns all alerts."""
+        out: list[Alert] = []
+        for b in batches:
+            out.extend(self.process(b))
+        return out
+
+    def _warn(self, key: str, msg: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self.warnings.append(msg)
+            log.warning(msg)
+
+    def _process(self, batch: pa.Table) -> list[Alert]:
+        n_in = batch.num_rows
+        self.stats["events"] += n_in
+        events = conform(batch)
+        if events.num_rows < n_in:
+            self.stats["skipped_invalid"] += n_in - events.num_rows
+        if events.num_rows == 0:
+            return []
+        events = events.take(pc.sort_indices(events, [("@timestamp", "ascending")]))
+        ts = events["@timestamp"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+        days = ts // _US_PER_DAY
+        ok = (days >= 1) & (days <= 65535)
+        if not ok.all():
+            self.stats["skipped_timestamp_out_of_range"] += int((~ok).sum())
+        # Too old: W or more days before the newest day seen so far (including earlier events of this batch).
+        newest = np.maximum.accumulate(np.maximum(days, self.baseline.today))
+        newest = np.concatenate([[self.baseline.today], newest[:-1]]) if len(newest) else newest
+        too_old = ok & (days <= newest - self.config.training_days)
+        if too_old.any():
+            self.stats["too_old"] += int(too_old.sum())
+        keep = ok & ~too_old
+        resolved = self.catalog.resolve_batch(events)
+        allow = resolved["raresketch.allowlisted"].combine_chunks().fill_null(False).to_numpy(
+            zero_copy_only=False).astype(bool)
+        if not self.config.allowlist_learn and allow.any():
+            self.suppressed["allowlist"] += int((allow & keep).sum())
+            keep &= ~allow
+        if not keep.all():
+            idx = pa.array(np.flatnonzero(keep))
+            events, resolved, allow = events.take(idx), resolved.take(idx), allow[keep]
+        if events.num_rows == 0:
+            return []
+        ev = event_keys(events, resolved)
+        pri = self.baseline.observe(ev)
+        m = match(self.config, ev, pri, events, resolved)
+        self._remember_names(ev, resolved)
+        if int(pri.threshold.max(initial=0)) >= self.config.exact_limit:
+            self._warn("exact_limit", f"rare threshold {int(pri.threshold.max())} reaches exact_limit "
+                                      f"{self.config.exact_limit}: prevalence near it is a sampled estimate; "
+                                      "raise exact_limit")
+        return self._alerts(ev, pri, m, events, resolved, allow)
+
+    def _remember_names(self, ev, resolved) -> None:
+        """Keep names of cloud resources (bounded) so inspect and evidence can show them."""
+        if len(self._names) >= _MAX_NAMES or not ev.is_cloud.any():
+            return
+        res = resolved["raresketch.cloud.resource"].combine_chunks()
+        uniq, first = np.unique(ev.resource[ev.is_cloud], return_index=True)
+        rows = np.flatnonzero(ev.is_cloud)[first]
+        for k, r in zip(uniq.tolist(), rows.tolist()):
+            if k not in self._names:
+                self._names[k] = res[r].as_py()
+                if len(self._names) >= _MAX_NAMES:
+                    break
+
+    def _alerts(self, ev, pri, m, events, resolved, allow) -> list[Alert]:
+        cfg = self.config
+        cloud_any, im_any = m.cloud["base"], m.im["base"]
+        cand = np.flatnonzero(cloud_any | im_any)
+        self.stats["habitual_explorer_first_contacts"] += int(pri.first_rare.sum())
+        if cand.size == 0:
+            return []
+        ts = events["@timestamp"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+        cols = {c: events[c].combine_chunks().take(pa.array(cand)).to_pylist() for c in (
+            "host.id", "host.name", "user.name", "process.name", "process.executable", "process.pid",
+            "process.hash.sha256", "process.command_line", "process.parent.name", "destination.domain",
+            "destination.ip", "destination.port")}
+        rcols = {c: resolved[c].combine_chunks().take(pa.array(cand)).to_pylist() for c in (
+            "raresketch.process.key", "raresketch.cloud.resource", "raresketch.cloud.provider",
+            "raresketch.cloud.service", "raresketch.im.service")}
+        # Destination keys for dedup: R (cloud) / domain else IP (IM).
+        im_dest = [d if d is not None else ip for d, ip in zip(cols["destination.domain"], cols["destination.ip"])]
+        out: list[Alert] = []
+        for j, i in enumerate(cand.tolist()):
+            day = int(ev.days[i])
+            t_min = int(ts[i] // _US_PER_MIN)
+            activated = day - int(pri.org_first_day[i]) >= cfg.activation_days
+            for det, order, masks in (("rare_cloud", RARE_CLOUD_ORDER, m.cloud), ("uncommon_im", UNCOMMON_IM_ORDER,
+                                                                                   m.im)):
+                if not masks["base"][i]:
+                    continue
+                matched = [v for v in order if masks[v][i]]
+                variation = matched[0]
+                if not activated:
+                    self.suppressed["activation"] += 1
+                    continue
+                if allow[i]:
+                    self.suppressed["allowlist"] += 1
+                    continue
+                if det == "rare_cloud" and pri.new_rare[i] >= cfg.habitual_explorer_n:
+                    self.suppressed["habitual_explorer"] += 1
+                    continue
+                dest = rcols["raresketch.cloud.resource"][j] if det == "rare_cloud" else im_dest[j]
+                name_key = f"{det}.{variation}"
+                dkey = int(hash_pair(hash_pair(hash64(name_key), ev.agent[i]),
+                                     hash_pair(ev.process[i], hash64(dest or "")))[0])
+                didx = self._dedup.indices(np.array([dkey], dtype=np.uint64))[0]
+                if self._dedup.check_and_set(didx, t_min, int(cfg.dedup_hours * 60)):
+                    self.suppressed["dedup"] += 1
+                    entry = self._dup_counts.setdefault(dkey, [0, t_min])
+                    entry[0] += 1
+                    continue
+                vkey = (det, day)
+                if self._volume.get(vkey, 0) >= cfg.max_alerts_per_day:
+                    self.suppressed["volume_guard"] += 1
+                    self._warn(f"volume:{det}:{day}", f"{det}: {cfg.max_alerts_per_day} alerts on day "
+                                                      f"{_dt.date.fromordinal(719163 + day)}; paused until the next "
+                                                      "day (raise max_alerts_per_day, or allow-list the noise)")
+                    continue
+                self._volume[vkey] = self._volume.get(vkey, 0) + 1
+                prev = self._dup_counts.pop(dkey, None)
+                self._dup_counts[dkey] = [0, t_min]
+                ev_dict = self._evidence(det, i, j, pri, m, rcols, matched, day)
+                ev_dict["suppressed_since_last"] = prev[0] if prev else 0
+                a = Alert(
+                    detector=det, variation=variation,
+                    timestamp=_dt.datetime.fromtimestamp(ts[i] / 1e6, _dt.timezone.utc),
+                    host_id=cols["host.id"][j], process_key=rcols["raresketch.process.key"][j], destination=dest,
+                    variations=matched, evidence=ev_dict, host_name=cols["host.name"][j],
+                    user_name=cols["user.name"][j], process_name=cols["process.name"][j],
+                    process_executable=cols["process.executable"][j], process_pid=cols["process.pid"][j],
+                    process_hash=cols["process.hash.sha256"][j], process_command_line=cols["process.command_line"][j],
+                    process_parent_name=cols["process.parent.name"][j],
+                    destination_domain=cols["destination.domain"][j], destination_ip=cols["destination.ip"][j],
+                    destination_port=cols["destination.port"][j],
+                    cloud_resource=rcols["raresketch.cloud.resource"][j], im_service=rcols["raresketch.im.service"][j])
+                self.stats[f"alerts:{a.name}"] += 1
+                out.append(a)
+        self._prune(int(ts[-1] // _US_PER_MIN))
+        return out
+
+    def _evidence(self, det, i, j, pri, m, rcols, matched, day) -> dict[str, Any]:
+        cfg = self.config
+        common = {"window_days": cfg.training_days, "active_agents": int(pri.active_agents[i]),
+                  "rare_threshold": int(pri.threshold[i]), "agent_observed_days": day - int(pri.run_first[i]),
+                  "exact_limit": cfg.exact_limit}
+        if det == "rare_cloud":
+            prov, svc = rcols["raresketch.cloud.provider"][j], rcols["raresketch.cloud.service"][j]
+            common.update({
+                "prevalence": int(pri.prevalence[i]),
+                "prevalence_exact": bool(pri.prevalence[i] < cfg.exact_limit),
+                "process_seen_with_resource": False,
+                "service_kind": f"{prov}/{svc}",
+                "process_kind_agents": int(pri.kind_agents[i]),
+                "agent_used_kind": bool(pri.agent_seen_kind[i]),
+                "process_new_rare_resources": int(pri.new_rare[i]),
+                "habitual_explorer_n": cfg.habitual_explorer_n,
+            })
+        else:
+            common.update({
+                "im_service": rcols["raresketch.im.service"][j],
+                "process_im_agents": int(pri.im_agents[i]),
+                "process_im_agent_days": int(pri.im_agent_days[i]),
+                "im_max_agents": int(pri.threshold[i]) if cfg.im_max_agents is None else cfg.im_max_agents,
+                "im_max_agent_days": cfg.im_max_agent_days,
+                "binary_agents": int(pri.binary_agents[i]),
+                "suspicious_signals": [k for k, v in m.signals.items() if v[i]],
+                "script_engine_signals": [k for k, v in m.script_signals.items() if v[i]],
+                "parent_engine_agents": int(pri.pair_agents[i]),
+                "command_line_agents": int(pri.cmdline_agents[i]),
+            })
+        return common
+
+    def _prune(self, now_min: int) -> None:
+        window = int(self.config.dedup_hours * 60)
+        if len(self._dup_counts) > 10_000:
+            self._dup_counts = {k: v for k, v in self._dup_counts.items() if now_min - v[1] < window}
+        today = now_min // 1440
+        if len(self._volume) > 64:
+            self._volume = {k: v for k, v in self._volume.items() if k[1] >= today - 2}
+
+    # ---- state --------------------------------------------------------------------------------------
+    def resource_name(self, key: int) -> str | None:
+        """The name of a cloud resource key seen recently (bounded memory; None if unknown)."""
+        return self._names.get(int(key))
+
+    def to_bytes(self) -> bytes:
+        meta = {"config": self.config.to_dict(), "stats": dict(self.stats), "suppressed": dict(self.suppressed),
+                "warnings": self.warnings[-100:],
+                "volume": [[d, day, c] for (d, day), c in self._volume.items()],
+                "dup_counts": [[str(k), v[0], v[1]] for k, v in self._dup_counts.items()]}
+        names = json.dumps({str(k): v for k, v in self._names.items()}).encode()
+        return _format.pack("EngineState", meta, [np.frombuffer(self.baseline.to_bytes(), dtype=np.uint8),
+                                                  self._dedup.cells, np.frombuffer(names, dtype=np.uint8)])
+
+    @classmethod
+    def from_bytes(cls, data: bytes, catalog: Catalog | None = None) -> "Engine":
+        meta, arrays = _format.unpack(data, "EngineState")
+        _format.expect(len(arrays) == 3 and arrays[1].dtype == np.uint32 and arrays[1].ndim == 1, "EngineState",
+                       "unexpected arrays")
+        try:
+            config = Config.from_dict(dict(meta["config"]))
+            baseline = Baseline.from_bytes(arrays[0].tobytes())
+            eng = cls(config, catalog, baseline)
+            eng.stats.update({str(k): int(v) for k, v in meta["stats"].items()})
+            eng.suppressed.update({str(k): int(v) for k, v in meta["suppressed"].items()})
+            eng.warnings = [str(w) for w in meta["warnings"]]
+            eng._volume = {(str(d), int(day)): int(c) for d, day, c in meta["volume"]}
+            eng._dup_counts = {int(k): [int(a), int(b)] for k, a, b in meta["dup_counts"]}
+            eng._names = {int(k): str(v) for k, v in json.loads(arrays[2].tobytes().decode()).items()}
+        except (KeyError, TypeError, ValueError, UnicodeDecodeError) as e:
+            raise ValueError(f"corrupt raresketch EngineState: {e}") from None
+        eng._dedup = _DedupFilter(cells_array=np.ascontiguousarray(arrays[1]))
+        return eng
+
+    def save(self, path) -> None:
+        """Save the whole engine state atomically (write a temporary file, fsync, rename): a crash leaves the
+        old file or the new one, never a broken one."""
+        with self._lock:
+            atomic_write_bytes(path, self.to_bytes())
+
+    @classmethod
+    def load(cls, path, catalog: Catalog | None = None) -> "Engine":
+        """Load a saved engine; a corrupted, truncated, wrong-version or foreign file raises ``ValueError``."""
+        return cls.from_bytes(read_state_bytes(path), catalog)
+
+    def __repr__(self) -> str:
+        return f"Engine({self.baseline!r}, alerts={sum(v for k, v in self.stats.items() if k.startswith('alerts:'))})"
