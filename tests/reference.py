@@ -64,6 +64,18 @@ Ambiguities in docs/DETECTORS.md and the reading chosen here (most literal one; 
     ``Catalog(config.catalog_file)``; else ``default_catalog()``.
 16. The IM precedence "scripting engine > suspicious process > base" and the rare-cloud precedence
     "agent > atypical > base"; ``variations`` lists every matched name (base included), most specific first.
+
+Consequences of the text worth a look (implemented as written, not "fixed"):
+
+17. Rare-cloud dedup is unreachable: an alerting event is learned, so ``process_seen(R, p)`` is true for
+    the rest of the window and the same (name, agent, process, R) cannot match again. Only the IM detector
+    ever dedups.
+18. Cold start inflates ``new_rare``: on the org's first days every cloud resource has prevalence <= 2, so
+    every process's first contacts with the company's ordinary resources count as first-rare-contacts for
+    30 days (simulator, 60 agents, day 0: Teams 13, Chrome 39, Edge 28). A process doing 20 ordinary things on
+    day 0 is a habitual explorer until day 30.
+19. ``binary = sha256``: a vendor update gives the new hash ``binary_agents`` = 0, a "suspicious" signal for
+    the update's first agents (matters only for processes already uncommon for the IM service).
 """
 from __future__ import annotations
 
