@@ -142,8 +142,12 @@ cdef class AgentTable:
         return first, active
 
     def active_agents(self, day):
-        """Agents with an event on days ``day - window_days .. day - 1`` (per the current state)."""
-        return int(self._count_active(int(day)))
+        """Agents with an event on days ``day - window_days .. day - 1``: the value the day's events were scored
+        with if ``day`` is the newest day, else computed from the current state (exact for a later day)."""
+        day = int(day)
+        if day == self._active_day:
+            return int(self._active_count)
+        return int(self._count_active(day))
 
     def items(self):
         """``(keys uint64, run_first uint16, last uint16)`` of every agent tracked."""

@@ -344,7 +344,7 @@ class ReferenceEngine:
         binary = sha if sha is not None else proc
         is_engine = ev["raresketch.process.is_script_engine"] is True
         engine = ev["raresketch.process.script_engine"]
-        parent = ev["process.parent.name"]
+        parent = ev["process.parent.name"].lower() if ev["process.parent.name"] is not None else None
         cmdline = normalize_command_line(ev["process.command_line"])
 
         out: list[dict] = []

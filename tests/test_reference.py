@@ -13,7 +13,18 @@ from raresketch.config import Config
 
 sys.path.insert(0, os.path.dirname(__file__))
 import reference as ref  # noqa: E402
+from engine_adapter import EngineAdapter  # noqa: E402
 from reference import ReferenceEngine, normalize_command_line  # noqa: E402
+
+#: The implementation under test; every scenario runs against the exact reference and the sketch engine.
+Impl = ReferenceEngine
+
+
+@pytest.fixture(autouse=True, params=["reference", "engine"])
+def impl(request, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "Impl", ReferenceEngine if request.param == "reference"
+                        else EngineAdapter)
+    return request.param
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)  # day 0 of every scenario
 D0 = (T0 - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)).days  # its day number (days since 1970-01-01)
@@ -76,7 +87,7 @@ def background(hosts, days, proc="chrome", domain="company.s3.amazonaws.com", st
     return [row(d, h, proc, domain, seconds=3600) for d in range(start, days) for h in hosts]
 
 
-def run(eng: ReferenceEngine, rows: list[dict]) -> list[dict]:
+def run(eng, rows: list[dict]) -> list[dict]:
     return eng.process(table(rows))
 
 
@@ -107,7 +118,7 @@ def test_alert_names_and_severity():
 # ------------------------------------------------------------------------------------------- activation
 
 def test_no_alert_before_activation_then_alert():
-    eng = ReferenceEngine()
+    eng = Impl()
     rows = background(HOSTS, 16)
     rows.append(row(13, "h1", "evil", "bucket-a.s3.amazonaws.com", seconds=86399))  # day 13: 13 - 0 < 14
     rows.append(row(14, "h1", "evil", "bucket-b.s3.amazonaws.com", seconds=0))  # day 14: activated
@@ -131,7 +142,7 @@ def _cloud_org() -> list[dict]:
 
 
 def test_rare_cloud_base():
-    eng = ReferenceEngine()
+    eng = Impl()
     alerts = run(eng, _cloud_org() + [row(15, "h1", "chrome", "newbucket.s3.amazonaws.com")])
     assert len(alerts) == 1
     a = alerts[0]
@@ -145,7 +156,7 @@ def test_rare_cloud_base():
 
 
 def test_rare_cloud_atypical():
-    eng = ReferenceEngine()
+    eng = Impl()
     alerts = run(eng, _cloud_org() + [row(15, "h1", "evil", "newbucket.s3.amazonaws.com")])
     assert [(a["name"], a["variations"]) for a in alerts] == [
         (ref.RARE_CLOUD_ATYPICAL, [ref.RARE_CLOUD_ATYPICAL, ref.RARE_CLOUD])]
@@ -153,7 +164,7 @@ def test_rare_cloud_atypical():
 
 
 def test_rare_cloud_atypical_to_agent():
-    eng = ReferenceEngine()
+    eng = Impl()
     # chrome is a typical azure/blob client (h2..h5), but h1 never contacted azure/blob
     alerts = run(eng, _cloud_org() + [row(15, "h1", "chrome", "newacct.blob.core.windows.net")])
     assert [(a["name"], a["variations"]) for a in alerts] == [
@@ -163,7 +174,7 @@ def test_rare_cloud_atypical_to_agent():
 
 
 def test_rare_cloud_precedence_all_three():
-    eng = ReferenceEngine()
+    eng = Impl()
     alerts = run(eng, _cloud_org() + [row(15, "h1", "evil", "newacct.blob.core.windows.net")])
     assert len(alerts) == 1
     assert alerts[0]["name"] == ref.RARE_CLOUD_ATYPICAL_AGENT
@@ -171,7 +182,7 @@ def test_rare_cloud_precedence_all_three():
 
 
 def test_agent_variation_needs_activated_agent():
-    eng = ReferenceEngine()
+    eng = Impl()
     rows = _cloud_org() + background(["late"], 16, start=5)  # late agent observed from day 5
     rows.append(row(15, "late", "chrome", "newacct.blob.core.windows.net"))  # 10 days < 14: not activated
     rows.append(row(15, "h1", "chrome", "other.blob.core.windows.net"))  # h1 activated: agent variation
@@ -184,7 +195,7 @@ def test_agent_variation_needs_activated_agent():
 
 
 def test_agent_run_restarts_after_leaving_window():
-    eng = ReferenceEngine()
+    eng = Impl()
     rows = background(HOSTS[1:], 50) + background(HOSTS[1:], 50, domain="company.blob.core.windows.net")
     rows += background(["h1"], 5)  # h1 present days 0..4, then absent 35 days
     rows.append(row(40, "h1", "chrome", seconds=3600, domain="company.s3.amazonaws.com"))  # new run on day 40
@@ -195,7 +206,7 @@ def test_agent_run_restarts_after_leaving_window():
 
 
 def test_company_bucket_everyone_uses_never_alerts():
-    eng = ReferenceEngine()
+    eng = Impl()
     hosts = [f"h{i}" for i in range(10)]
     rows = background(hosts, 20)
     # new processes on every agent reach the company bucket after activation: prevalence 10 > threshold 2
@@ -207,7 +218,7 @@ def test_company_bucket_everyone_uses_never_alerts():
 
 
 def test_habitual_explorer_gate():
-    eng = ReferenceEngine()
+    eng = Impl()
     rows = _cloud_org()
     # before activation, "evil" meets 19 rare buckets for the first time (learned anyway)
     rows += [row(1, "h2", "evil", f"explore{i}.s3.amazonaws.com", seconds=100 + i) for i in range(19)]
@@ -225,7 +236,7 @@ def test_habitual_explorer_gate():
 
 
 def test_habitual_explorer_forgets_with_window():
-    eng = ReferenceEngine()
+    eng = Impl()
     rows = background(HOSTS, 40)
     rows += [row(1, "h2", "evil", f"explore{i}.s3.amazonaws.com", seconds=100 + i) for i in range(20)]
     rows.append(row(30, "h1", "evil", "a.s3.amazonaws.com"))  # day 1 still live at day 30: gated
@@ -237,7 +248,7 @@ def test_habitual_explorer_forgets_with_window():
 
 
 def test_window_forgetting_exact_boundary():
-    eng = ReferenceEngine()
+    eng = Impl()
     rows = background(HOSTS, 40)
     rows.append(row(0, "h1", "evil", "b1.s3.amazonaws.com", seconds=50000))
     rows.append(row(0, "h1", "powershell", "b2.s3.amazonaws.com", seconds=50000))
@@ -250,7 +261,7 @@ def test_window_forgetting_exact_boundary():
 
 
 def test_prevalence_forgets():
-    eng = ReferenceEngine()
+    eng = Impl()
     rows = [row(0, h, "chrome", "popular.s3.amazonaws.com") for h in HOSTS]  # 5 agents on day 0
     rows += background(HOSTS, 40, domain="company.s3.amazonaws.com")
     rows.append(row(29, "h1", "evil", "popular.s3.amazonaws.com"))  # prevalence 5 > 2: no alert
@@ -261,12 +272,12 @@ def test_prevalence_forgets():
 
 
 def test_active_agents_counts_w_days_before():
-    eng = ReferenceEngine()
+    eng = Impl()
     run(eng, [row(0, "a"), row(0, "b"), row(30, "c")])
     assert eng.active_agents(D0 + 30) == 2  # a, b on day 0 = 30 - W; c on day 30 itself not counted
     run(eng, [row(31, "c")])
     assert eng.active_agents(D0 + 31) == 1  # c on day 30
-    eng2 = ReferenceEngine()
+    eng2 = Impl()
     hosts = [f"x{i}" for i in range(350)]
     rows = background(hosts, 16)
     rows.append(row(15, "x0", "evil", "n.s3.amazonaws.com"))
@@ -277,7 +288,7 @@ def test_active_agents_counts_w_days_before():
 # ---------------------------------------------------------------------------------------- dedup / guard
 
 def test_dedup_within_24h_and_count_on_next_alert():
-    eng = ReferenceEngine()
+    eng = Impl()
     rows = background(HOSTS, 20)
     beacon = [row(15, "h1", "dropper", "api.telegram.org", seconds=36000 + 60 * i) for i in range(5)]
     beacon.append(row(16, "h1", "dropper", "api.telegram.org", seconds=36000 - 1))  # 24h - 1s after first
@@ -292,14 +303,14 @@ def test_dedup_within_24h_and_count_on_next_alert():
 
 def test_rare_cloud_same_key_never_rematches():
     # process_seen(R, p) is learned with the alerting event, so the cloud detector does not re-match it
-    eng = ReferenceEngine()
+    eng = Impl()
     rows = background(HOSTS, 20) + [row(15, "h1", "evil", "b.s3.amazonaws.com", seconds=s) for s in (10, 20, 30)]
     alerts = run(eng, rows)
     assert len(alerts) == 1 and eng.suppressed["dedup"] == 0
 
 
 def test_volume_guard():
-    eng = ReferenceEngine(Config(max_alerts_per_day=3))
+    eng = Impl(Config(max_alerts_per_day=3))
     rows = background(HOSTS, 20)
     rows += [row(15, "h1", "evil", f"b{i}.s3.amazonaws.com", seconds=40000 + i) for i in range(5)]
     rows += [row(15, "h1", "dropper", "api.telegram.org", seconds=40000)]  # other detector: own budget
@@ -322,7 +333,7 @@ def _allow_catalog(tmp_path, text):
 
 def test_allowlist_never_alerts_but_learns(tmp_path):
     cat = _allow_catalog(tmp_path, '[allow]\nprocesses = ["evil.exe"]\n')
-    eng = ReferenceEngine(catalog=cat)
+    eng = Impl(catalog=cat)
     rows = background(HOSTS, 20)
     rows += [row(15, h, "evil", "shared.s3.amazonaws.com", seconds=40000 + i) for i, h in enumerate(HOSTS[:3])]
     rows.append(row(15, "h4", "powershell", "shared.s3.amazonaws.com", seconds=50000))  # prevalence 3: common
@@ -335,7 +346,7 @@ def test_allowlist_never_alerts_but_learns(tmp_path):
 
 def test_allowlist_not_learned_when_disabled(tmp_path):
     cat = _allow_catalog(tmp_path, '[allow]\nprocesses = ["evil.exe"]\n')
-    eng = ReferenceEngine(Config(allowlist_learn=False), catalog=cat)
+    eng = Impl(Config(allowlist_learn=False), catalog=cat)
     rows = background(HOSTS, 20)
     rows += [row(15, h, "evil", "shared.s3.amazonaws.com", seconds=40000 + i) for i, h in enumerate(HOSTS[:3])]
     rows.append(row(15, "h4", "powershell", "shared.s3.amazonaws.com", seconds=50000))  # still rare
@@ -347,7 +358,7 @@ def test_allowlist_not_learned_when_disabled(tmp_path):
 
 def test_allowlisted_destination(tmp_path):
     cat = _allow_catalog(tmp_path, '[allow]\ndestinations = ["ok.s3.amazonaws.com", ".telegram.org"]\n')
-    eng = ReferenceEngine(catalog=cat)
+    eng = Impl(catalog=cat)
     rows = background(HOSTS, 20) + [row(15, "h1", "evil", "ok.s3.amazonaws.com"),
                                     row(15, "h1", "dropper", "api.telegram.org")]
     assert run(eng, rows) == []
@@ -365,7 +376,7 @@ def _im_org() -> list[dict]:
 
 
 def test_im_base():
-    eng = ReferenceEngine()
+    eng = Impl()
     alerts = run(eng, _im_org() + [row(15, "h1", "explorer", "api.telegram.org")])
     assert [(a["name"], a["variations"], a["detector"], a["severity"]) for a in alerts] == [
         (ref.IM, [ref.IM], "uncommon_im", "informational")]
@@ -376,13 +387,13 @@ def test_im_base():
 
 
 def test_im_destination_is_ip_when_no_domain():
-    eng = ReferenceEngine()
+    eng = Impl()
     alerts = run(eng, _im_org() + [row(15, "h1", "explorer", None, ip="149.154.167.220")])
     assert [(a["name"], a["destination"]) for a in alerts] == [(ref.IM, "149.154.167.220")]
 
 
 def test_im_suspicious_process():
-    eng = ReferenceEngine()
+    eng = Impl()
     alerts = run(eng, _im_org() + [row(15, "h1", "dropper", "api.telegram.org")])
     assert [(a["name"], a["variations"], a["severity"]) for a in alerts] == [
         (ref.IM_SUSPICIOUS, [ref.IM_SUSPICIOUS, ref.IM], "low")]
@@ -397,21 +408,21 @@ def test_im_suspicious_process():
     (dict(orig="rclone.exe"), "renamed"),
 ])
 def test_im_each_suspicious_signal(over, signal):
-    eng = ReferenceEngine()
+    eng = Impl()
     alerts = run(eng, _im_org() + [row(15, "h1", "explorer", "api.telegram.org", **over)])
     assert [a["name"] for a in alerts] == [ref.IM_SUSPICIOUS]
     assert alerts[0]["evidence"]["suspicious_signals"] == [signal]
 
 
 def test_im_null_signals_are_unknown():
-    eng = ReferenceEngine()
+    eng = Impl()
     alerts = run(eng, _im_org() + [row(15, "h1", "explorer", "api.telegram.org", exists=None, trusted=None,
                                        orig=None)])
     assert [a["name"] for a in alerts] == [ref.IM]
 
 
 def test_im_scripting_engine_rare_parent():
-    eng = ReferenceEngine()
+    eng = Impl()
     alerts = run(eng, _im_org() + [row(15, "h1", "powershell", "discord.com", parent="WINWORD.EXE")])
     assert [(a["name"], a["variations"]) for a in alerts] == [(ref.IM_SCRIPTING, [ref.IM_SCRIPTING, ref.IM])]
     ev = alerts[0]["evidence"]
@@ -420,7 +431,7 @@ def test_im_scripting_engine_rare_parent():
 
 
 def test_im_scripting_engine_rare_command_line():
-    eng = ReferenceEngine()
+    eng = Impl()
     alerts = run(eng, _im_org() + [row(15, "h1", "powershell", "discord.com",
                                        cmd="powershell -w hidden -c iwr https://discord.com/api/webhooks/1")])
     assert [a["name"] for a in alerts] == [ref.IM_SCRIPTING]
@@ -428,7 +439,7 @@ def test_im_scripting_engine_rare_command_line():
 
 
 def test_im_scripting_engine_common_execution_is_base():
-    eng = ReferenceEngine()
+    eng = Impl()
     # usual parent; the command line differs from the usual only in numbers (normalised away)
     alerts = run(eng, _im_org() + [row(15, "h1", "powershell", "discord.com",
                                        cmd="POWERSHELL.EXE   -NoProfile -File C:\\it\\inventory.ps1")])
@@ -436,13 +447,13 @@ def test_im_scripting_engine_common_execution_is_base():
 
 
 def test_im_scripting_null_parent_and_cmdline_unknown():
-    eng = ReferenceEngine()
+    eng = Impl()
     alerts = run(eng, _im_org() + [row(15, "h1", "powershell", "discord.com", parent=None, cmd=None)])
     assert [a["name"] for a in alerts] == [ref.IM]
 
 
 def test_im_precedence_scripting_over_suspicious():
-    eng = ReferenceEngine()
+    eng = Impl()
     alerts = run(eng, _im_org() + [row(15, "h1", "pythonw_tmp", "api.telegram.org")])
     assert len(alerts) == 1
     assert alerts[0]["name"] == ref.IM_SCRIPTING
@@ -450,7 +461,7 @@ def test_im_precedence_scripting_over_suspicious():
 
 
 def test_im_vendor_client_across_org_does_not_alert():
-    eng = ReferenceEngine()
+    eng = Impl()
     hosts = [f"h{i}" for i in range(10)]
     rows = background(hosts, 20)
     rows += background(hosts, 20, proc="telegram", domain="api.telegram.org")
@@ -462,7 +473,7 @@ def test_im_vendor_client_across_org_does_not_alert():
 
 
 def test_im_agent_days_limit():
-    eng = ReferenceEngine()
+    eng = Impl()
     rows = background(HOSTS, 40)
     # one agent, one process, a beacon every day: base matches while agent-days <= 10
     rows += [row(d, "h1", "explorer", "api.telegram.org", seconds=50000) for d in range(3, 40)]
@@ -470,7 +481,7 @@ def test_im_agent_days_limit():
     days = [dayof(a) for a in alerts]
     # agent-days 0..10 before the event on days 3..13 (not activated), 14 is the 12th agent-day -> none
     assert days == []
-    eng2 = ReferenceEngine()
+    eng2 = Impl()
     rows2 = background(HOSTS, 40) + [row(d, "h1", "explorer", "api.telegram.org", seconds=50000)
                                      for d in range(10, 40)]
     days2 = [dayof(a) for a in run(eng2, rows2)]
@@ -479,7 +490,7 @@ def test_im_agent_days_limit():
 
 def test_event_both_cloud_and_im(tmp_path):
     # a cloud-hosted IM endpoint: an extension makes S3 names an IM service too
-    eng = ReferenceEngine(catalog=_allow_catalog(
+    eng = Impl(catalog=_allow_catalog(
         tmp_path, '[[im]]\nservice = "chatty"\nmatch = "suffix"\ndomain = "s3.amazonaws.com"\n'))
     alerts = run(eng, _im_org() + [row(15, "h1", "evil", "chatbucket.s3.amazonaws.com")])
     assert sorted((a["detector"], a["destination"]) for a in alerts) == [
@@ -489,7 +500,7 @@ def test_event_both_cloud_and_im(tmp_path):
 # ----------------------------------------------------------------------------------------- late events
 
 def test_late_event_scored_and_learned_with_own_day():
-    eng = ReferenceEngine()
+    eng = Impl()
     run(eng, background(HOSTS, 51))  # newest day 50
     late = run(eng, [row(21, "h1", "evil", "late.s3.amazonaws.com")])  # 29 days old: late, scored
     assert [(a["destination"], dayof(a), a["evidence"]["late"], a["evidence"]["reference_day"]) for a in late] == [
@@ -500,7 +511,7 @@ def test_late_event_scored_and_learned_with_own_day():
     assert eng.process_seen.d["aws/s3/late"] == {"evil.exe|evil ltd": D0 + 21}  # learned with its own day
     assert run(eng, [row(50, "h1", "evil", "late.s3.amazonaws.com", seconds=86000)]) == []  # day 21 live at day 50
     # in a twin engine, the day-21 fact leaves the window at day 51 (21 <= 51 - 30)
-    eng2 = ReferenceEngine()
+    eng2 = Impl()
     run(eng2, background(HOSTS, 51))
     run(eng2, [row(21, "h1", "evil", "late.s3.amazonaws.com")])
     out = run(eng2, [row(51, "h1", "evil", "late.s3.amazonaws.com")])
@@ -508,7 +519,7 @@ def test_late_event_scored_and_learned_with_own_day():
 
 
 def test_late_event_never_moves_last_seen_back():
-    eng = ReferenceEngine()
+    eng = Impl()
     run(eng, background(HOSTS, 41) + [row(40, "h1", "evil", "b.s3.amazonaws.com", seconds=50000)])
     run(eng, [row(15, "h1", "evil", "b.s3.amazonaws.com")])  # late: process_seen already true
     assert eng.process_seen.d["aws/s3/b"]["evil.exe|evil ltd"] == D0 + 40
@@ -516,7 +527,7 @@ def test_late_event_never_moves_last_seen_back():
 
 
 def test_rows_index_sorted_concatenation():
-    eng = ReferenceEngine()
+    eng = Impl()
     run(eng, background(HOSTS, 15))  # 75 rows
     batch = [row(15, "h1", "evil", "b2.s3.amazonaws.com", seconds=200),  # sorted position 1
              row(15, "h1", "chrome", "company.s3.amazonaws.com", seconds=100),  # position 0
@@ -527,7 +538,7 @@ def test_rows_index_sorted_concatenation():
 
 
 def test_stable_sort_equal_timestamps():
-    eng = ReferenceEngine()
+    eng = Impl()
     rows = background(HOSTS, 15)
     rows += [row(15, "h1", "evil", "same.s3.amazonaws.com"), row(15, "h2", "evil", "same.s3.amazonaws.com")]
     alerts = run(eng, rows)
@@ -564,7 +575,7 @@ def test_reference_over_simulator_catches_every_attack():
         org = Organisation(agents=60, days=35, seed=7, events_per_agent_day=100.0)
     except TypeError as e:
         pytest.skip(f"Organisation API differs: {e}")
-    eng = ReferenceEngine()
+    eng = Impl()
     alerts = []
     for b in org.batches(50_000):
         alerts += eng.process(b)

@@ -84,6 +84,8 @@ class Alert:
     destination_port: int | None = None
     cloud_resource: str | None = None
     im_service: str | None = None
+    #: Position of the event among all events the engine processed (sorted by time within each batch).
+    row: int | None = None
 
     @property
     def definition(self) -> AlertDefinition:

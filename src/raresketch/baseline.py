@@ -37,23 +37,25 @@ STRUCTURES: dict[str, tuple[float, str]] = {
     "cmdline_agents": (0.125, "normalised scripting command line -> distinct agents"),
 }
 
+_TEMP_DIR = r"(?:\\temp\\|/tmp/|%temp%|\$env:temp|\\tmp\\)"
+_QUOTED_TEMP = re.compile(r'"[^"]*' + _TEMP_DIR + r'[^"]*"|\'[^\']*' + _TEMP_DIR + r"[^']*'")
 _GUID = re.compile(r"\{?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}?")
-_HEX = re.compile(r"\b(?:0x)?[0-9a-f]{8,}\b")
-_QUOTED_TEMP = re.compile(r"([\"'])[^\"']*(?:\\temp\\|/tmp/|\\appdata\\local\\temp\\)[^\"']*\1")
-_NUM = re.compile(r"\d+")
+_HEX = re.compile(r"[0-9a-f]{8,}")
+_NUM = re.compile(r"[0-9]+")
 _WS = re.compile(r"\s+")
 
 
 def normalize_command_line(s: str | None) -> str | None:
-    """Lower-case; GUIDs, hex runs of 8+ digits, quoted temp paths and numbers become placeholders; white
-    space collapsed. Two runs of the same script with other ids or temp files normalise equal."""
+    """Lower-case; quoted paths under a temp folder -> ``<tmp>``, GUIDs -> ``<guid>``, hex runs of 8+ digits ->
+    ``<hex>``, other numbers -> ``<num>``; white space collapsed. Two runs of one script with other ids or temp
+    files normalise equal. None stays None."""
     if s is None:
         return None
     s = s.lower()
-    s = _GUID.sub("<guid>", s)
     s = _QUOTED_TEMP.sub("<tmp>", s)
+    s = _GUID.sub("<guid>", s)
     s = _HEX.sub("<hex>", s)
-    s = _NUM.sub("<n>", s)
+    s = _NUM.sub("<num>", s)
     return _WS.sub(" ", s).strip()
 
 
@@ -70,6 +72,7 @@ class EventKeys:
     binary: np.ndarray
     parent_engine: np.ndarray   # (parent name, engine)
     cmdline: np.ndarray         # normalised command line
+    has_process: np.ndarray     # bool: the process is known (events without one are learned, never scored)
     is_cloud: np.ndarray        # bool
     is_im: np.ndarray
     is_script: np.ndarray       # scripting engine with a known parent
@@ -121,6 +124,7 @@ def event_keys(events: pa.Table, resolved: pa.Table) -> EventKeys:
         binary=_hash_col(binary),
         parent_engine=hash_pair(parent_np, _hash_col(engine)),
         cmdline=cmd_keys,
+        has_process=proc.combine_chunks().is_valid().to_numpy(zero_copy_only=False),
         is_cloud=res.combine_chunks().is_valid().to_numpy(zero_copy_only=False),
         is_im=im.combine_chunks().is_valid().to_numpy(zero_copy_only=False),
         is_script=is_script_np & parent.combine_chunks().is_valid().to_numpy(zero_copy_only=False),
@@ -194,7 +198,7 @@ class Baseline:
             process_seen[ci] = s["process_seen"].observe(r, p, d)[1]
             kind_agents[ci] = s["kind_agents"].observe(hash_pair(p, k), a, d)[0]
             agent_seen_kind[ci] = s["agent_seen_kind"].observe(k, a, d)[1]
-            first_rare[ci] = (prevalence[ci] <= thr[ci]) & (process_seen[ci] == 0)
+            first_rare[ci] = (prevalence[ci] <= thr[ci]) & (process_seen[ci] == 0) & ev.has_process[ci]
             fi = np.flatnonzero(first_rare)
             if fi.size:
                 new_rare[fi] = s["new_rare"].observe(ev.process[fi], ev.resource[fi], ev.days[fi])[0]

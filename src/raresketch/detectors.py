@@ -51,7 +51,7 @@ def match(config: Config, ev: EventKeys, pri: Priors, events: pa.Table, resolved
         "atypical_to_agent": base & (pri.agent_seen_kind == 0) & activated_agent,
     }
     im_max_agents = thr if config.im_max_agents is None else config.im_max_agents
-    im_base = ev.is_im & (pri.im_agents <= im_max_agents) & (pri.im_agent_days <= config.im_max_agent_days)
+    im_base = ev.is_im & ev.has_process & (pri.im_agents <= im_max_agents) & (pri.im_agent_days <= config.im_max_agent_days)
     signals = {
         "unsigned": _false(events["process.code_signature.exists"]),
         "untrusted": _false(events["process.code_signature.trusted"]),

@@ -92,6 +92,7 @@ class Engine:
         self._names: dict[int, str] = {}
         self._lock = threading.Lock()
         self._warned: set[str] = set()
+        self._rows = 0                                  # events conformed so far (alert.row counts from here)
 
     # ---- processing ---------------------------------------------------------------------------------
     def process(self, batch: pa.Table | pa.RecordBatch) -> list[Alert]:
@@ -137,15 +138,19 @@ class Engine:
         if too_old.any():
             self.stats["too_old"] += int(too_old.sum())
         keep = ok & ~too_old
+        ref_day = np.maximum(newest, days)               # the newest day when each event is scored
+        row0 = self._rows
+        self._rows += events.num_rows
         resolved = self.catalog.resolve_batch(events)
         allow = resolved["raresketch.allowlisted"].combine_chunks().fill_null(False).to_numpy(
             zero_copy_only=False).astype(bool)
         if not self.config.allowlist_learn and allow.any():
             self.suppressed["allowlist"] += int((allow & keep).sum())
             keep &= ~allow
+        rows = row0 + np.flatnonzero(keep)
         if not keep.all():
             idx = pa.array(np.flatnonzero(keep))
-            events, resolved, allow = events.take(idx), resolved.take(idx), allow[keep]
+            events, resolved, allow, ref_day = events.take(idx), resolved.take(idx), allow[keep], ref_day[keep]
         if events.num_rows == 0:
             return []
         ev = event_keys(events, resolved)
@@ -156,7 +161,7 @@ class Engine:
             self._warn("exact_limit", f"rare threshold {int(pri.threshold.max())} reaches exact_limit "
                                       f"{self.config.exact_limit}: prevalence near it is a sampled estimate; "
                                       "raise exact_limit")
-        return self._alerts(ev, pri, m, events, resolved, allow)
+        return self._alerts(ev, pri, m, events, resolved, allow, rows, ref_day)
 
     def _remember_names(self, ev, resolved) -> None:
         """Keep names of cloud resources (bounded) so inspect and evidence can show them."""
@@ -171,7 +176,7 @@ class Engine:
                 if len(self._names) >= _MAX_NAMES:
                     break
 
-    def _alerts(self, ev, pri, m, events, resolved, allow) -> list[Alert]:
+    def _alerts(self, ev, pri, m, events, resolved, allow, rows, ref_day) -> list[Alert]:
         cfg = self.config
         cloud_any, im_any = m.cloud["base"], m.im["base"]
         cand = np.flatnonzero(cloud_any | im_any)
@@ -185,7 +190,7 @@ class Engine:
             "destination.ip", "destination.port")}
         rcols = {c: resolved[c].combine_chunks().take(pa.array(cand)).to_pylist() for c in (
             "raresketch.process.key", "raresketch.cloud.resource", "raresketch.cloud.provider",
-            "raresketch.cloud.service", "raresketch.im.service")}
+            "raresketch.cloud.service", "raresketch.im.service", "raresketch.process.script_engine")}
         # Destination keys for dedup: R (cloud) / domain else IP (IM).
         im_dest = [d if d is not None else ip for d, ip in zip(cols["destination.domain"], cols["destination.ip"])]
         out: list[Alert] = []
@@ -228,7 +233,7 @@ class Engine:
                 self._volume[vkey] = self._volume.get(vkey, 0) + 1
                 prev = self._dup_counts.pop(dkey, None)
                 self._dup_counts[dkey] = [0, t_min]
-                ev_dict = self._evidence(det, i, j, pri, m, rcols, matched, day)
+                ev_dict = self._evidence(det, i, j, pri, m, rcols, matched, day, int(ref_day[i]))
                 ev_dict["suppressed_since_last"] = prev[0] if prev else 0
                 a = Alert(
                     detector=det, variation=variation,
@@ -241,17 +246,22 @@ class Engine:
                     process_parent_name=cols["process.parent.name"][j],
                     destination_domain=cols["destination.domain"][j], destination_ip=cols["destination.ip"][j],
                     destination_port=cols["destination.port"][j],
-                    cloud_resource=rcols["raresketch.cloud.resource"][j], im_service=rcols["raresketch.im.service"][j])
+                    cloud_resource=rcols["raresketch.cloud.resource"][j], im_service=rcols["raresketch.im.service"][j],
+                    row=int(rows[i]))
                 self.stats[f"alerts:{a.name}"] += 1
                 out.append(a)
         self._prune(int(ts[-1] // _US_PER_MIN))
         return out
 
-    def _evidence(self, det, i, j, pri, m, rcols, matched, day) -> dict[str, Any]:
+    def _evidence(self, det, i, j, pri, m, rcols, matched, day, ref_day) -> dict[str, Any]:
         cfg = self.config
+        agent_first = int(pri.run_first[i])
         common = {"window_days": cfg.training_days, "active_agents": int(pri.active_agents[i]),
-                  "rare_threshold": int(pri.threshold[i]), "agent_observed_days": day - int(pri.run_first[i]),
-                  "exact_limit": cfg.exact_limit}
+                  "rare_threshold": int(pri.threshold[i]), "org_first_day": int(pri.org_first_day[i]),
+                  "baseline_days": day - int(pri.org_first_day[i]), "agent_first_day": agent_first,
+                  "agent_observed_days": day - agent_first,
+                  "agent_activated": day - agent_first >= cfg.activation_days,
+                  "late": day < ref_day, "reference_day": ref_day, "exact_limit": cfg.exact_limit}
         if det == "rare_cloud":
             prov, svc = rcols["raresketch.cloud.provider"][j], rcols["raresketch.cloud.service"][j]
             common.update({
@@ -273,6 +283,7 @@ class Engine:
                 "im_max_agent_days": cfg.im_max_agent_days,
                 "binary_agents": int(pri.binary_agents[i]),
                 "suspicious_signals": [k for k, v in m.signals.items() if v[i]],
+                "script_engine": rcols["raresketch.process.script_engine"][j],
                 "script_engine_signals": [k for k, v in m.script_signals.items() if v[i]],
                 "parent_engine_agents": int(pri.pair_agents[i]),
                 "command_line_agents": int(pri.cmdline_agents[i]),
