@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..events import EVENT_SCHEMA, _sort_by_time, conform
+from ..events import EVENT_SCHEMA, _map_unique, _sort_by_time, conform, normalize_ip
 
 #: Reasons a record can be skipped, as written to :attr:`ReadStats.skipped` (stable strings).
 SKIP_REASONS = {
@@ -144,6 +144,29 @@ class Source:
             parts = rest.split(b"\n")
             for p in parts:
                 yield p[:-1] if p.endswith(b"\r") else p
+
+    def blocks(self, size: int = 1 << 22) -> Iterator[bytes]:
+        """Yield the content in blocks of whole lines (about ``size`` bytes each, more when one line is
+        longer); every block ends with ``\\n`` (one is added to a last line without it). Together the blocks
+        hold exactly the lines of :meth:`lines` (with their ``\\r``), so a reader may mix both views."""
+        if self._consumed:
+            raise RuntimeError("source already consumed")
+        self._consumed = True
+        rest = self.head
+        while True:
+            chunk = self.fh.read(size)
+            if not chunk:
+                break
+            rest = rest + chunk if rest else chunk
+            if len(rest) < size:
+                continue
+            cut = rest.rfind(b"\n")
+            if cut < 0:
+                continue
+            yield rest[: cut + 1]
+            rest = rest[cut + 1 :]
+        if rest:
+            yield rest if rest.endswith(b"\n") else rest + b"\n"
 
     def close(self) -> None:
         if self._close:
@@ -380,7 +403,7 @@ class RowBuffer:
         if not keep.all():
             t = t.filter(pa.array(keep))
         self.cols = {c: [] for c in _COLUMNS}
-        t = _sort_by_time(conform(t))
+        t = _sort_by_time(conform_fast(t))
         stats.emitted += t.num_rows
         return t
 
@@ -403,3 +426,85 @@ def _build(values: list, typ: pa.DataType) -> pa.Array:
     else:  # pragma: no cover
         conv = lambda v: v  # noqa: E731
     return pa.array([conv(v) for v in values], typ)
+
+
+# --------------------------------------------------------------------------------------------- conform
+
+#: A dotted quad without leading zeros: exactly the strings :func:`normalize_ip` returns unchanged as IPv4.
+IPV4_CANONICAL = (r"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+                  r"(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$")
+_IP_COLUMNS = ("destination.ip", "source.ip")
+
+
+def normalize_ip_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """:func:`normalize_ip` over a string array: canonical IPv4 strings (most of them) are kept as they are
+    in one vectorised regex pass; only the other values are mapped, once per distinct value. O(n) Arrow."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if not pa.types.is_string(arr.type):
+        arr = arr.cast(pa.string())
+    if arr.null_count == len(arr):
+        return arr
+    other = pc.invert(pc.fill_null(pc.match_substring_regex(arr, IPV4_CANONICAL), True))
+    n_other = pc.sum(other.cast(pa.int64())).as_py() or 0
+    if not n_other:
+        return arr
+    mapped = _map_unique(arr.filter(other), normalize_ip)
+    return pc.replace_with_mask(arr, other, mapped)
+
+
+def conform_fast(t: pa.Table) -> pa.Table:
+    """:func:`raresketch.events.conform`, same output, with the IP columns normalised column-wise
+    (:func:`normalize_ip_array`) instead of one Python call per distinct address. Used when the timestamp
+    column is already typed; otherwise it is ``conform`` itself."""
+    names = t.column_names
+    if "@timestamp" not in names or "host.id" not in names or not pa.types.is_timestamp(t.column("@timestamp").type):
+        return conform(t)
+    ips = [c for c in _IP_COLUMNS if c in names and (pa.types.is_string(t.column(c).type)
+                                                    or pa.types.is_large_string(t.column(c).type))]
+    if not ips:
+        return conform(t)
+    keep = pc.and_(pc.is_valid(t.column("@timestamp")), pc.is_valid(t.column("host.id")))
+    if not pc.all(keep).as_py():
+        t = t.filter(keep)
+    fixed = {c: normalize_ip_array(t.column(c)) for c in ips}
+    out = conform(t.drop_columns(ips))
+    for c, arr in fixed.items():
+        i = EVENT_SCHEMA.get_field_index(c)
+        out = out.set_column(i, EVENT_SCHEMA.field(c), arr)
+    return out
+
+
+_MISSING, _BAD = 1, 2
+
+
+def parse_timestamp_array(raw: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """Column-wise :func:`parse_timestamps`: ``(timestamp[us, UTC] array, state)`` where state is 0 (parsed),
+    1 (missing: null or empty string) or 2 (present but unparsable). Strings are cast by Arrow (ISO with zone,
+    then zone-less as UTC) with the missing ones masked out; numbers are scaled by magnitude; when the cast
+    fails the values go one by one through :func:`_parse_one`. O(n) Arrow work in the usual case."""
+    if isinstance(raw, pa.ChunkedArray):
+        raw = raw.combine_chunks()
+    n = len(raw)
+    if pa.types.is_large_string(raw.type):
+        raw = raw.cast(pa.string())
+    if pa.types.is_string(raw.type):
+        missing = pc.fill_null(pc.equal(raw, ""), True)
+        vals = pc.if_else(missing, pa.scalar(None, pa.string()), raw)
+        arr = None
+        for t in (pa.timestamp("ns", tz="UTC"), pa.timestamp("ns")):
+            try:
+                arr = pc.divide(vals.cast(t).cast(pa.int64()), 1000).cast(_TS)  # ns -> us
+                break
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                arr = None
+        miss = missing.to_numpy(zero_copy_only=False)
+        if arr is not None:
+            return arr, np.where(miss, _MISSING, 0).astype(np.int8)
+        values = vals.to_pylist()
+    else:
+        values = raw.to_pylist()
+        miss = np.fromiter((v is None or v == "" for v in values), bool, n)
+    parsed = [_parse_one(v) for v in values]
+    ok = np.fromiter((p is not None for p in parsed), bool, n)
+    state = np.where(ok, 0, np.where(miss, _MISSING, _BAD)).astype(np.int8)
+    return pa.array(parsed, pa.int64()).cast(_TS), state

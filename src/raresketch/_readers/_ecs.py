@@ -8,16 +8,33 @@ A record becomes one event when it looks like a network event: ``event.category`
   ``tls.client.server_name``
 - ``network.direction``: ECS ``outbound``/``egress`` -> ``egress``, ``inbound``/``ingress`` -> ``ingress``
 
-Cost: one ``orjson.loads`` plus one visit of the record's keys that lie on a wanted ECS path.
+Two paths give the same events (tests/test_readers_fast.py checks it):
+
+- fast (column-wise): a block of about 4 MiB of lines is parsed by Arrow's JSON reader with an explicit
+  schema of the wanted nested ECS fields (others ignored) and flattened with Arrow compute. Lines that this
+  cannot read exactly are left to the slow path, found without parsing: lines that do not look like one JSON
+  object (``{...}``), lines with invalid UTF-8, lines with a dotted key (``"process.name":``, found by one RE2
+  pass) and, when Arrow rejects a block (malformed JSON, a value of an unexpected type such as a numeric
+  ``@timestamp``), the lines found by bisecting the block (bounded work; past the bound the rest of the
+  block goes slow). When most of two blocks in a row go slow, the rest of the file is read slowly.
+- slow (per line): one ``orjson.loads`` plus one visit of the record's keys that lie on a wanted ECS path.
+
+Rows of both paths are merged in file order before batching, so batches hold the same events as a purely
+per-line read and are sorted by time the same way.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Iterator
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
 
-from ..events import EVENT_SCHEMA, normalize_ip
-from ._common import ReadStats, RowBuffer, Source, loads_line
+from ..events import EVENT_SCHEMA, _map_unique, normalize_ip
+from ._common import (IPV4_CANONICAL, ReadStats, RowBuffer, Source, _build, _sort_by_time, conform_fast,
+                      loads_line, parse_timestamp_array, parse_timestamps)
 
 # Output column -> ECS paths to try in order.
 _PATHS: dict[str, tuple[str, ...]] = {f.name: (f.name,) for f in EVENT_SCHEMA}
@@ -154,8 +171,10 @@ def ecs_row(d: dict, stats: ReadStats) -> dict | None:
     return row
 
 
-def read_ecs(src: Source, batch_size: int, stats: ReadStats) -> Iterator[pa.Table]:
-    """Yield conformed batches of at most ``batch_size`` events from an ECS JSON-lines source."""
+
+def read_ecs_slow(src: Source, batch_size: int, stats: ReadStats) -> Iterator[pa.Table]:
+    """The per-line reader (reference for the fast path): yield conformed batches of at most ``batch_size``
+    events."""
     buf = RowBuffer()
     for line in src.lines():
         stats.read += 1
@@ -170,3 +189,333 @@ def read_ecs(src: Source, batch_size: int, stats: ReadStats) -> Iterator[pa.Tabl
             yield buf.to_table(stats)
     if len(buf):
         yield buf.to_table(stats)
+
+
+# --------------------------------------------------------------------------------------------- fast path
+
+BLOCK_BYTES = 1 << 22
+_S = pa.string()
+_I = pa.int64()
+_B = pa.bool_()
+
+
+def _schema_from_paths(paths: dict[str, pa.DataType]) -> pa.Schema:
+    tree: dict = {}
+    for p, typ in paths.items():
+        node = tree
+        parts = p.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = typ
+
+    def mk(node: dict) -> list:
+        return [pa.field(k, pa.struct(mk(v)) if isinstance(v, dict) else v) for k, v in node.items()]
+
+    return pa.schema(mk(tree))
+
+
+# Every ECS path the per-line reader looks at, with the JSON type it accepts on the fast path. A line whose
+# value has another type makes Arrow fail, and the line then goes the slow path.
+_FAST_PATHS: dict[str, pa.DataType] = {}
+for _f in EVENT_SCHEMA:
+    if _f.name in ("raresketch.domain_source", "host.id"):
+        continue
+    _FAST_PATHS[_f.name] = (_S if _f.name == "@timestamp" else _I if pa.types.is_integer(_f.type)
+                            else _B if pa.types.is_boolean(_f.type) else _S)
+_FAST_PATHS.update({"host.id": _S, "agent.id": _S, "host.hostname": _S, "destination.address": _S,
+                    "url.domain": _S, "tls.client.server_name": _S, "event.category": pa.list_(_S)})
+assert {p for ps in _PATHS.values() for p in ps} | set(_EXTRA) == set(_FAST_PATHS)
+_FAST_SCHEMA = _schema_from_paths(_FAST_PATHS)
+_PARSE = pj.ParseOptions(explicit_schema=_FAST_SCHEMA, unexpected_field_behavior="ignore")
+
+#: A key holding a dot (``"a.b":``), written plainly or escaped (``\u002e``); it may also match inside a
+#: string value, which only sends that line the slow way.
+_DOTTED_KEY = r'(\.|\\u002[eE])[^"\n]*"[ \t\r]*:'
+_LBRACE, _RBRACE, _CR, _NL = ord("{"), ord("}"), ord("\r"), ord("\n")
+_DIRECTIONS = pa.array(["outbound", "egress", "inbound", "ingress"])
+_DIRECTION_TO = pa.array(["egress", "egress", "ingress", "ingress"])
+_HELPERS = ("_line", "_ts_state")
+_ROW = re.compile(r"in row (\d+)\s*$")
+
+
+def _read_json(buf) -> pa.Table:
+    ro = pj.ReadOptions(use_threads=pa.cpu_count() > 1, block_size=max(1 << 20, len(buf) + 1))
+    return pj.read_json(pa.BufferReader(pa.py_buffer(buf)), read_options=ro, parse_options=_PARSE)
+
+
+def _field(t: pa.Table, path: str) -> pa.Array:
+    parts = path.split(".")
+    col = t.column(parts[0])
+    col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    return pc.struct_field(col, parts[1:]) if len(parts) > 1 else col
+
+
+def _truthy(a: pa.Array) -> pa.Array:
+    return pc.fill_null(pc.not_equal(a, ""), False)
+
+
+def _lower(a: pa.Array) -> pa.Array:
+    """``str.lower`` once per distinct value (exactly the per-line reader's lower-casing)."""
+    if a.null_count == len(a):
+        return a
+    return _map_unique(a, str.lower)
+
+
+def _is_ip(a: pa.Array) -> pa.Array:
+    """bool(normalize_ip(v)) per value: canonical IPv4 by one regex pass, other values once per distinct."""
+    canon = pc.fill_null(pc.match_substring_regex(a, IPV4_CANONICAL), False)
+    other = pc.and_(pc.invert(canon), pc.is_valid(a))
+    if not pc.any(other).as_py():
+        return canon
+    vals = a.filter(other)
+    ok = pc.is_valid(_map_unique(vals, normalize_ip))
+    return pc.replace_with_mask(canon, other, ok)
+
+
+def _flatten(t: pa.Table, lines: np.ndarray, stats: ReadStats) -> pa.Table:
+    """Arrow-parsed records -> candidate rows (schema columns + ``_line`` + ``_ts_state``), counting the
+    records ``ecs_row`` would skip. Column-wise re-statement of :func:`ecs_row`."""
+    n = t.num_rows
+    keep = np.ones(n, bool)
+    cat = _field(t, "event.category")
+    if cat.null_count < n:
+        flat = pc.list_flatten(cat)
+        parents = pc.list_parent_indices(cat).to_numpy(zero_copy_only=False)
+        net = np.zeros(n, bool)
+        net[parents[pc.fill_null(pc.equal(flat, "network"), False).to_numpy(zero_copy_only=False)]] = True
+        not_net = cat.is_valid().to_numpy(zero_copy_only=False) & ~net
+        if not_net.any():
+            stats.skip("not_network_event", int(not_net.sum()))
+            keep &= ~not_net
+    cols: dict[str, Any] = {}
+    for col, paths in _PATHS.items():
+        vals = [_field(t, p) for p in paths]
+        cols[col] = vals[0] if len(vals) == 1 else pc.coalesce(*vals)
+    addr = _field(t, "destination.address")
+    if addr.null_count < n:
+        has = _truthy(addr)
+        ip, dom = cols["destination.ip"], cols["destination.domain"]
+        is_ip = _is_ip(pc.if_else(has, addr, pa.scalar(None, _S)))
+        to_ip = pc.and_(pc.and_(has, pc.is_null(ip)), is_ip)
+        to_dom = pc.and_(pc.and_(pc.and_(has, pc.invert(to_ip)), pc.is_null(dom)), pc.invert(is_ip))
+        cols["destination.ip"] = pc.if_else(to_ip, addr, ip)
+        cols["destination.domain"] = pc.if_else(to_dom, addr, dom)
+    no_dest = pc.and_(pc.is_null(cols["destination.ip"]), pc.is_null(cols["destination.domain"]))
+    no_dest = no_dest.to_numpy(zero_copy_only=False) & keep
+    if no_dest.any():
+        stats.skip("no_destination", int(no_dest.sum()))
+        keep &= ~no_dest
+    hid, aid = _field(t, "host.id"), _field(t, "agent.id")
+    first = pc.if_else(_truthy(hid), hid, aid)
+    hn, name = _field(t, "host.hostname"), _field(t, "host.name")
+    cols["host.id"] = pc.coalesce(first, _lower(pc.if_else(_truthy(hn), hn, name)))
+    d = cols["network.direction"]
+    if d.null_count < n:
+        cols["network.direction"] = pc.take(_DIRECTION_TO, pc.index_in(_lower(d), value_set=_DIRECTIONS))
+    for c in ("network.transport", "host.os.type"):
+        cols[c] = _lower(cols[c])
+    for c in ("destination.port", "source.port"):  # as _build: out of int32 range -> null
+        v = cols[c]
+        bad = pc.fill_null(pc.or_(pc.less(v, -(1 << 31)), pc.greater_equal(v, 1 << 31)), False)
+        cols[c] = pc.if_else(bad, pa.scalar(None, _I), v).cast(pa.int32())
+    ts, state = parse_timestamp_array(cols["@timestamp"])
+    cols["@timestamp"] = ts
+    out = pa.table({f.name: cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in EVENT_SCHEMA})
+    out = out.append_column("_line", pa.array(lines, pa.int64())).append_column("_ts_state", pa.array(state))
+    return out.filter(pa.array(keep)) if not keep.all() else out
+
+
+def _rows_table(rows: list[dict], lines: list[int]) -> pa.Table:
+    """Slow-path rows -> candidate rows, converted the way RowBuffer converts them."""
+    arrays = {}
+    raw_ts = [r.get("@timestamp") for r in rows]
+    ts, ok = parse_timestamps(raw_ts)
+    missing = np.fromiter((v is None or v == "" for v in raw_ts), bool, len(rows))
+    arrays["@timestamp"] = ts
+    for f in list(EVENT_SCHEMA)[1:]:
+        arrays[f.name] = _build([r.get(f.name) for r in rows], f.type)
+    out = pa.table(arrays)
+    state = np.where(ok, 0, np.where(missing, 1, 2)).astype(np.int8)
+    return out.append_column("_line", pa.array(lines, pa.int64())).append_column("_ts_state", pa.array(state))
+
+
+def _finish(t: pa.Table, stats: ReadStats) -> pa.Table:
+    """Candidate rows of one batch -> conformed, time-sorted events (RowBuffer.to_table's counting)."""
+    state = t.column("_ts_state").to_numpy()
+    ok = state == 0
+    host = t.column("host.id")
+    no_host = pc.or_(pc.is_null(host), pc.fill_null(pc.equal(host, ""), True)).to_numpy(zero_copy_only=False) & ok
+    n_miss, n_bad = int((state == 1).sum()), int((state == 2).sum())
+    if n_miss:
+        stats.skip("missing_timestamp", n_miss)
+    if n_bad:
+        stats.skip("bad_timestamp", n_bad)
+    if no_host.any():
+        stats.skip("missing_host", int(no_host.sum()))
+    keep = ok & ~no_host
+    t = t.drop_columns(list(_HELPERS))
+    if not keep.all():
+        t = t.filter(pa.array(keep))
+    out = _sort_by_time(conform_fast(t))
+    stats.emitted += out.num_rows
+    return out
+
+
+class _Blocks:
+    """Splits one block into lines and decides, without parsing, which lines may go the fast way."""
+
+    def __init__(self, block: bytes):
+        self.block = block
+        a = np.frombuffer(block, np.uint8)
+        self.ends = np.flatnonzero(a == _NL)  # block ends with \n
+        self.starts = np.empty_like(self.ends)
+        self.starts[0] = 0
+        self.starts[1:] = self.ends[:-1] + 1
+        n = len(self.ends)
+        last = self.ends - 1
+        last = np.where((last >= self.starts) & (a[np.maximum(last, 0)] == _CR), last - 1, last)
+        good = (self.ends > self.starts) & (a[np.minimum(self.starts, len(a) - 1)] == _LBRACE)
+        good &= (last >= self.starts) & (a[np.maximum(last, 0)] == _RBRACE)
+        offsets = np.empty(n + 1, np.int64)
+        offsets[0] = 0
+        offsets[1:] = self.ends + 1
+        lines = pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets),
+                                                                          pa.py_buffer(block)])
+        good &= ~pc.match_substring_regex(lines, _DOTTED_KEY).to_numpy(zero_copy_only=False)
+        pos = 0
+        mv = memoryview(block)
+        while True:  # invalid UTF-8 -> that line goes slow (repaired and counted there)
+            try:
+                str(mv[pos:], "utf-8")
+                break
+            except UnicodeDecodeError as e:
+                k = int(np.searchsorted(self.ends, pos + e.start))
+                good[k] = False
+                pos = int(self.ends[k]) + 1
+        self.good = good
+
+    def line(self, i: int) -> bytes:
+        p = self.block[self.starts[i]:self.ends[i]]
+        return p[:-1] if p.endswith(b"\r") else p
+
+
+def _parse_block(bl: _Blocks, stats: ReadStats) -> tuple[list[tuple[np.ndarray, pa.Table]], np.ndarray]:
+    """Arrow-parse the good lines; returns ([(line indices, table)], mask of lines left to the slow path)."""
+    good = bl.good
+    slow = ~good
+    if not good.any():
+        return [], slow
+    if good.all():
+        buf = bl.block
+    else:
+        b = bytearray(bl.block)
+        for i in np.flatnonzero(slow):  # blank the lines left to the slow path (Arrow skips blank lines)
+            s, e = int(bl.starts[i]), int(bl.ends[i])
+            b[s:e] = b" " * (e - s)
+        buf = bytes(b)
+    out: list[tuple[np.ndarray, pa.Table]] = []
+    budget = 4 * len(buf)
+    todo = [(0, len(good))]  # ranges of lines [lo, hi), processed in file order (the output is re-sorted)
+    while todo:
+        lo, hi = todo.pop()
+        idx = np.flatnonzero(good[lo:hi]) + lo
+        if len(idx) == 0:
+            continue
+        s, e = int(bl.starts[lo]), int(bl.ends[hi - 1]) + 1
+        if budget < 0:
+            slow[idx] = True
+            continue
+        try:
+            t = _read_json(memoryview(buf)[s:e] if (s, e) != (0, len(buf)) else buf)
+            if t.num_rows == len(idx):
+                out.append((idx, t))
+                continue
+            msg = ""
+        except (pa.ArrowInvalid, UnicodeDecodeError, ValueError) as exc:
+            msg = str(exc)
+        if len(idx) == 1:
+            slow[idx] = True
+            continue
+        m = _ROW.search(msg)
+        r = int(m.group(1)) if m else -1
+        if 0 <= r < len(idx):  # Arrow names the first row it rejects: that line goes slow, the rest again
+            bad = int(idx[r])
+            budget -= int(bl.ends[bad]) + 1 - s  # Arrow stopped there
+            slow[bad] = True
+            todo.append((bad + 1, hi))
+            todo.append((lo, bad))
+        else:  # no row named: bisect
+            budget -= e - s
+            mid = int(idx[len(idx) // 2])
+            todo.append((mid, hi))
+            todo.append((lo, mid))
+    return out, slow
+
+
+class _Batcher:
+    """Candidate rows in file order -> batches of ``batch_size`` candidates, finished like RowBuffer's."""
+
+    def __init__(self, batch_size: int, stats: ReadStats):
+        self.size, self.stats = batch_size, stats
+        self.parts: list[pa.Table] = []
+        self.n = 0
+
+    def add(self, t: pa.Table) -> Iterator[pa.Table]:
+        if t.num_rows:
+            self.parts.append(t)
+            self.n += t.num_rows
+        while self.n >= self.size:
+            all_ = pa.concat_tables(self.parts) if len(self.parts) > 1 else self.parts[0]
+            head, rest = all_.slice(0, self.size), all_.slice(self.size)
+            self.parts, self.n = ([rest] if rest.num_rows else []), rest.num_rows
+            yield _finish(head, self.stats)
+
+    def flush(self) -> Iterator[pa.Table]:
+        if self.n:
+            t = pa.concat_tables(self.parts) if len(self.parts) > 1 else self.parts[0]
+            self.parts, self.n = [], 0
+            yield _finish(t, self.stats)
+
+
+def read_ecs(src: Source, batch_size: int, stats: ReadStats, fast: bool = True) -> Iterator[pa.Table]:
+    """Yield conformed batches of at most ``batch_size`` events from an ECS JSON-lines source (fast path
+    with per-line fallback; ``fast=False`` reads every line the per-line way)."""
+    if not fast:
+        yield from read_ecs_slow(src, batch_size, stats)
+        return
+    batcher = _Batcher(batch_size, stats)
+    mostly_slow = 0
+    for block in src.blocks(BLOCK_BYTES):
+        bl = _Blocks(block)
+        if mostly_slow >= 2:
+            bl.good[:] = False
+        parsed, slow = _parse_block(bl, stats)
+        n_lines = len(bl.good)
+        n_slow = int(slow.sum())
+        mostly_slow = mostly_slow + 1 if n_slow * 2 > n_lines else 0
+        parts = []
+        for idx, t in parsed:
+            stats.read += len(idx)
+            if t.num_rows:
+                parts.append(_flatten(t, idx, stats))
+        if n_slow:
+            rows, at = [], []
+            for i in np.flatnonzero(slow):
+                stats.read += 1
+                d = loads_line(bl.line(int(i)), stats)
+                if d is None:
+                    continue
+                row = ecs_row(d, stats)
+                if row is not None:
+                    rows.append(row)
+                    at.append(int(i))
+            if rows:
+                parts.append(_rows_table(rows, at))
+        if not parts:
+            continue
+        cand = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        if len(parts) > 1:
+            order = np.argsort(cand.column("_line").to_numpy(), kind="stable")
+            cand = cand.take(pa.array(order))
+        yield from batcher.add(cand)
+    yield from batcher.flush()
