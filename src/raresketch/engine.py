@@ -164,17 +164,27 @@ class Engine:
         return self._alerts(ev, pri, m, events, resolved, allow, rows, ref_day)
 
     def _remember_names(self, ev, resolved) -> None:
-        """Keep names of cloud resources (bounded) so inspect and evidence can show them."""
-        if len(self._names) >= _MAX_NAMES or not ev.is_cloud.any():
-            return
-        res = resolved["raresketch.cloud.resource"].combine_chunks()
-        uniq, first = np.unique(ev.resource[ev.is_cloud], return_index=True)
-        rows = np.flatnonzero(ev.is_cloud)[first]
-        for k, r in zip(uniq.tolist(), rows.tolist()):
-            if k not in self._names:
-                self._names[k] = res[r].as_py()
-                if len(self._names) >= _MAX_NAMES:
-                    break
+        """Keep the names of cloud resources and processes (bounded) so inspect and evidence can show them."""
+        for mask, keys, col in ((ev.is_cloud, ev.resource, "raresketch.cloud.resource"),
+                                (ev.has_process, ev.process, "raresketch.process.key")):
+            if len(self._names) >= _MAX_NAMES or not mask.any():
+                continue
+            uniq, first = np.unique(keys[mask], return_index=True)
+            new = [(k, r) for k, r in zip(uniq.tolist(), np.flatnonzero(mask)[first].tolist()) if k not in self._names]
+            if not new:
+                continue
+            names = resolved[col].combine_chunks().take(pa.array([r for _, r in new])).to_pylist()
+            for (k, _), name in zip(new[: _MAX_NAMES - len(self._names)], names):
+                self._names[k] = name
+
+    def habitual_explorers(self) -> list[tuple[str, int]]:
+        """Processes that met ``habitual_explorer_n`` or more rare cloud resources first in the window, with
+        that count, most first (names from the bounded name table; unknown ones as hex keys)."""
+        keys, counts = self.baseline.structures["new_rare"].items()
+        sel = counts >= self.config.habitual_explorer_n
+        order = np.argsort(-counts[sel].astype(np.int64), kind="stable")
+        return [(self._names.get(int(k), f"{int(k):016x}"), int(c)) for k, c in zip(keys[sel][order],
+                                                                                       counts[sel][order])]
 
     def _alerts(self, ev, pri, m, events, resolved, allow, rows, ref_day) -> list[Alert]:
         cfg = self.config
@@ -300,7 +310,7 @@ class Engine:
 
     # ---- state --------------------------------------------------------------------------------------
     def resource_name(self, key: int) -> str | None:
-        """The name of a cloud resource key seen recently (bounded memory; None if unknown)."""
+        """The name of a cloud resource or process key (bounded memory; None if unknown)."""
         return self._names.get(int(key))
 
     def to_bytes(self) -> bytes:

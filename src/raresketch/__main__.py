@@ -1,0 +1,4 @@
+"""``python -m raresketch`` is the ``raresketch`` command."""
+from .cli import main
+
+main()

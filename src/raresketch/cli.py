@@ -1,0 +1,307 @@
+"""The ``raresketch`` command line: ``demo``, ``run``, ``inspect``, ``simulate``.
+
+Errors end with a one-line message on stderr and exit code 1 (bad input, unreadable file, corrupt state) or 2
+(bad arguments); never a traceback. Progress bars go to stderr and only when it is a terminal.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sys
+import time
+from collections import Counter
+from typing import Any, Iterator
+
+import click
+import pyarrow as pa
+from tqdm import tqdm
+
+from . import __version__
+from ._readers import FORMATS, ReadStats, read_events
+from .alerts import Alert, write_alerts
+from .config import Config
+from .engine import Engine
+
+#: Events buffered to sort several inputs into one event-time order; beyond it inputs stream in the given order.
+SORT_BUFFER = 5_000_000
+
+
+class CliError(click.ClickException):
+    """A one-line error: printed as ``raresketch: error: ...``, exit code 1."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"raresketch: error: {self.message}", err=True)
+
+
+def _progress(total: int | None, desc: str, unit: str = "ev"):
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, file=sys.stderr,
+                disable=not sys.stderr.isatty(), leave=False)
+
+
+def _fmt_table(rows: list[list[str]], headers: list[str], widths: list[int]) -> str:
+    def cut(s: str, w: int) -> str:
+        s = "" if s is None else str(s)
+        return s if len(s) <= w else s[: w - 1] + "…"
+    line = "  ".join(cut(h, w).ljust(w) for h, w in zip(headers, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(cut(c, w).ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(out)
+
+
+def _alert_rows(alerts: list[Alert]) -> list[list[str]]:
+    return [[a.timestamp.strftime("%Y-%m-%d %H:%M"), a.name, a.severity, a.host_name or a.host_id,
+             a.process_name or a.process_key or "", a.destination_domain or a.destination_ip or a.destination,
+             a.explain()] for a in alerts]
+
+
+ALERT_HEADERS = ["time (UTC)", "alert", "severity", "host", "process", "destination", "why"]
+ALERT_WIDTHS = [16, 58, 13, 16, 18, 34, 90]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="raresketch")
+def main() -> None:
+    """Find command-and-control traffic hiding in ordinary endpoint network events."""
+
+
+# ---- demo ---------------------------------------------------------------------------------------------
+@main.command()
+@click.option("--agents", default=150, show_default=True, help="Simulated agents (hosts).")
+@click.option("--days", default=45, show_default=True, help="Simulated days.")
+@click.option("--seed", default=0, show_default=True, help="Simulation seed.")
+@click.option("--show", default=40, show_default=True, help="Alerts to print (0 = all).")
+def demo(agents: int, days: int, seed: int, show: int) -> None:
+    """Simulate an organisation with injected attacks, run both detectors, compare with the ground truth."""
+    from .simulate import Organisation, match_ground_truth
+
+    if agents < 1 or days < 1:
+        raise click.BadParameter("agents and days must be positive")
+    t0 = time.perf_counter()
+    org = Organisation(agents=agents, days=days, seed=seed)
+    engine = Engine()
+    alerts: list[Alert] = []
+    n = 0
+    with _progress(int(org.expected_events()), "demo") as bar:
+        for batch in org.batches(100_000):
+            alerts += engine.process(batch)
+            n += batch.num_rows
+            bar.update(batch.num_rows)
+    elapsed = time.perf_counter() - t0
+    gt = org.ground_truth
+    hits, unmatched = match_ground_truth(alerts, gt)
+    click.echo(f"raresketch demo: {agents} agents, {days} days, seed {seed}: {n:,} events in {elapsed:.1f} s "
+               f"({n / elapsed:,.0f} events/s, simulation included)\n")
+    shown = alerts if show == 0 else alerts[:show]
+    click.echo(f"Alerts ({len(alerts)}; first {len(shown)} shown):")
+    click.echo(_fmt_table(_alert_rows(shown), ALERT_HEADERS, ALERT_WIDTHS))
+    click.echo("\nDetection against the injected ground truth:")
+    rows = []
+    for g, found in zip(gt.to_pylist(), hits):
+        rows.append(["yes" if found else "MISSED", g["scenario"], "attack" if g["malicious"] else "benign",
+                     g["host.name"], g["process.name"], g["destination.domain"] or g["destination.ip"],
+                     ", ".join(sorted({alerts[k].name for k in found})) or "-"])
+    click.echo(_fmt_table(rows, ["found", "scenario", "kind", "host", "process", "destination", "alerts"],
+                          [6, 30, 6, 16, 18, 34, 70]))
+    caught = sum(1 for f, g in zip(hits, gt.to_pylist()) if f and g["malicious"])
+    total_mal = sum(1 for g in gt.to_pylist() if g["malicious"])
+    scored_days = max(0, days - engine.config.activation_days)
+    per_k = 1000 * len(unmatched) / max(1, agents * scored_days)
+    click.echo(f"\nInjected attacks caught: {caught}/{total_mal}. Alerts not explained by an injection: "
+               f"{len(unmatched)} ({per_k:.1f} per 1000 agent-days after activation).")
+    click.echo(f"Suppressed: {dict(engine.suppressed)}.")
+    click.echo(f"Baseline memory: {engine.baseline.nbytes / 2**20:.0f} MiB.")
+
+
+# ---- run ----------------------------------------------------------------------------------------------
+def _batches(inputs: tuple[str, ...], fmt: str, stats: ReadStats) -> Iterator[pa.Table]:
+    """All inputs' events (files, folders, stdin) in one event-time order while they fit SORT_BUFFER events;
+    beyond that they stream in the order given."""
+    def read_one(path: str) -> Iterator[pa.Table]:
+        src: Any = sys.stdin.buffer if path == "-" else path
+        if path != "-" and not os.path.exists(path):
+            raise CliError(f"{path}: no such file or directory")
+        try:
+            yield from read_events(src, format=fmt, stats=stats)
+        except (OSError, ValueError) as e:
+            raise CliError(f"{path}: {e}") from None
+
+    buffered: list[pa.Table] = []
+    total = 0
+    streams = (b for path in inputs for b in read_one(path))
+    for b in streams:
+        buffered.append(b)
+        total += b.num_rows
+        if total > SORT_BUFFER:
+            click.echo(f"raresketch: warning: more than {SORT_BUFFER:,} events: inputs are processed in the "
+                       "order given (put them in time order)", err=True)
+            yield from buffered
+            yield from streams
+            return
+    if buffered:
+        t = pa.concat_tables(buffered, promote_options="default")
+        t = t.sort_by([("@timestamp", "ascending")])
+        for off in range(0, t.num_rows, 100_000):
+            yield t.slice(off, 100_000)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
+              help="Input format.")
+@click.option("--out", type=click.Path(dir_okay=False, allow_dash=True), default="-", show_default=True,
+              help="Where to write alerts (JSON lines).")
+@click.option("--output-format", type=click.Choice(["ecs", "ocsf"]), default="ecs", show_default=True)
+@click.option("--state", type=click.Path(dir_okay=False), help="Baseline file: loaded if it exists, saved at the end.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="TOML configuration (thresholds, allow-lists, catalogue additions).")
+@click.option("--activation-days", type=int, help="Override activation_days.")
+@click.option("--training-days", type=int, help="Override training_days.")
+@click.option("--dedup-hours", type=float, help="Override dedup_hours.")
+def run(inputs, fmt, out, output_format, state, config_file, activation_days, training_days, dedup_hours) -> None:
+    """Score-then-learn over INPUTS (files, folders, or - for stdin) in event-time order; write alerts."""
+    try:
+        config = Config.from_toml(config_file) if config_file else Config()
+        overrides = {k: v for k, v in (("activation_days", activation_days), ("training_days", training_days),
+                                       ("dedup_hours", dedup_hours)) if v is not None}
+        config = config.replace(**overrides) if overrides else config
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    engine = _open_engine(state, config, overrides)
+    stats = ReadStats()
+    t0 = time.perf_counter()
+    n_alerts = 0
+    by_name: Counter[str] = Counter()
+    sink = sys.stdout if out == "-" else open(out, "w", encoding="utf-8")
+    try:
+        with _progress(None, "run") as bar:
+            for batch in _batches(inputs, fmt, stats):
+                alerts = engine.process(batch)
+                n_alerts += write_alerts(alerts, sink, output_format)
+                by_name.update(a.name for a in alerts)
+                bar.update(batch.num_rows)
+        sink.flush()
+    except BrokenPipeError:
+        pass
+    finally:
+        if sink is not sys.stdout:
+            sink.close()
+    elapsed = time.perf_counter() - t0
+    if state:
+        try:
+            engine.save(state)
+        except OSError as e:
+            raise CliError(f"cannot save state to {state}: {e}") from None
+    _summary(stats, engine, by_name, n_alerts, elapsed)
+
+
+def _open_engine(state: str | None, config: Config, overrides: dict[str, Any]) -> Engine:
+    if state and os.path.exists(state):
+        try:
+            engine = Engine.load(state)
+        except (OSError, ValueError) as e:
+            raise CliError(f"cannot load state {state}: {e}") from None
+        if overrides and any(getattr(engine.config, k) != v for k, v in overrides.items()):
+            raise CliError(f"{state} was built with another configuration; options "
+                           f"{', '.join(overrides)} cannot change a saved baseline")
+        return engine
+    try:
+        return Engine(config)
+    except (OSError, ValueError) as e:
+        raise CliError(str(e)) from None
+
+
+def _summary(stats: ReadStats, engine: Engine, by_name: Counter, n_alerts: int, elapsed: float) -> None:
+    err = lambda s: click.echo(s, err=True)  # noqa: E731
+    err(f"raresketch: read {stats.read:,} records, {stats.emitted:,} network events in {elapsed:.1f} s "
+        f"({stats.emitted / max(elapsed, 1e-9):,.0f} events/s)")
+    skipped = dict(stats.skipped)
+    for k in ("skipped_invalid", "skipped_timestamp_out_of_range", "too_old"):
+        if engine.stats.get(k):
+            skipped[k] = engine.stats[k]
+    if skipped:
+        err("  skipped: " + ", ".join(f"{k} {v:,}" for k, v in sorted(skipped.items())))
+    err(f"  alerts: {n_alerts:,}" + (" (" + ", ".join(f"{v} {k}" for k, v in by_name.most_common()) + ")"
+                                    if by_name else ""))
+    if engine.suppressed:
+        err("  suppressed: " + ", ".join(f"{k} {v:,}" for k, v in sorted(engine.suppressed.items())))
+    for w in engine.warnings:
+        err(f"  warning: {w}")
+
+
+# ---- inspect ------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("state", type=click.Path(exists=True, dir_okay=False))
+@click.option("--top", default=10, show_default=True, help="Top cloud resources by prevalence.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def inspect(state: str, top: int, as_json: bool) -> None:
+    """Show a saved baseline: window, activation, memory by structure, top destinations, health."""
+    try:
+        engine = Engine.load(state)
+    except (OSError, ValueError) as e:
+        raise CliError(f"cannot load state {state}: {e}") from None
+    info = engine.baseline.info(top)
+    info["top_resources"] = [(engine.resource_name(int(k, 16)) or k, c) for k, c in info.pop("top_resource_keys")]
+    info["habitual_explorers"] = engine.habitual_explorers()
+    info["stats"] = dict(engine.stats)
+    info["suppressed"] = dict(engine.suppressed)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    day = lambda d: str(_dt.date.fromordinal(719163 + d)) if d else "-"  # noqa: E731
+    click.echo(f"window: {day(info['first_day'])} .. {day(info['today'])} "
+               f"(training {info['window_days']} days, activation {info['activation_days']} days: "
+               f"{'active' if info['activated'] else 'not yet active'})")
+    click.echo(f"agents: {info['agents_tracked']:,} tracked, {info['active_agents']:,} active in the window")
+    click.echo(f"memory: {info['total_bytes'] / 2**20:.1f} MiB")
+    for k, v in info["memory_bytes"].items():
+        h = info["health"].get(k, {})
+        click.echo(f"  {k:16s} {v / 2**20:8.1f} MiB  keys {h.get('num_keys', 0):>10,}  pairs "
+                   f"{h.get('num_pairs', 0):>10,}  evictions {h.get('evictions', 0):,}  dropped "
+                   f"{h.get('dropped_keys', 0):,}")
+    click.echo(f"estimates: exact below {info['exact_limit']} distinct members per key; beyond, a sampled "
+               "estimate (relative error about sqrt(2/exact_limit))")
+    click.echo("top cloud resources by prevalence (agents):")
+    for name, c in info["top_resources"]:
+        click.echo(f"  {c:8,}  {name}")
+    if info["habitual_explorers"]:
+        click.echo(f"habitual explorers (>= {engine.config.habitual_explorer_n} first rare contacts):")
+        for name, c in info["habitual_explorers"]:
+            click.echo(f"  {c:8,}  {name}")
+    click.echo(f"alerts: {sum(v for k, v in info['stats'].items() if k.startswith('alerts:')):,}; suppressed: "
+               f"{info['suppressed']}")
+
+
+# ---- simulate -----------------------------------------------------------------------------------------
+@main.command()
+@click.option("--agents", default=200, show_default=True)
+@click.option("--days", default=45, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Output file: .parquet, or .jsonl / .jsonl.gz (ECS JSON lines).")
+@click.option("--ground-truth", type=click.Path(dir_okay=False), help="Also write the injected attacks (JSON lines).")
+def simulate(agents: int, days: int, seed: int, out: str, ground_truth: str | None) -> None:
+    """Write a simulated organisation's network events (and optionally its ground truth)."""
+    from .simulate import Organisation
+
+    if agents < 1 or days < 1:
+        raise click.BadParameter("agents and days must be positive")
+    org = Organisation(agents=agents, days=days, seed=seed)
+    try:
+        if out.endswith(".parquet"):
+            n = org.write_parquet(out)
+        elif out.endswith((".jsonl", ".json", ".jsonl.gz", ".ndjson")):
+            n = org.write_ecs_jsonl(out)
+        else:
+            raise CliError(f"{out}: use a .parquet or .jsonl(.gz) file name")
+        if ground_truth:
+            with open(ground_truth, "w", encoding="utf-8") as f:
+                for row in org.ground_truth.to_pylist():
+                    f.write(json.dumps(row, default=str) + "\n")
+    except OSError as e:
+        raise CliError(f"cannot write {out}: {e}") from None
+    click.echo(f"raresketch: wrote {n:,} events to {out}", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
