@@ -39,6 +39,9 @@ class Config:
     max_alerts_per_day: int = 5000
     #: Allow-listed events are still learned (True) or skipped entirely (False).
     allowlist_learn: bool = True
+    #: Agent groups whose events never alert: glob patterns on ``host.id`` or ``host.name`` (case-insensitive),
+    #: e.g. ``["build-*", "ci-runner-*"]``. Destination and process allow-lists live in the catalogue TOML.
+    allow_agents: tuple[str, ...] = ()
     #: Members per key counted exactly by the windowed structures (beyond: sampled estimate, see KeyedDistinct).
     exact_limit: int = 256
     #: Pair capacity of the per-destination structures (prevalence, process history); the other structures are
@@ -53,7 +56,11 @@ class Config:
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.allow_agents, (list, str)):
+            object.__setattr__(self, "allow_agents",
+                               (self.allow_agents,) if isinstance(self.allow_agents, str) else tuple(self.allow_agents))
         checks = {
+            "allow_agents": all(isinstance(p, str) and p for p in self.allow_agents),
             "training_days": 1 <= self.training_days <= 3650,
             "activation_days": 0 <= self.activation_days <= 3650,
             "dedup_hours": 0 <= self.dedup_hours <= 24 * 365,
@@ -85,6 +92,7 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d.pop("extra")
+        d["allow_agents"] = list(self.allow_agents)
         return d
 
     @classmethod

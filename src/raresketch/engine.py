@@ -4,6 +4,7 @@ guard and allow-lists (docs/DETECTORS.md). One code path serves a batch of a mil
 from __future__ import annotations
 
 import datetime as _dt
+import fnmatch
 import json
 import logging
 import threading
@@ -144,6 +145,8 @@ class Engine:
         resolved = self.catalog.resolve_batch(events)
         allow = resolved["raresketch.allowlisted"].combine_chunks().fill_null(False).to_numpy(
             zero_copy_only=False).astype(bool)
+        if self.config.allow_agents:
+            allow |= self._allowed_agents(events)
         if not self.config.allowlist_learn and allow.any():
             self.suppressed["allowlist"] += int((allow & keep).sum())
             keep &= ~allow
@@ -162,6 +165,18 @@ class Engine:
                                       f"{self.config.exact_limit}: prevalence near it is a sampled estimate; "
                                       "raise exact_limit")
         return self._alerts(ev, pri, m, events, resolved, allow, rows, ref_day)
+
+    def _allowed_agents(self, events: pa.Table) -> np.ndarray:
+        """Events whose host.id or host.name matches an ``allow_agents`` pattern (once per distinct value)."""
+        out = np.zeros(events.num_rows, dtype=bool)
+        pats = [p.lower() for p in self.config.allow_agents]
+        for col in ("host.id", "host.name"):
+            enc = events[col].combine_chunks().dictionary_encode()
+            hit = np.array([v is not None and any(fnmatch.fnmatchcase(v.lower(), p) for p in pats)
+                            for v in enc.dictionary.to_pylist()] + [False], dtype=bool)
+            idx = enc.indices.fill_null(len(enc.dictionary)).to_numpy(zero_copy_only=False)
+            out |= hit[idx]
+        return out
 
     def _remember_names(self, ev, resolved) -> None:
         """Keep the names of cloud resources and processes (bounded) so inspect and evidence can show them."""
