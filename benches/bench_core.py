@@ -6,7 +6,6 @@ Keys/s = N / time; N is printed in each benchmark's extra_info. Side-by-side rat
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from workloads import N, agent_dest_events, hostnames, zipf_keys
 

@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from workloads import agent_dest_events, hostnames, zipf_keys  # noqa: E402

@@ -81,7 +81,6 @@ from __future__ import annotations
 
 import collections
 import datetime as _dt
-import re
 from typing import Any
 
 import numpy as np
@@ -125,25 +124,9 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
 # ------------------------------------------------------------------------------------ command-line rule
 
-_TEMP_DIR = r"(?:\\temp\\|/tmp/|%temp%|\$env:temp|\\tmp\\)"
-_QUOTED_TEMP = re.compile(r'"[^"]*' + _TEMP_DIR + r'[^"]*"|\'[^\']*' + _TEMP_DIR + r"[^']*'")
-_GUID = re.compile(r"\{?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}?")
-_HEX = re.compile(r"[0-9a-f]{8,}")
-_NUM = re.compile(r"[0-9]+")
-_WS = re.compile(r"\s+")
-
-
-def normalize_command_line(s: str | None) -> str | None:
-    """Lower-case; quoted temp paths -> ``<tmp>``, GUIDs -> ``<guid>``, hex runs of 8+ -> ``<hex>``,
-    numbers -> ``<num>``; white space collapsed. None stays None."""
-    if s is None:
-        return None
-    s = s.lower()
-    s = _QUOTED_TEMP.sub("<tmp>", s)
-    s = _GUID.sub("<guid>", s)
-    s = _HEX.sub("<hex>", s)
-    s = _NUM.sub("<num>", s)
-    return _WS.sub(" ", s).strip()
+# The command-line normalisation is an input rule (like the catalogue), shared with the engine so both
+# implementations key the same strings; its own behaviour is pinned by test_normalize_command_line.
+from raresketch.detectors import normalize_command_line  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------- windowed table

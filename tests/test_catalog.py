@@ -5,7 +5,6 @@ import ipaddress
 import os
 import random
 
-import numpy as np
 import pyarrow as pa
 import pytest
 

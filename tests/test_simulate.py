@@ -334,7 +334,6 @@ def test_ground_truth_meets_the_detector_conditions(org: Organisation, events: p
     gt = [r for r in org.ground_truth.to_pylist() if r["destination.domain"] is not None or r["scenario"] != "ec2_ip_beacon"]
     ts = events.column("@timestamp").cast(pa.int64()).to_numpy()
     cols = {c: events.column(c).to_pylist() for c in ("host.id", "process.name", "process.code_signature.subject_name", "destination.domain", "destination.ip")}
-    day = (ts - org.start_us) // DAY_US
     res = [cloud_resource(d) for d in cols["destination.domain"]]
     ims = [im_service(d, ip) for d, ip in zip(cols["destination.domain"], cols["destination.ip"])]
     keys = [f"{n}|{s}" for n, s in zip(cols["process.name"], cols["process.code_signature.subject_name"])]

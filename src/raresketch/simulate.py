@@ -36,7 +36,6 @@ import datetime as _dt
 import gzip
 import hashlib
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -741,8 +740,6 @@ class Organisation:
     # ---------------------------------------------------------------------------------------------- installs
     def _build_installs(self, rng: np.random.Generator) -> None:
         """One row per (agent, installed process): the 'agent-process' table."""
-        P = self.profiles
-        parents = P["parents"]
         role_name = [self.roles[r] for r in self.agent_role]
         rows_agent, rows_pdef = [], []
         w_int, w_bg = [], []
