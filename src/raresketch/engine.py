@@ -126,8 +126,10 @@ class Engine:
             self.stats["skipped_invalid"] += n_in - events.num_rows
         if events.num_rows == 0:
             return []
-        events = events.take(pc.sort_indices(events, [("@timestamp", "ascending")]))
         ts = events["@timestamp"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+        if ts.size > 1 and not (ts[1:] >= ts[:-1]).all():           # readers already yield sorted batches
+            order = np.argsort(ts, kind="stable")
+            events, ts = events.take(pa.array(order)), ts[order]
         days = ts // _US_PER_DAY
         ok = (days >= 1) & (days <= 65535)
         if not ok.all():
