@@ -104,6 +104,10 @@ class IpTable:
             keep[1:] = owner_of[1:] != owner_of[:-1]
         self._starts = np.array([b.to_bytes(_W, "big") for b, k in zip(bounds, keep) if k], dtype=f"S{_W}")
         self._owner = owner_of[keep]
+        # The IPv4 part as integers: the starts below 2^32 come first in the sorted starts, so for an IPv4
+        # address x the interval is the last start <= x among them (the next start, if any, is above x).
+        kept = [b for b, k in zip(bounds, keep) if k]
+        self._v4_starts = np.array([b for b in kept if b < (1 << 32)], dtype=np.int64)
 
     def __len__(self) -> int:
         return int((self._owner >= 0).sum())
@@ -115,6 +119,13 @@ class IpTable:
         i = np.searchsorted(self._starts, packed, side="right") - 1
         out = np.where(i >= 0, self._owner[np.maximum(i, 0)], -1)
         return out.astype(np.int32)
+
+    def lookup_v4(self, addrs: np.ndarray) -> np.ndarray:
+        """IPv4 addresses as integers (uint32) -> owner index (int32, -1 = none). O(n log R), numpy only."""
+        if len(self._v4_starts) == 0 or len(addrs) == 0:
+            return np.full(len(addrs), -1, np.int32)
+        i = np.searchsorted(self._v4_starts, addrs.astype(np.int64), side="right") - 1
+        return np.where(i >= 0, self._owner[np.maximum(i, 0)], -1).astype(np.int32)
 
     def lookup(self, ips: Sequence[str | None]) -> np.ndarray:
         """Address strings (None / non-addresses allowed) -> owner index array (-1 = none)."""

@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._catalog_ip import IpOwner, IpTable, default_cache_dir, parse_cidrs, refresh_ip_ranges
-from .events import basename, normalize_domain, normalize_ip
+from .events import _as_string_array, basename, normalize_domain, normalize_ip, normalize_ip_values
 
 __all__ = ["Catalog", "HostInfo", "IpOwner", "ProcessInfo", "RESOLVED_SCHEMA", "default_catalog",
            "refresh_ip_ranges", "parse_cidrs", "process_key"]
@@ -360,6 +360,8 @@ class Catalog:
         self._ip = IpTable(ip_entries)
 
         self.resolve_host = functools.lru_cache(maxsize=cache_size)(self._resolve_host)  # type: ignore[method-assign]
+        self._cache_size = cache_size
+        self._host_rows: dict[Any, tuple] = {}
         self._process = functools.lru_cache(maxsize=cache_size)(self._process_uncached)
 
     # ------------------------------------------------------------------ loading helpers
@@ -475,101 +477,214 @@ class Catalog:
         return ProcessInfo(key, engine is not None, engine, writable, renamed, allowed)
 
     # ------------------------------------------------------------------ batch API
+    def _host_row(self, value) -> tuple:
+        """What :meth:`resolve_batch` needs of one raw ``destination.domain`` value: (name key, the normalised
+        address when the name is an IP literal, provider, service, resource, IM service, allow-listed).
+        Memoised per raw value (bounded by ``cache_size``: the memo is emptied when full)."""
+        row = self._host_rows.get(value)
+        if row is None:
+            h = self.resolve_host(value)
+            lit = normalize_ip(h.name) if h.name is not None else None
+            row = (None if lit is not None else h.name, lit, h.cloud_provider, h.cloud_service, h.cloud_resource,
+                   h.im_service, bool(h.allowlisted))
+            if len(self._host_rows) >= self._cache_size:
+                self._host_rows.clear()
+            self._host_rows[value] = row
+        return row
+
+    def _ip_values(self, values: pa.Array) -> dict[str, Any]:
+        """Per distinct address text (a string array): normalised form, owner and what follows from it, all
+        vectorised (regex + numpy searchsorted; Python only for IPv6 and odd spellings)."""
+        norm, is_v4, v4 = normalize_ip_values(values)
+        owner = np.full(len(norm), -1, np.int32)
+        if is_v4.any():
+            owner[is_v4] = self._ip.lookup_v4(v4[is_v4])
+        other = ~is_v4 & _valid(norm)
+        if other.any():
+            owner[other] = self._ip.lookup(norm.filter(pa.array(other)).to_pylist())
+        tables = self._owner_tables()
+        o = pa.array(np.where(owner >= 0, owner, len(self._ip.owners)))
+        cloud = tables["cloud"].take(o)
+        if self._allow_exact:
+            allow = _valid_true(pc.is_in(norm, value_set=pa.array(sorted(self._allow_exact), pa.string())))
+        else:
+            allow = np.zeros(len(norm), bool)
+        return {
+            "norm": norm,
+            "provider": tables["provider"].take(o),
+            "cloud": cloud,
+            "service": pc.if_else(pc.is_valid(cloud), pa.scalar("ip"), pa.scalar(None, pa.string())),
+            "resource": pc.binary_join_element_wise(cloud, pa.scalar("ip"), norm, "/"),
+            "im": tables["im"].take(o),
+            "allow": allow,
+        }
+
+    def _owner_tables(self) -> dict[str, pa.Array]:
+        t = self.__dict__.get("_owner_tables_cache")
+        if t is None:
+            owners = self._ip.owners
+            t = {"provider": pa.array([o.provider for o in owners] + [None], pa.string()),
+                 "cloud": pa.array([o.provider if o.kind == "cloud" else None for o in owners] + [None], pa.string()),
+                 "im": pa.array([o.im_service if o.kind == "im" else None for o in owners] + [None], pa.string())}
+            self._owner_tables_cache = t
+        return t
+
     def resolve_batch(self, table: pa.Table) -> pa.Table:
         """Resolved columns (:data:`RESOLVED_SCHEMA`) for a batch with EVENT_SCHEMA column names.
 
-        Each distinct hostname, IP and process tuple is resolved once (dictionary encoding + memo), then
-        expanded with ``take``: O(rows) Arrow work + O(distinct) Python work. Missing input columns count as
-        null. The rows align with ``table``; append them with ``table`` columns as needed.
+        Each distinct hostname, IP and process tuple is resolved once: hostnames and processes by the
+        memoised scalar functions, addresses by vectorised parsing (canonical IPv4 by one regex pass, then
+        ``numpy.searchsorted`` over the published networks). Every output column is then built with one
+        ``take`` over the concatenated per-value results: O(rows) Arrow/numpy work + O(distinct) Python work
+        (O(new distinct) for hostnames). Missing input columns count as null. The rows align with ``table``;
+        append them with ``table`` columns as needed.
         """
         n = table.num_rows
-        col = lambda c: table.column(c).combine_chunks() if c in table.column_names else pa.nulls(n, pa.string())  # noqa: E731
+        if n == 0:
+            return RESOLVED_SCHEMA.empty_table()
+        names = set(table.column_names)
 
-        # hostnames
+        def col(c: str) -> pa.Array | None:
+            if c not in names:
+                return None
+            a = _as_string_array(table.column(c))
+            return a if a.null_count < n else None
+
+        # hostnames: one memo row per distinct value
         dom = col("destination.domain")
-        d_enc = pc.dictionary_encode(dom) if n else None
-        d_vals = d_enc.dictionary.to_pylist() if n else []
-        hinfo = [self.resolve_host(v) for v in d_vals]
-        is_ip_lit = [h.name is not None and normalize_ip(h.name) is not None for h in hinfo]
+        if dom is not None:
+            d_enc = pc.dictionary_encode(dom)
+            d_idx = _codes(d_enc.indices)
+            rows = [self._host_row(v) for v in d_enc.dictionary.to_pylist()]
+        else:
+            d_idx, rows = np.full(n, -1, np.int32), []
+        nd = len(rows)
+        h = list(zip(*rows)) if rows else [()] * 7
+        name_key, ip_lit, c_prov, c_svc, c_res, im_dom = [pa.array(v, pa.string()) for v in h[:6]]
+        allow_dom = np.array(h[6], bool)
 
-        def dtake(values: list, typ=pa.string()) -> pa.Array:
-            return pa.array(values, typ).take(d_enc.indices) if n else pa.array([], typ)
+        # addresses: the event's, else the domain's own when it is an IP literal
+        ip = col("destination.ip")
+        if ip_lit.null_count < nd and (ip is None or ip.null_count):
+            from_dom = _take2(ip_lit, pa.array([], pa.string()), d_idx)
+            ip = from_dom if ip is None else pc.coalesce(ip, from_dom)
+            ip = ip if ip.null_count < n else None
+        if ip is not None:
+            i_enc = pc.dictionary_encode(ip)
+            i_idx = _codes(i_enc.indices)
+            iv = self._ip_values(i_enc.dictionary)
+        else:
+            i_idx = np.full(n, -1, np.int32)
+            iv = self._ip_values(pa.array([], pa.string()))
+        ni = len(iv["norm"])
 
-        name_key = dtake([None if lit else h.name for h, lit in zip(hinfo, is_ip_lit)])
-        ip_from_dom = dtake([normalize_ip(h.name) if lit else None for h, lit in zip(hinfo, is_ip_lit)])
-        c_prov = dtake([h.cloud_provider for h in hinfo])
-        c_svc = dtake([h.cloud_service for h in hinfo])
-        c_res = dtake([h.cloud_resource for h in hinfo])
-        im_dom = dtake([h.im_service for h in hinfo])
-        allow_dom = dtake([h.allowlisted for h in hinfo], pa.bool_())
+        # destination key and cloud fields: from the name when there is one, else from the address
+        has_name = _ext(_valid(name_key), False)[d_idx]
+        sel = np.where(has_name, d_idx, np.where(i_idx >= 0, nd + i_idx, -1))
+        from_dom_im = _ext(_valid(im_dom), False)[d_idx]
+        im_sel = np.where(from_dom_im, d_idx, np.where(i_idx >= 0, nd + i_idx, -1))
+        allow = _ext(allow_dom, False)[d_idx] | _ext(iv["allow"], False)[i_idx]
 
-        # addresses
-        ip = pc.coalesce(col("destination.ip").cast(pa.string()), ip_from_dom) if n else pa.array([], pa.string())
-        i_enc = pc.dictionary_encode(ip) if n else None
-        i_vals = [normalize_ip(v) for v in i_enc.dictionary.to_pylist()] if n else []
-        owner_idx = self._ip.lookup(i_vals)
-        owners = [self._ip.owners[i] if i >= 0 else None for i in owner_idx]
-        itake = lambda vals, typ=pa.string(): pa.array(vals, typ).take(i_enc.indices) if n else pa.array([], typ)  # noqa: E731
-        ip_norm = itake(i_vals)
-        ip_prov = itake([o.provider if o else None for o in owners])
-        ip_cloud = itake([o.provider if o and o.kind == "cloud" else None for o in owners])
-        ip_im = itake([o.im_service if o and o.kind == "im" else None for o in owners])
-        ip_res = itake([f"{o.provider}/ip/{v}" if o and o.kind == "cloud" else None for o, v in zip(owners, i_vals)])
-        ip_allow = itake([v in self._allow_exact if v else False for v in i_vals], pa.bool_())
-
-        ip_only = pc.is_null(name_key) if n else pa.array([], pa.bool_())
-        dest_key = pc.coalesce(name_key, ip_norm) if n else pa.array([], pa.string())
-        cloud_prov = pc.if_else(ip_only, ip_cloud, c_prov) if n else c_prov
-        cloud_svc = pc.if_else(ip_only, pc.if_else(pc.is_valid(ip_cloud), pa.scalar("ip"), pa.scalar(None, pa.string())), c_svc) if n else c_svc
-        cloud_res = pc.if_else(ip_only, ip_res, c_res) if n else c_res
-        im = pc.coalesce(im_dom, ip_im) if n else im_dom
-
-        # processes: one code per distinct (executable, name, signer, original name, os) tuple
-        pcols = ["process.executable", "process.name", "process.code_signature.subject_name",
-                 "process.pe.original_file_name", "host.os.type"]
-        proc_fields = _resolve_unique(self, [col(c).cast(pa.string()) for c in pcols], n)
-        allow_proc = proc_fields.pop("allowlisted")
-        allow = (pc.or_(pc.or_(allow_dom.fill_null(False), ip_allow.fill_null(False)), allow_proc.fill_null(False))
-                 if n else allow_dom)
+        procs = _resolve_unique(self, [col(c) for c in _PROCESS_COLUMNS], n)
+        allow |= procs.pop("allowlisted")
         out = {
-            "raresketch.destination.key": dest_key,
-            "raresketch.cloud.provider": cloud_prov,
-            "raresketch.cloud.service": cloud_svc,
-            "raresketch.cloud.resource": cloud_res,
-            "raresketch.destination.ip_provider": ip_prov,
-            "raresketch.im.service": im,
-            **proc_fields,
-            "raresketch.allowlisted": allow,
+            "raresketch.destination.key": _take2(name_key, iv["norm"], sel),
+            "raresketch.cloud.provider": _take2(c_prov, iv["cloud"], sel),
+            "raresketch.cloud.service": _take2(c_svc, iv["service"], sel),
+            "raresketch.cloud.resource": _take2(c_res, iv["resource"], sel),
+            "raresketch.destination.ip_provider": _take2(pa.array([], pa.string()), iv["provider"],
+                                                         np.where(i_idx >= 0, i_idx, -1)),
+            "raresketch.im.service": _take2(im_dom, iv["im"], im_sel),
+            **procs,
+            "raresketch.allowlisted": pa.array(allow, pa.bool_()),
         }
         return pa.Table.from_arrays([out[f.name] for f in RESOLVED_SCHEMA], schema=RESOLVED_SCHEMA)
 
 
-def _resolve_unique(cat: Catalog, arrays: list[pa.Array], n: int) -> dict[str, pa.Array]:
+_PROCESS_COLUMNS = ("process.executable", "process.name", "process.code_signature.subject_name",
+                    "process.pe.original_file_name", "host.os.type")
+
+
+def _valid(a: pa.Array) -> np.ndarray:
+    """Validity of an Arrow array as a numpy bool array."""
+    if a.null_count == 0:
+        return np.ones(len(a), bool)
+    return pc.is_valid(a).to_numpy(zero_copy_only=False)
+
+
+def _valid_true(a: pa.Array) -> np.ndarray:
+    return a.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def _codes(indices: pa.Array) -> np.ndarray:
+    """Dictionary indices as int32 numpy, -1 for null."""
+    if indices.null_count:
+        indices = indices.fill_null(-1)
+    return indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+
+
+def _ext(values: np.ndarray, pad) -> np.ndarray:
+    """``values`` with ``pad`` appended, so that index -1 reads ``pad``."""
+    return np.append(values, np.array([pad], dtype=values.dtype))
+
+
+def _take2(a: pa.Array, b: pa.Array, idx: np.ndarray) -> pa.Array:
+    """Row i: ``a[idx[i]]`` for ``idx[i] < len(a)``, else ``b[idx[i] - len(a)]``; null for -1. One take."""
+    values = pa.concat_arrays([a, b, pa.nulls(1, a.type)])
+    return values.take(pa.array(np.where(idx >= 0, idx, len(values) - 1)))
+
+
+def _resolve_unique(cat: Catalog, arrays: list[pa.Array | None], n: int) -> dict[str, Any]:
     """Process columns resolved once per distinct tuple: per-column dictionary codes are combined into one
-    int64 code, ``numpy.unique`` finds the distinct tuples, results are expanded by the inverse index."""
+    integer code (re-numbered densely by a hash-based dictionary encoding whenever it could grow large), then
+    each distinct tuple is read from its first row, resolved by the memoised :meth:`Catalog.process_info`, and
+    the results expanded with one ``take`` per column. ``arrays``: None for a column that is null throughout.
+    Returns Arrow arrays, and ``allowlisted`` as a numpy bool array."""
     names = ["raresketch.process.key", "raresketch.process.is_script_engine", "raresketch.process.script_engine",
-             "raresketch.process.user_writable_path", "raresketch.process.renamed", "allowlisted"]
-    types = [pa.string(), pa.bool_(), pa.string(), pa.bool_(), pa.bool_(), pa.bool_()]
-    if n == 0:
-        return {k: pa.array([], t) for k, t in zip(names, types)}
-    code = np.zeros(n, np.int64)
-    dicts = []
+             "raresketch.process.user_writable_path", "raresketch.process.renamed"]
+    types = [pa.string(), pa.bool_(), pa.string(), pa.bool_(), pa.bool_()]
+    code: np.ndarray | None = None
+    bound = 1
     for a in arrays:
+        if a is None:
+            continue
         enc = pc.dictionary_encode(a)
-        d = enc.dictionary.to_pylist()
-        idx = enc.indices.fill_null(len(d)).to_numpy(zero_copy_only=False).astype(np.int64)
-        code = code * (len(d) + 1) + idx  # distinct tuples << 2^63 in practice (bounded by rows)
-        dicts.append(d + [None])
-        if len(dicts) > 1:
-            code = np.unique(code, return_inverse=True)[1].astype(np.int64) if code.max() > (1 << 40) else code
-    uniq, first, inverse = np.unique(code, return_index=True, return_inverse=True)
-    # recover each distinct tuple from its first row
-    cols_py = [a.take(pa.array(first)).to_pylist() for a in arrays]
+        k = len(enc.dictionary) + 1
+        idx = _codes(enc.indices).astype(np.int64)
+        if code is None:
+            code, bound = idx, k
+            continue
+        if bound * k >= (1 << 62):
+            code, bound = _dense(code)
+        code = code * k + idx + 1
+        bound *= k
+    if code is None:  # every process column null: one tuple
+        gid, firsts = np.zeros(n, np.int32), np.zeros(1, np.int64)
+    else:
+        gid, firsts = _groups(code)
+    cols_py = [a.take(pa.array(firsts)).to_pylist() if a is not None else [None] * len(firsts) for a in arrays]
     infos = [cat.process_info(*t) for t in zip(*cols_py)]
-    inv = pa.array(inverse.ravel())
-    vals = [[i.key for i in infos], [i.is_script_engine for i in infos], [i.script_engine for i in infos],
-            [i.user_writable_path for i in infos], [i.renamed for i in infos], [i.allowlisted for i in infos]]
-    return {k: pa.array(v, t).take(inv) for k, v, t in zip(names, vals, types)}
+    g = pa.array(gid)
+    out: dict[str, Any] = {}
+    for name, typ, attr in zip(names, types, ("key", "is_script_engine", "script_engine", "user_writable_path",
+                                              "renamed")):
+        out[name] = pa.array([getattr(i, attr) for i in infos], typ).take(g)
+    out["allowlisted"] = np.array([bool(i.allowlisted) for i in infos], bool)[gid]
+    return out
+
+
+def _groups(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes -> (group id per row, numbered in order of first appearance; first row of each group)."""
+    gid = pc.dictionary_encode(pa.array(code)).indices.to_numpy(zero_copy_only=False)
+    # ids are handed out in order of first appearance, so a group's first row is where the running max grows
+    cummax = np.maximum.accumulate(gid)
+    firsts = np.flatnonzero(np.diff(cummax, prepend=-1) > 0)
+    return gid, firsts
+
+
+def _dense(code: np.ndarray) -> tuple[np.ndarray, int]:
+    gid = pc.dictionary_encode(pa.array(code)).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return gid, int(gid.max(initial=0)) + 1
 
 
 def _project_service(rule: str, proj: list[tuple[str, str, str]]) -> str | None:

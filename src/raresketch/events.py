@@ -136,6 +136,140 @@ def _map_unique(arr: pa.ChunkedArray | pa.Array, fn) -> pa.Array:
     return mapped.take(enc.indices)
 
 
+# ------------------------------------------------------------------------ vectorised normalisations
+# Each works on a whole Arrow string array (usually the dictionary of a column: its distinct values): the values
+# already in canonical form are recognised by one RE2 pass and kept as they are, the few others go through the
+# scalar function. Outputs equal the scalar functions' value for value (tests/test_fast_paths.py).
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+#: A dotted quad without leading zeros or spaces: exactly the strings :func:`normalize_ip` returns unchanged.
+IPV4_CANONICAL = rf"^{_OCTET}(?:\.{_OCTET}){{3}}$"
+#: ``::ffff:`` + a canonical dotted quad: :func:`normalize_ip` returns the dotted quad.
+_IPV4_MAPPED = rf"^::ffff:{_OCTET}(?:\.{_OCTET}){{3}}$"
+#: Strings :func:`normalize_domain` may change: ASCII capitals, non-ASCII, a leading (ASCII) space, a trailing
+#: space or dot, empty or ``-``. The other strings are returned unchanged by it. (Python's ``str.strip``
+#: strips \t..\r, \x1c..\x1f and space among ASCII characters.)
+_DOMAIN_NONCANONICAL = r"[A-Z]|[^\x00-\x7f]|^[\t-\r\x1c-\x1f ]|[\t-\r\x1c-\x1f .]$|^-?$"
+#: Strings that may be an address to :func:`normalize_ip`: a ``:`` anywhere, or no ASCII letter, ``-`` or
+#: ``_`` before the first ``%``. Every other string (every host name) is certainly not one.
+_MAYBE_IP = r":|^[^%A-Za-z_\-]*(?:%|$)"
+
+
+def _as_string_array(arr) -> pa.Array:
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if not pa.types.is_string(arr.type):
+        arr = arr.cast(pa.string())
+    return arr
+
+
+def _mask(a: pa.Array, default: bool) -> np.ndarray:
+    return a.fill_null(default).to_numpy(zero_copy_only=False)
+
+
+def _replace_rows(arr: pa.Array, rows: np.ndarray, fn) -> pa.Array:
+    """``arr`` with the values at ``rows`` (a bool mask) replaced by ``fn(value)`` (one Python call each)."""
+    idx = np.flatnonzero(rows)
+    if idx.size == 0:
+        return arr
+    vals = pa.array([fn(v) for v in arr.take(pa.array(idx)).to_pylist()], pa.string())
+    return pc.replace_with_mask(arr, pa.array(rows), vals)
+
+
+def ipv4_words(arr: pa.Array) -> np.ndarray:
+    """Canonical dotted quads (every value must match :data:`IPV4_CANONICAL`) -> uint32 numbers. O(n) Arrow."""
+    if len(arr) == 0:
+        return np.zeros(0, np.uint32)
+    parts = pc.list_flatten(pc.split_pattern(arr, ".")).cast(pa.uint32()).to_numpy(zero_copy_only=False)
+    parts = parts.reshape(-1, 4)
+    return (parts[:, 0] << 24) | (parts[:, 1] << 16) | (parts[:, 2] << 8) | parts[:, 3]
+
+
+def normalize_ip_values(arr) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """:func:`normalize_ip` over a string array, vectorised: ``(normalised strings, is_v4, v4)``.
+
+    ``is_v4`` marks the results that are IPv4 found by the vectorised path (canonical dotted quads and
+    ``::ffff:a.b.c.d``) and ``v4`` holds their uint32 value (0 elsewhere); any other non-null value goes through
+    :func:`normalize_ip` itself (IPv6, odd spellings: rare), with ``is_v4`` False even if the result is IPv4.
+    O(n) Arrow work + one Python call per odd value. Meant for distinct values (a dictionary).
+    """
+    arr = _as_string_array(arr)
+    n = len(arr)
+    if n == 0 or arr.null_count == n:
+        return arr, np.zeros(n, bool), np.zeros(n, np.uint32)
+    canon = _mask(pc.match_substring_regex(arr, IPV4_CANONICAL), False)
+    out = arr
+    is_v4 = canon
+    if not canon.all():
+        valid = _mask(pc.is_valid(arr), False)
+        mapped = _mask(pc.match_substring_regex(arr, _IPV4_MAPPED), False)
+        odd = valid & ~canon & ~mapped
+        if mapped.any():
+            out = pc.if_else(pa.array(mapped), pc.utf8_slice_codeunits(arr, 7), arr)
+            is_v4 = canon | mapped
+        out = _replace_rows(out, odd, normalize_ip)
+    v4 = np.zeros(n, np.uint32)
+    if is_v4.all():
+        v4 = ipv4_words(out)
+    elif is_v4.any():
+        v4[is_v4] = ipv4_words(out.filter(pa.array(is_v4)))
+    return out, is_v4, v4
+
+
+def normalize_ip_array(arr) -> pa.Array:
+    """:func:`normalize_ip` over a string array (same values). When every value is already canonical IPv4 (or
+    null) the input comes back as it is; otherwise the work is done once per distinct value. O(n) Arrow."""
+    arr = _as_string_array(arr)
+    if arr.null_count == len(arr):
+        return arr
+    enc = pc.dictionary_encode(arr)
+    d = enc.dictionary
+    if _mask(pc.match_substring_regex(d, IPV4_CANONICAL), False).all():
+        return arr
+    return normalize_ip_values(d)[0].take(enc.indices)
+
+
+def normalize_domain_values(arr) -> pa.Array:
+    """:func:`normalize_domain` over a string array (same values): canonical names kept by one regex pass,
+    the others mapped one by one."""
+    arr = _as_string_array(arr)
+    if arr.null_count == len(arr):
+        return arr
+    odd = _mask(pc.match_substring_regex(arr, _DOMAIN_NONCANONICAL), False)
+    return _replace_rows(arr, odd, normalize_domain)
+
+
+def normalize_domain_array(arr) -> pa.Array:
+    """:func:`normalize_domain` over a string array, once per distinct value; the input comes back as it is
+    when every value is already canonical."""
+    arr = _as_string_array(arr)
+    if arr.null_count == len(arr):
+        return arr
+    enc = pc.dictionary_encode(arr)
+    d = enc.dictionary
+    if not _mask(pc.match_substring_regex(d, _DOMAIN_NONCANONICAL), False).any():
+        return arr
+    return normalize_domain_values(d).take(enc.indices)
+
+
+def maybe_ip(arr: pa.Array) -> np.ndarray:
+    """False where :func:`normalize_ip` certainly returns None (host names, nulls); True where it might not."""
+    if len(arr) == 0:
+        return np.zeros(0, bool)
+    return _mask(pc.match_substring_regex(arr, _MAYBE_IP), False)
+
+
+def basename_values(arr) -> pa.Array:
+    """:func:`basename` over a string array (same values), vectorised."""
+    arr = _as_string_array(arr)
+    if arr.null_count == len(arr):
+        return arr
+    b = pc.replace_substring_regex(arr, r"(?s)^.*[\\/]", "")
+    return pc.if_else(pc.equal(b, ""), pa.scalar(None, pa.string()), b)
+
+
 def _cast_column(col: pa.ChunkedArray, field: pa.Field) -> pa.ChunkedArray | pa.Array:
     t = field.type
     if col.type == t:
@@ -189,9 +323,8 @@ def conform(table: pa.Table) -> pa.Table:
             cols.append(pa.nulls(n, field.type))
     out = pa.Table.from_arrays(cols, schema=_nullable_schema())
     if n:
-        keep = pc.and_(pc.is_valid(out.column("@timestamp")), pc.is_valid(out.column("host.id")))
-        if not pc.all(keep).as_py():
-            out = out.filter(keep)
+        if out.column("@timestamp").null_count or out.column("host.id").null_count:
+            out = out.filter(pc.and_(pc.is_valid(out.column("@timestamp")), pc.is_valid(out.column("host.id"))))
         out = _normalise(out)
     return out.cast(EVENT_SCHEMA)
 
@@ -206,22 +339,28 @@ def _set(t: pa.Table, name: str, arr) -> pa.Table:
 
 
 def _normalise(t: pa.Table) -> pa.Table:
+    # Each column is dictionary-encoded once; a column whose distinct values are all canonical already (the
+    # usual case, checked by one regex pass over the distinct values) is kept as it is, with no take.
     dom = t.column("destination.domain")
     if dom.null_count < len(dom):
-        t = _set(t, "destination.domain", _map_unique(dom, normalize_domain))
+        dom = normalize_domain_array(dom)
+        t = _set(t, "destination.domain", dom)
         src = t.column("raresketch.domain_source")
-        has = pc.is_valid(t.column("destination.domain"))
-        t = _set(t, "raresketch.domain_source",
-                 pc.if_else(pc.and_(has, pc.is_null(src)), pa.scalar("event"), pc.if_else(has, src, None)))
+        if dom.null_count or src.null_count:  # else: every row has both, unchanged by the rule below
+            has = pc.is_valid(dom)
+            if not pc.all(pc.equal(has, pc.is_valid(src))).as_py():  # else: also unchanged
+                t = _set(t, "raresketch.domain_source",
+                         pc.if_else(pc.and_(has, pc.is_null(src)), pa.scalar("event"), pc.if_else(has, src, None)))
     for c in ("destination.ip", "source.ip"):
         col = t.column(c)
         if col.null_count < len(col):
-            t = _set(t, c, _map_unique(col, normalize_ip))
+            t = _set(t, c, normalize_ip_array(col))
     for name_col, path_col in (("process.name", "process.executable"),
                                ("process.parent.name", "process.parent.executable")):
         names, paths = t.column(name_col), t.column(path_col)
         if names.null_count and paths.null_count < len(paths):
-            t = _set(t, name_col, pc.coalesce(names, _map_unique(paths, basename)))
+            enc = pc.dictionary_encode(_as_string_array(paths))
+            t = _set(t, name_col, pc.coalesce(names, basename_values(enc.dictionary).take(enc.indices)))
     return t
 
 
