@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._catalog_ip import IpOwner, IpTable, default_cache_dir, parse_cidrs, refresh_ip_ranges
-from .events import _as_string_array, basename, normalize_domain, normalize_ip, normalize_ip_values
+from .events import _as_string_array, basename, dictionary_encode, normalize_domain, normalize_ip, normalize_ip_values
 
 __all__ = ["Catalog", "HostInfo", "IpOwner", "ProcessInfo", "RESOLVED_SCHEMA", "default_catalog",
            "refresh_ip_ranges", "parse_cidrs", "process_key"]
@@ -553,7 +553,7 @@ class Catalog:
         # hostnames: one memo row per distinct value
         dom = col("destination.domain")
         if dom is not None:
-            d_enc = pc.dictionary_encode(dom)
+            d_enc = dictionary_encode(dom)
             d_idx = _codes(d_enc.indices)
             rows = [self._host_row(v) for v in d_enc.dictionary.to_pylist()]
         else:
@@ -570,7 +570,7 @@ class Catalog:
             ip = from_dom if ip is None else pc.coalesce(ip, from_dom)
             ip = ip if ip.null_count < n else None
         if ip is not None:
-            i_enc = pc.dictionary_encode(ip)
+            i_enc = dictionary_encode(ip)
             i_idx = _codes(i_enc.indices)
             iv = self._ip_values(i_enc.dictionary)
         else:
@@ -668,7 +668,13 @@ def _resolve_unique(cat: Catalog, arrays: list[pa.Array | None], n: int) -> dict
     out: dict[str, Any] = {}
     for name, typ, attr in zip(names, types, ("key", "is_script_engine", "script_engine", "user_writable_path",
                                               "renamed")):
-        out[name] = pa.array([getattr(i, attr) for i in infos], typ).take(g)
+        vals = [getattr(i, attr) for i in infos]
+        if typ == pa.bool_():  # numpy gather: cheaper than an Arrow take
+            known = np.array([v is not None for v in vals], bool)[gid]
+            out[name] = pa.array(np.array([bool(v) for v in vals], bool)[gid], pa.bool_(),
+                                 mask=None if known.all() else ~known)
+        else:
+            out[name] = pa.array(vals, typ).take(g)
     out["allowlisted"] = np.array([bool(i.allowlisted) for i in infos], bool)[gid]
     return out
 

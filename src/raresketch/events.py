@@ -218,17 +218,57 @@ def normalize_ip_values(arr) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     return out, is_v4, v4
 
 
+# A few recent (column -> dictionary encoding) pairs, so that the catalogue does not hash again a column that
+# conform just encoded (the Engine hands conform's columns to Catalog.resolve_batch when the batch is already in
+# time order). Entries hold the column itself, so its buffers cannot be freed and their addresses reused while
+# cached: a hit is the same immutable memory.
+_ENCODINGS: list[tuple[tuple, pa.Array, pa.DictionaryArray]] = []
+_ENCODINGS_MAX = 8
+
+
+def _array_id(arr: pa.Array) -> tuple:
+    return (arr.type, len(arr), arr.offset, arr.null_count,
+            tuple(b.address if b is not None else 0 for b in arr.buffers()))
+
+
+def dictionary_encode(arr) -> pa.DictionaryArray:
+    """``pyarrow.compute.dictionary_encode`` of a string array, reusing the encoding of a column encoded just
+    before (by :func:`conform`); O(n) hashing otherwise."""
+    arr = _as_string_array(arr)
+    key = _array_id(arr)
+    for k, a, enc in _ENCODINGS:
+        if k == key:
+            return enc
+    enc = pc.dictionary_encode(arr)
+    _remember_encoding(arr, enc, key)
+    return enc
+
+
+def _remember_encoding(arr: pa.Array, enc: pa.DictionaryArray, key: tuple | None = None) -> None:
+    _ENCODINGS.append((key or _array_id(arr), arr, enc))
+    del _ENCODINGS[:-_ENCODINGS_MAX]
+
+
 def normalize_ip_array(arr) -> pa.Array:
     """:func:`normalize_ip` over a string array (same values). When every value is already canonical IPv4 (or
     null) the input comes back as it is; otherwise the work is done once per distinct value. O(n) Arrow."""
     arr = _as_string_array(arr)
     if arr.null_count == len(arr):
         return arr
-    enc = pc.dictionary_encode(arr)
+    enc = dictionary_encode(arr)
     d = enc.dictionary
     if _mask(pc.match_substring_regex(d, IPV4_CANONICAL), False).all():
         return arr
-    return normalize_ip_values(d)[0].take(enc.indices)
+    return _decode(normalize_ip_values(d)[0], enc.indices)
+
+
+def _decode(values: pa.Array, indices: pa.Array) -> pa.Array:
+    """``values.take(indices)``, remembering its encoding for :func:`dictionary_encode` (only when the mapped
+    values are still distinct, as a dictionary must be)."""
+    out = values.take(indices)
+    if values.null_count == 0 and pc.count_distinct(values).as_py() == len(values):
+        _remember_encoding(out, pa.DictionaryArray.from_arrays(indices, values))
+    return out
 
 
 def normalize_domain_values(arr) -> pa.Array:
@@ -247,11 +287,11 @@ def normalize_domain_array(arr) -> pa.Array:
     arr = _as_string_array(arr)
     if arr.null_count == len(arr):
         return arr
-    enc = pc.dictionary_encode(arr)
+    enc = dictionary_encode(arr)
     d = enc.dictionary
     if not _mask(pc.match_substring_regex(d, _DOMAIN_NONCANONICAL), False).any():
         return arr
-    return normalize_domain_values(d).take(enc.indices)
+    return _decode(normalize_domain_values(d), enc.indices)
 
 
 def maybe_ip(arr: pa.Array) -> np.ndarray:
