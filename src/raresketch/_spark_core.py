@@ -1,0 +1,296 @@
+"""The Spark-free half of :mod:`raresketch.spark`: what each Spark task runs, as plain functions over Arrow
+batches, so that the distributed algorithm can be tested (and reasoned about) without a cluster.
+
+``build_baseline`` is exact (equal to one local Baseline fed the same events in event-time order, below
+``exact_limit``) because it splits the Baseline by what each part depends on:
+
+1. ``events_to_keys``: per input partition, conform + catalogue + hashing -> one row of 64-bit keys per event.
+2. ``agent_table``: the AgentTable (runs, active agents per day) is a function of the distinct (agent, day)
+   pairs only; built on the driver from them, it also gives the rare threshold of every day.
+3. ``build_partial``: every KeyedDistinct except ``new_rare`` is a function of its set of (key, member,
+   last day) triples, so partials over *any* disjoint split of the events merge into the exact union.
+4. ``build_new_rare_partial``: ``new_rare`` is learned only at *first-rare-contact* events, whose condition
+   reads ``prevalence(R)`` and ``process_seen(R, p)`` before the event (functions of resource R's own events)
+   and the day's threshold (step 2): so, per partition of the *cloud resources*, it is exact too.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+
+from ._core import AgentTable, KeyedDistinct
+from .baseline import Baseline, EventKeys, event_keys
+from .catalog import Catalog
+from .config import Config
+from .events import conform
+
+__all__ = [
+    "KEY_FIELDS", "KEYS_SCHEMA", "SORT_COLUMNS", "pack", "unpack", "catalog_for", "events_to_keys",
+    "keys_to_event_keys", "build_partial", "merge_baseline_blobs", "merge_structure_blobs", "agent_table",
+    "build_new_rare_partial", "empty_structure", "assemble", "build_baseline_local",
+]
+
+_US_PER_DAY = 86_400_000_000
+
+#: EventKeys fields in order: (name, kind) with kind "day" (int64 days), "key" (uint64, shipped as int64) or
+#: "flag" (bool). Derived from the dataclass so that a field added to EventKeys travels too.
+KEY_FIELDS: list[tuple[str, str]] = []
+for _f in dataclasses.fields(EventKeys):
+    _kind = "day" if _f.name == "days" else ("flag" if _f.name.startswith(("has_", "is_")) else "key")
+    KEY_FIELDS.append((_f.name, _kind))
+
+#: One row per event: ``_ts`` (microseconds since the epoch) then the EventKeys fields.
+KEYS_SCHEMA = pa.schema([pa.field("_ts", pa.int64())] + [
+    pa.field(n, pa.bool_() if k == "flag" else pa.int64()) for n, k in KEY_FIELDS])
+
+#: Total order of events inside a partition: event time, then the keys (events equal in every key are
+#: interchangeable for the baseline, so the order is deterministic whatever the input order).
+SORT_COLUMNS = ["_ts", "agent", "process", "resource", "kind", "im", "binary", "parent_engine", "cmdline"]
+
+
+# ---- bytes on the wire ------------------------------------------------------------------------------
+_PACK_MAGIC = b"RSZ1"
+
+
+def pack(data: bytes) -> bytes:
+    """Compress a serialised structure for shipping (zstd through pyarrow; the payload keeps its own
+    version and CRC-32). Sparse partials shrink 50x or more."""
+    return _PACK_MAGIC + len(data).to_bytes(8, "little") + pa.compress(data, codec="zstd", asbytes=True)
+
+
+def unpack(blob: bytes) -> bytes:
+    blob = bytes(blob)
+    if blob[:4] != _PACK_MAGIC or len(blob) < 12:
+        raise ValueError("not a packed raresketch structure (bad magic)")
+    n = int.from_bytes(blob[4:12], "little")
+    try:
+        return pa.decompress(blob[12:], decompressed_size=n, codec="zstd", asbytes=True)
+    except (pa.ArrowException, OSError) as e:
+        raise ValueError(f"corrupt packed raresketch structure: {e}") from None
+
+
+# ---- step 1: events -> keys -------------------------------------------------------------------------
+_CATALOGS: dict[str | None, Catalog] = {}
+
+
+def catalog_for(config: Config) -> Catalog:
+    """One catalogue per worker process and catalogue file (loading it costs about 0.3 s)."""
+    key = config.catalog_file
+    if key not in _CATALOGS:
+        _CATALOGS[key] = Catalog(key) if key else Catalog()
+    return _CATALOGS[key]
+
+
+def events_to_keys(batch: pa.Table | pa.RecordBatch, config: Config, catalog: Catalog | None = None) -> pa.Table:
+    """Conform, resolve and hash a batch of events exactly as ``Engine.process`` does before learning: rows
+    with an invalid timestamp or host are dropped, so are days outside [1, 65535] and (when
+    ``allowlist_learn`` is false) allow-listed events. Row order is kept (sorting happens in Spark)."""
+    if isinstance(batch, pa.RecordBatch):
+        batch = pa.Table.from_batches([batch])
+    events = conform(batch)
+    if events.num_rows == 0:
+        return KEYS_SCHEMA.empty_table()
+    ts = events["@timestamp"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+    days = ts // _US_PER_DAY
+    keep = (days >= 1) & (days <= 65535)
+    catalog = catalog or catalog_for(config)
+    if not keep.all():
+        events = events.filter(pa.array(keep))
+        ts = ts[keep]
+    if events.num_rows == 0:
+        return KEYS_SCHEMA.empty_table()
+    resolved = catalog.resolve_batch(events)
+    if not config.allowlist_learn:
+        allow = resolved["raresketch.allowlisted"].combine_chunks().fill_null(False).to_numpy(
+            zero_copy_only=False).astype(bool)
+        if allow.any():
+            idx = pa.array(np.flatnonzero(~allow))
+            events, resolved, ts = events.take(idx), resolved.take(idx), ts[~allow]
+    ev = event_keys(events, resolved)
+    cols = [pa.array(ts, pa.int64())]
+    for name, kind in KEY_FIELDS:
+        v = getattr(ev, name)
+        if kind == "flag":
+            cols.append(pa.array(np.asarray(v, dtype=bool)))
+        elif kind == "day":
+            cols.append(pa.array(np.asarray(v, dtype=np.int64)))
+        else:
+            cols.append(pa.array(np.asarray(v, dtype=np.uint64).view(np.int64)))
+    return pa.Table.from_arrays(cols, schema=KEYS_SCHEMA)
+
+
+def keys_to_event_keys(batch: pa.Table | pa.RecordBatch) -> EventKeys:
+    """Inverse of :func:`events_to_keys` (without the timestamp)."""
+    out = {}
+    for name, kind in KEY_FIELDS:
+        col = batch.column(name)
+        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        a = col.to_numpy(zero_copy_only=False)
+        if kind == "flag":
+            out[name] = a.astype(bool)
+        elif kind == "day":
+            out[name] = a.astype(np.int64)
+        else:
+            out[name] = np.ascontiguousarray(a.astype(np.int64)).view(np.uint64)
+    return EventKeys(**out)
+
+
+def _sorted(batch: pa.Table) -> pa.Table:
+    return batch.sort_by([(c, "ascending") for c in SORT_COLUMNS])
+
+
+# ---- step 2: AgentTable and daily thresholds ----------------------------------------------------------
+def agent_table(agents: np.ndarray, days: np.ndarray, config: Config, base: Baseline | None = None
+                ) -> tuple[AgentTable, dict[int, int]]:
+    """The AgentTable of the events whose distinct (agent, day) pairs are given (continuing ``base``'s), and
+    the rare threshold of each of those days: ``active(d)`` counts the agents with an event on days d-W..d-1,
+    constant through day d for in-order input, so the distinct pairs in day order reproduce it exactly."""
+    c = config
+    at = AgentTable.from_bytes(base.agents.to_bytes()) if base is not None else AgentTable(
+        c.max_agents, c.training_days, c.seed)
+    agents = np.asarray(agents).astype(np.int64).view(np.uint64)
+    days = np.asarray(days, dtype=np.int64)
+    if agents.size == 0:
+        return at, {}
+    order = np.lexsort((agents, days))
+    agents, days = agents[order], days[order]
+    _, active = at.observe(agents, days)
+    first = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
+    thr = c.rare_threshold(active[first])
+    return at, {int(d): int(t) for d, t in zip(days[first], thr)}
+
+
+# ---- step 3: partial baselines ------------------------------------------------------------------------
+def empty_structure(config: Config, name: str) -> KeyedDistinct:
+    """An empty KeyedDistinct sized as ``Baseline(config).structures[name]`` (allocation is lazy zeros)."""
+    return Baseline(config).structures[name]
+
+
+def build_partial(key_batches: Iterable[pa.Table | pa.RecordBatch], config: Config) -> bytes | None:
+    """A partial baseline over one partition's events (batches in event order), packed. Its AgentTable and
+    ``new_rare`` are emptied: they are rebuilt exactly by steps 2 and 4. None if the partition is empty."""
+    bl = Baseline(config)
+    n = 0
+    for b in key_batches:
+        if b.num_rows:
+            bl.observe(keys_to_event_keys(b))
+            n += b.num_rows
+    if n == 0:
+        return None
+    c = config
+    bl.agents = AgentTable(c.max_agents, c.training_days, c.seed)
+    bl.structures["new_rare"] = empty_structure(c, "new_rare")
+    return pack(bl.to_bytes())
+
+
+def merge_baseline_blobs(blobs: Iterable[bytes]) -> bytes | None:
+    """Merge packed baselines (a level of the tree reduction)."""
+    out = None
+    for blob in blobs:
+        b = Baseline.from_bytes(unpack(blob))
+        out = b if out is None else out.merge(b)
+    return None if out is None else pack(out.to_bytes())
+
+
+def merge_structure_blobs(blobs: Iterable[bytes]) -> bytes | None:
+    """Merge packed KeyedDistinct structures (a level of the tree reduction)."""
+    out = None
+    for blob in blobs:
+        k = KeyedDistinct.from_bytes(unpack(blob))
+        out = k if out is None else out.merge(k)
+    return None if out is None else pack(out.to_bytes())
+
+
+# ---- step 4: new_rare, partitioned by cloud resource ---------------------------------------------------
+def build_new_rare_partial(key_batches: Iterable[pa.Table | pa.RecordBatch], config: Config,
+                           thresholds: dict[int, int], base_structures: dict[str, bytes] | None = None
+                           ) -> bytes | None:
+    """``new_rare`` learned from one partition of the cloud events (all events of its resources, in event
+    order): the first-rare-contact condition of Baseline.observe, ``prevalence(R) <= thr(d)`` and
+    ``process_seen(R, p)`` not live and a known process, evaluated with per-resource state continuing the
+    base baseline's (``base_structures``: packed ``prevalence`` and ``process_seen``)."""
+    if base_structures:
+        prev = KeyedDistinct.from_bytes(unpack(base_structures["prevalence"]))
+        seen = KeyedDistinct.from_bytes(unpack(base_structures["process_seen"]))
+    else:
+        prev, seen = empty_structure(config, "prevalence"), empty_structure(config, "process_seen")
+    new_rare = empty_structure(config, "new_rare")
+    lo = min(thresholds) if thresholds else 0
+    table = np.zeros((max(thresholds) - lo + 1) if thresholds else 1, dtype=np.int64)
+    for d, t in thresholds.items():
+        table[d - lo] = t
+    n = 0
+    for b in key_batches:
+        if not b.num_rows:
+            continue
+        ev = keys_to_event_keys(b)
+        ci = np.flatnonzero(ev.is_cloud)
+        if not ci.size:
+            continue
+        n += ci.size
+        d, a, p, r = ev.days[ci], ev.agent[ci], ev.process[ci], ev.resource[ci]
+        pv = prev.observe(r, a, d)[0]
+        ps = seen.observe(r, p, d)[1]
+        idx = d - lo
+        if idx.min() < 0 or idx.max() >= table.shape[0]:
+            raise ValueError("a cloud event's day has no threshold (keys and agent-days disagree)")
+        fr = (pv <= table[idx]) & (ps == 0) & ev.has_process[ci]
+        if fr.any():
+            new_rare.observe(p[fr], r[fr], d[fr])
+    return pack(new_rare.to_bytes()) if n else None
+
+
+def assemble(config: Config, agents: AgentTable, partial: bytes | None, new_rare: bytes | None,
+             base: Baseline | None = None) -> Baseline:
+    """The final baseline: ``base`` (or an empty one) merged with the merged partial, the driver-built
+    AgentTable and ``base``'s ``new_rare`` merged with the merged new_rare partials."""
+    out = Baseline.from_bytes(base.to_bytes()) if base is not None else Baseline(config)
+    if partial is not None:
+        out.merge(Baseline.from_bytes(unpack(partial)))
+    out.agents = agents
+    if new_rare is not None:
+        out.structures["new_rare"].merge(KeyedDistinct.from_bytes(unpack(new_rare)))
+    return out
+
+
+# ---- the whole algorithm in one process (tests, and the reference for the Spark version) --------------
+def _split(table: pa.Table, key: np.ndarray, parts: int) -> Iterator[pa.Table]:
+    h = (key.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+    for i in range(parts):
+        sel = np.flatnonzero(h % np.uint64(parts) == i)
+        yield table.take(pa.array(sel))
+
+
+def build_baseline_local(events: Iterable[pa.Table], config: Config | None = None, parts: int = 4,
+                         base: Baseline | None = None) -> Baseline:
+    """Run the distributed algorithm in one process over ``parts`` arbitrary partitions (by hash of the
+    process key for the partials, by cloud resource for ``new_rare``): what ``raresketch.spark.build_baseline``
+    computes, without Spark."""
+    config = config or (base.config if base is not None else Config())
+    cat = catalog_for(config)
+    keys = pa.concat_tables([events_to_keys(t, config, cat) for t in events]).combine_chunks()
+    at, thr = agent_table(keys["agent"].to_numpy(), keys["days"].to_numpy(), config, base)
+    partials = [build_partial([_sorted(p)], config) for p in _split(keys, keys["process"].to_numpy(), parts)]
+    cloud = keys.filter(keys["is_cloud"])
+    base_s = {n: pack(base.structures[n].to_bytes()) for n in ("prevalence", "process_seen")} if base else None
+    nr = [build_new_rare_partial([_sorted(p)], config, thr, base_s)
+          for p in _split(cloud, cloud["resource"].to_numpy(), parts)]
+    return assemble(config, at, merge_baseline_blobs([p for p in partials if p]),
+                    merge_structure_blobs([p for p in nr if p]), base)
+
+
+def structure_items(bl: Baseline) -> dict[str, dict[int, int]]:
+    """Every structure's (key -> count) and the AgentTable's (agent -> (run first, last)): a comparison of
+    two baselines' contents independent of slot layout."""
+    out: dict[str, dict] = {}
+    for name, kd in bl.structures.items():
+        k, c = kd.items()
+        out[name] = dict(zip(k.tolist(), c.tolist()))
+    k, f, last = bl.agents.items()
+    out["agents"] = dict(zip(k.tolist(), zip(f.tolist(), last.tolist())))
+    out["days"] = {0: (bl.first_day, bl.today)}
+    return out
+

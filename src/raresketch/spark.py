@@ -1,0 +1,287 @@
+"""Train and score on Apache Spark (PySpark 4.x, public APIs only): ``pip install 'raresketch[spark]'``.
+
+- :func:`build_baseline` (DataFrame of events -> :class:`~raresketch.Baseline`): exact, equal to the baseline a
+  local Engine builds from the same events in event-time order (counts below ``exact_limit``); see
+  :mod:`raresketch._spark_core` for why each part is exact and docs/SPARK.md for the figures.
+- :func:`score` (DataFrame of events, Baseline -> DataFrame of alerts with ECS columns): the baseline is
+  broadcast; events are repartitioned by ``host.id`` and sorted by event time inside each partition, where an
+  Engine scores then learns them. Per-agent state and dedup are exact; org-level counts see the broadcast
+  baseline plus the partition's own events only (docs/SPARK.md, "What differs from the local engine").
+
+Workers must import raresketch: install it on every node, or set ``PYSPARK_PYTHON`` to an interpreter that has
+it (and ``PYTHONPATH`` for a source checkout) before the SparkSession starts.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Iterator
+
+import pyarrow as pa
+
+from . import _spark_core as core
+from .alerts import ALERT_TABLE_SCHEMA, alerts_to_table  # noqa: F401 (ALERT_TABLE_SCHEMA re-exported)
+from .baseline import Baseline
+from .config import Config
+from .engine import Engine
+
+try:
+    from pyspark.sql import DataFrame, SparkSession, Window
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+except ImportError as e:  # pragma: no cover - exercised only without the extra
+    raise ImportError("raresketch.spark needs PySpark: pip install 'raresketch[spark]'") from e
+
+__all__ = ["build_baseline", "score", "ALERT_SPARK_SCHEMA", "KEYS_SPARK_SCHEMA", "event_keys_df",
+           "baseline_to_blob", "baseline_from_blob", "AlertDeduper"]
+
+_BLOB = T.StructType([T.StructField("blob", T.BinaryType(), False)])
+
+
+def _spark_type(t: pa.DataType) -> T.DataType:
+    if pa.types.is_timestamp(t):
+        return T.TimestampType()
+    if pa.types.is_int64(t):
+        return T.LongType()
+    if pa.types.is_int32(t):
+        return T.IntegerType()
+    if pa.types.is_boolean(t):
+        return T.BooleanType()
+    if pa.types.is_string(t):
+        return T.StringType()
+    raise TypeError(f"no Spark type for {t}")
+
+
+def _spark_schema(schema: pa.Schema) -> T.StructType:
+    return T.StructType([T.StructField(f.name, _spark_type(f.type), True) for f in schema])
+
+
+#: The alerts DataFrame's schema: :data:`raresketch.alerts.ALERT_TABLE_SCHEMA` (ECS names; evidence as JSON).
+ALERT_SPARK_SCHEMA = _spark_schema(ALERT_TABLE_SCHEMA)
+#: One row of 64-bit keys per event (step 1 of build_baseline).
+KEYS_SPARK_SCHEMA = _spark_schema(core.KEYS_SCHEMA)
+
+
+def _c(name: str):
+    """A column by its ECS name (dots need backticks in Spark)."""
+    return F.col(f"`{name}`")
+
+
+def _plain_names(df: DataFrame) -> tuple[DataFrame, list[str]]:
+    """PySpark's ``mapInArrow`` resolves input columns by name and trips over dotted ECS names: rename them
+    positionally (``_c0``, ``_c1``, ...) and give the worker the real names back."""
+    names = list(df.columns)
+    return df.toDF(*[f"_c{i}" for i in range(len(names))]), names
+
+
+def _renamed(batch: pa.RecordBatch, names: list[str]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(batch.columns, names=names)
+
+
+def baseline_to_blob(baseline: Baseline) -> bytes:
+    """Versioned, checksummed baseline bytes, zstd-compressed for broadcast or a BinaryType column."""
+    return core.pack(baseline.to_bytes())
+
+
+def baseline_from_blob(blob: bytes) -> Baseline:
+    return Baseline.from_bytes(core.unpack(blob))
+
+
+# ---- build_baseline ----------------------------------------------------------------------------------
+def event_keys_df(df: DataFrame, config: Config) -> DataFrame:
+    """Step 1: conform, resolve (catalogue) and hash every event, in the input's own partitions (no shuffle)."""
+    cfg = config.to_dict()
+    df, names = _plain_names(df)
+
+    def keys(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        c = Config.from_dict(cfg)
+        cat = core.catalog_for(c)
+        for b in batches:
+            out = core.events_to_keys(_renamed(b, names), c, cat)
+            if out.num_rows:
+                yield from out.to_batches()
+
+    return df.mapInArrow(keys, KEYS_SPARK_SCHEMA)
+
+
+def _tree_merge(parts: DataFrame, merge, fanin: int, stats: dict[str, Any] | None, label: str) -> bytes | None:
+    """Merge the blobs of ``parts`` (one per partition) in a tree of ``fanin``-way merges: each level is a
+    round-robin repartition into ceil(n / fanin) tasks, each merging its blobs; the last <= fanin on the driver."""
+    def merge_part(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        blobs = [v for b in batches for v in b.column(0).to_pylist()]
+        out = merge(blobs)
+        if out is not None:
+            yield pa.RecordBatch.from_arrays([pa.array([out], pa.binary())], names=["blob"])
+
+    n = parts.rdd.getNumPartitions()
+    levels = 0
+    while n > fanin:
+        n = math.ceil(n / fanin)
+        parts = parts.repartition(n).mapInArrow(merge_part, _BLOB)
+        levels += 1
+    t0 = time.perf_counter()
+    tab = parts.toArrow()
+    blobs = tab.column("blob").to_pylist()
+    t1 = time.perf_counter()
+    out = merge(blobs)
+    if stats is not None:
+        stats[f"{label}_driver_blobs"] = len(blobs)
+        stats[f"{label}_driver_blob_bytes"] = sum(len(b) for b in blobs)
+        stats[f"{label}_tree_levels"] = levels
+        stats[f"{label}_job_s"] = t1 - t0
+        stats[f"{label}_driver_merge_s"] = time.perf_counter() - t1
+    return out
+
+
+def build_baseline(df: DataFrame, config: Config | None = None, *, base: Baseline | None = None,
+                   partitions: int | None = None, fanin: int = 16,
+                   stats: dict[str, Any] | None = None) -> Baseline:
+    """Build the baseline of the events in ``df`` (ECS columns of :data:`raresketch.EVENT_SCHEMA`).
+
+    Equal to ``Engine(config).process(all events sorted by @timestamp).baseline`` for every count below
+    ``exact_limit`` (beyond it both are estimates within the documented error) and for the AgentTable. With
+    ``base``, continues that baseline (the events should be newer than ``base.today``: a daily update costs
+    one day of events, not thirty).
+
+    Jobs: (1) keys per input partition, persisted; (2) distinct (agent, day) pairs -> driver AgentTable and
+    daily thresholds; (3) partial baselines per partition, tree-merged; (4) ``new_rare`` per partition of cloud
+    resources, tree-merged. ``partitions`` sets the shuffle partitions of (4) (default: Spark's
+    ``spark.sql.shuffle.partitions``). ``stats``, if given, receives sizes and timings.
+    """
+    config = config or (base.config if base is not None else Config())
+    spark = df.sparkSession
+    cfg = config.to_dict()
+    t0 = time.perf_counter()
+    keys = event_keys_df(df, config).persist()
+    try:
+        # (2) AgentTable and the rare threshold of each day, on the driver from distinct (agent, day) pairs.
+        pairs = keys.select("agent", "days").distinct().toArrow()
+        t_pairs = time.perf_counter()
+        agents, thresholds = core.agent_table(pairs["agent"].to_numpy(), pairs["days"].to_numpy(), config, base)
+        sort_cols = [F.col(c) for c in core.SORT_COLUMNS]
+
+        # (3) partial baselines in the keys' own partitions (any split of the events is exact).
+        def partial(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            blob = core.build_partial(batches, Config.from_dict(cfg))
+            if blob is not None:
+                yield pa.RecordBatch.from_arrays([pa.array([blob], pa.binary())], names=["blob"])
+
+        partials = keys.sortWithinPartitions(*sort_cols).mapInArrow(partial, _BLOB)
+        merged = _tree_merge(partials, core.merge_baseline_blobs, fanin, stats, "partials")
+
+        # (4) new_rare: cloud events partitioned by resource, thresholds and base structures broadcast.
+        base_s = ({n: core.pack(base.structures[n].to_bytes()) for n in ("prevalence", "process_seen")}
+                  if base is not None else None)
+        bc = spark.sparkContext.broadcast((thresholds, base_s))
+
+        def new_rare(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            thr, bs = bc.value
+            blob = core.build_new_rare_partial(batches, Config.from_dict(cfg), thr, bs)
+            if blob is not None:
+                yield pa.RecordBatch.from_arrays([pa.array([blob], pa.binary())], names=["blob"])
+
+        cloud = keys.filter(F.col("is_cloud")).select("_ts", *[n for n, _ in core.KEY_FIELDS])
+        cloud = cloud.repartition(partitions, "resource") if partitions else cloud.repartition("resource")
+        nr_parts = cloud.sortWithinPartitions(*sort_cols).mapInArrow(new_rare, _BLOB)
+        nr = _tree_merge(nr_parts, core.merge_structure_blobs, fanin, stats, "new_rare")
+        bc.unpersist()
+    finally:
+        keys.unpersist()
+    out = core.assemble(config, agents, merged, nr, base)
+    if stats is not None:
+        stats.update({"agent_day_pairs": pairs.num_rows, "pairs_s": t_pairs - t0,
+                      "total_s": time.perf_counter() - t0, "baseline_bytes": len(out.to_bytes()),
+                      "baseline_blob_bytes": len(baseline_to_blob(out))})
+    return out
+
+
+# ---- score -------------------------------------------------------------------------------------------
+#: Tie-breakers after @timestamp inside a partition (events of one agent at the same microsecond).
+SCORE_ORDER = ["@timestamp", "host.id", "process.pid", "process.name", "destination.domain", "destination.ip",
+               "destination.port"]
+
+
+def score(df: DataFrame, baseline: Baseline, config: Config | None = None, *, partitions: int | None = None
+          ) -> DataFrame:
+    """Alerts (ECS columns, :data:`ALERT_SPARK_SCHEMA`) for the events of ``df``, scored against ``baseline``.
+
+    The baseline is broadcast (compressed); events are repartitioned by ``host.id`` (``partitions``, default
+    ``spark.sql.shuffle.partitions``) and sorted by (@timestamp, host.id, pid, ...) within each partition,
+    where one Engine scores then learns them in order: per-agent facts (agent runs and activation, "this agent
+    used that service kind") and dedup per (alert name, agent, process, destination) are exact; org-level
+    counts see the baseline plus this partition's events, not the other partitions' (score one day against
+    the baseline of the days before it: then the active-agent count and threshold are exact too). The
+    volume guard (``max_alerts_per_day`` per detector and day) is applied globally afterwards, first alerts
+    in event time kept. The input is not cached: the result is lazy like any DataFrame.
+    """
+    config = config or baseline.config
+    spark = df.sparkSession
+    bc = spark.sparkContext.broadcast(baseline_to_blob(baseline))
+    cfg = config.replace(max_alerts_per_day=1 << 62).to_dict()
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        c = Config.from_dict(cfg)
+        eng = None
+        for b in batches:
+            if not b.num_rows:
+                continue
+            if eng is None:   # deserialise only in partitions with events
+                eng = Engine(c, catalog=core.catalog_for(c), baseline=baseline_from_blob(bc.value))
+            alerts = eng.process(pa.Table.from_batches([_renamed(b, names)]))
+            if alerts:
+                yield from alerts_to_table(alerts).to_batches()
+
+    n = partitions or int(spark.conf.get("spark.sql.shuffle.partitions"))
+    cols = [c for c in SCORE_ORDER if c in df.columns]
+    parts, names = _plain_names(df.repartition(n, _c("host.id")).sortWithinPartitions(*[_c(c) for c in cols]))
+    alerts = parts.mapInArrow(run, ALERT_SPARK_SCHEMA)
+    limit = config.max_alerts_per_day
+    w = Window.partitionBy(_c("raresketch.detector"), F.col("_day")).orderBy(
+        _c("@timestamp"), _c("host.id"), _c("rule.name"), _c("raresketch.destination"))
+    return (alerts.withColumn("_day", F.floor(F.unix_micros(_c("@timestamp")) / 86_400_000_000))
+            .withColumn("_n", F.row_number().over(w)).filter(F.col("_n") <= limit).drop("_day", "_n"))
+
+
+class AlertDeduper:
+    """Dedup across calls of :func:`score` (micro-batches, daily jobs): keeps the last emitted time of each
+    (alert name, agent, process, destination) and drops an alert less than ``dedup_hours`` after it. Alerts
+    are few (thousands a day), so this runs on the driver over the collected alerts table."""
+
+    def __init__(self, dedup_hours: float = 24.0):
+        self.window_us = int(dedup_hours * 3_600_000_000)
+        self.last: dict[tuple, int] = {}
+        self.suppressed = 0
+
+    def filter(self, alerts: pa.Table) -> pa.Table:
+        if alerts.num_rows == 0:
+            return alerts
+        alerts = alerts.sort_by([("@timestamp", "ascending")])
+        ts = alerts["@timestamp"].cast(pa.int64()).to_pylist()
+        key_cols = [alerts[c].to_pylist() for c in ("rule.name", "host.id", "raresketch.process_key",
+                                                     "raresketch.destination")]
+        keep = []
+        for i, t in enumerate(ts):
+            k = tuple(col[i] for col in key_cols)
+            prev = self.last.get(k)
+            if prev is not None and t - prev < self.window_us:
+                self.suppressed += 1
+                keep.append(False)
+                continue
+            self.last[k] = t
+            keep.append(True)
+        if len(self.last) > 100_000:
+            newest = max(ts)
+            self.last = {k: v for k, v in self.last.items() if newest - v < self.window_us}
+        return alerts.filter(pa.array(keep))
+
+
+def local_session(cores: int = 2, app: str = "raresketch") -> SparkSession:
+    """A local-mode SparkSession for tests, examples and benches: UTC session time zone, small shuffles,
+    no UI, Arrow batches of 10k rows."""
+    return (SparkSession.builder.master(f"local[{cores}]").appName(app)
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.shuffle.partitions", str(2 * cores))
+            .config("spark.default.parallelism", str(2 * cores))
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
+            .getOrCreate())
