@@ -141,6 +141,11 @@ def test_maybe_ip_never_misses_an_address(ip_corpus, domain_corpus):
     for v, maybe in zip(vals, m.tolist()):
         if not maybe:
             assert normalize_ip(v) is None, v
+    from raresketch.catalog import _ip_literal
+
+    for v in vals:
+        if v is not None:
+            assert _ip_literal(v) == normalize_ip(v), v
     hosts = pa.array(["www.example.com", "x.s3.amazonaws.com", "a-b.c", None])
     assert not maybe_ip(hosts).any()
 

@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._catalog_ip import IpOwner, IpTable, default_cache_dir, parse_cidrs, refresh_ip_ranges
-from .events import _as_string_array, basename, dictionary_encode, normalize_domain, normalize_ip, normalize_ip_values
+from .events import _MAYBE_IP, _as_string_array, basename, dictionary_encode, normalize_domain, normalize_ip, normalize_ip_values
 
 __all__ = ["Catalog", "HostInfo", "IpOwner", "ProcessInfo", "RESOLVED_SCHEMA", "default_catalog",
            "refresh_ip_ranges", "parse_cidrs", "process_key"]
@@ -421,7 +421,7 @@ class Catalog:
         """One hostname -> :class:`HostInfo` (normalised first; an IP literal resolves to nothing).
         O(labels); memoised (LRU) as ``resolve_host``."""
         n = normalize_domain(name)
-        if not n or normalize_ip(n):
+        if not n or _ip_literal(n):
             return HostInfo(n, allowlisted=bool(n and normalize_ip(n) in self._allow_exact))
         labels = n.split(".")
         prov = svc = label = res = None
@@ -484,7 +484,7 @@ class Catalog:
         row = self._host_rows.get(value)
         if row is None:
             h = self.resolve_host(value)
-            lit = normalize_ip(h.name) if h.name is not None else None
+            lit = _ip_literal(h.name) if h.name is not None else None
             row = (None if lit is not None else h.name, lit, h.cloud_provider, h.cloud_service, h.cloud_resource,
                    h.im_service, bool(h.allowlisted))
             if len(self._host_rows) >= self._cache_size:
@@ -599,6 +599,14 @@ class Catalog:
             "raresketch.allowlisted": pa.array(allow, pa.bool_()),
         }
         return pa.Table.from_arrays([out[f.name] for f in RESOLVED_SCHEMA], schema=RESOLVED_SCHEMA)
+
+
+_MAYBE_IP_RE = re.compile(_MAYBE_IP)
+
+
+def _ip_literal(name: str) -> str | None:
+    """``normalize_ip(name)``, skipping the (exception-raising, slow) parse for names that cannot be addresses."""
+    return normalize_ip(name) if _MAYBE_IP_RE.search(name) else None
 
 
 _PROCESS_COLUMNS = ("process.executable", "process.name", "process.code_signature.subject_name",
