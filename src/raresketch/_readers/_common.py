@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -406,6 +406,27 @@ class RowBuffer:
         t = _sort_by_time(conform_fast(t))
         stats.emitted += t.num_rows
         return t
+
+
+
+def read_json_rows(src: Source, batch_size: int, stats: ReadStats,
+                   to_row: Callable[[dict, ReadStats], dict | None]) -> Iterator[pa.Table]:
+    """The per-line JSON reader: decode each line, map it with ``to_row`` (which returns None for a record it
+    skips, having counted why) and yield conformed batches of at most ``batch_size`` events."""
+    buf = RowBuffer()
+    for line in src.lines():
+        stats.read += 1
+        d = loads_line(line, stats)
+        if d is None:
+            continue
+        row = to_row(d, stats)
+        if row is None:
+            continue
+        buf.append(row)
+        if len(buf) >= batch_size:
+            yield buf.to_table(stats)
+    if len(buf):
+        yield buf.to_table(stats)
 
 
 def _build(values: list, typ: pa.DataType) -> pa.Array:

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from ..events import EVENT_SCHEMA, _map_unique, normalize_ip
-from ._common import (IPV4_CANONICAL, ReadStats, RowBuffer, Source, _build, _sort_by_time, conform_fast,
+from ._common import (IPV4_CANONICAL, read_json_rows, ReadStats, Source, _build, _sort_by_time, conform_fast,
                       loads_line, parse_timestamp_array, parse_timestamps)
 
 # Output column -> ECS paths to try in order.
@@ -175,20 +175,7 @@ def ecs_row(d: dict, stats: ReadStats) -> dict | None:
 def read_ecs_slow(src: Source, batch_size: int, stats: ReadStats) -> Iterator[pa.Table]:
     """The per-line reader (reference for the fast path): yield conformed batches of at most ``batch_size``
     events."""
-    buf = RowBuffer()
-    for line in src.lines():
-        stats.read += 1
-        d = loads_line(line, stats)
-        if d is None:
-            continue
-        row = ecs_row(d, stats)
-        if row is None:
-            continue
-        buf.append(row)
-        if len(buf) >= batch_size:
-            yield buf.to_table(stats)
-    if len(buf):
-        yield buf.to_table(stats)
+    return read_json_rows(src, batch_size, stats, ecs_row)
 
 
 # --------------------------------------------------------------------------------------------- fast path

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
-from ._common import ReadStats, RowBuffer, Source, loads_line, to_int, to_str
+from ._common import ReadStats, Source, read_json_rows, to_int, to_str
 
 
 def _g(d: Any, *path: str) -> Any:
@@ -88,16 +88,4 @@ def ocsf_row(d: dict, stats: ReadStats) -> dict | None:
 
 def read_ocsf(src: Source, batch_size: int, stats: ReadStats) -> Iterator[pa.Table]:
     """Yield conformed batches from OCSF JSON lines; other classes are counted and skipped."""
-    buf = RowBuffer()
-    for line in src.lines():
-        stats.read += 1
-        d = loads_line(line, stats)
-        if d is None:
-            continue
-        row = ocsf_row(d, stats)
-        if row is not None:
-            buf.append(row)
-            if len(buf) >= batch_size:
-                yield buf.to_table(stats)
-    if len(buf):
-        yield buf.to_table(stats)
+    return read_json_rows(src, batch_size, stats, ocsf_row)
