@@ -53,7 +53,7 @@ def test_other_hosts_detections_still_fire(unique_process_flood):
     "running the real, signed powershell.exe against 25 random *.s3.amazonaws.com names makes "
     "'powershell.exe|microsoft windows' a habitual explorer for 30 days: the rare-cloud alerts of powershell C2 "
     "on every other host are suppressed (3 of 20 injected attacks missed). Proposed: cap each agent's "
-    "contribution to new_rare(p) (docs/RELIABILITY.md, 'Proposed engine changes' 3)"))
+    "contribution to new_rare(p) to habitual_explorer_n / 2 (docs/RELIABILITY.md, Open issues 3)"))
 def test_one_host_cannot_make_a_process_habitual_for_the_org():
     f = flood.run(flood=25, process="powershell.exe", signer="Microsoft Windows", only="flood", **SMALL)["flood"]
     assert f["attacks_caught_other_hosts"] == f["attacks_other_hosts"], f["missed_attacks"]
@@ -64,7 +64,7 @@ def test_one_host_cannot_make_a_process_habitual_for_the_org():
     "new random process name each time (every one a first-rare contact of a new process, so no habitual-explorer "
     "gate) emits 5,000 alerts and pauses the rare-cloud detector for the whole org for the rest of the day: "
     "injected attacks on other hosts that day are missed. Proposed: a per-agent volume guard "
-    "(docs/RELIABILITY.md, 'Proposed engine changes' 4)"))
+    "(docs/RELIABILITY.md, Open issues 4)"))
 def test_one_host_cannot_exhaust_the_org_alert_budget():
     f = flood.run(flood=6_000, random_process=True, only="flood", **SMALL)["flood"]
     assert f["suppressed"].get("volume_guard", 0) > 0          # the guard tripped ...

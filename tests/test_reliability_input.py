@@ -337,7 +337,7 @@ FAR_FUTURE = ["2027-06-01T00:00:00Z", "2100-01-01T00:00:00Z"]
     "scored nor learned: 100 alerts -> 0, and the saved state stays blind until the wall clock reaches that day. "
     "Proposed: Config.max_future_days = 1 (None disables); Engine._process skips events with "
     "day > wall_clock_day + max_future_days before computing `newest`, counted as stats['skipped_future'] "
-    "(docs/RELIABILITY.md, 'Proposed engine changes' 1)"))
+    "(docs/RELIABILITY.md, Open issues 1)"))
 @pytest.mark.parametrize("ts", FAR_FUTURE)
 def test_far_future_event_does_not_blind_the_engine(clean, ts):
     lines = clean["lines"]
@@ -359,7 +359,7 @@ def test_proposed_future_guard_restores_clean_alerts(clean, ts):
     "on the 30-agent test org 100 alerts -> 650 (550 cold-start alerts). `raresketch run` sorts all input first, so such a record anywhere "
     "in the input does this. Proposed: when the baseline is empty (today == 0), compute `newest` for the too-old "
     "test as the batch's newest day (after the future guard), so those records are counted `too_old` "
-    "(docs/RELIABILITY.md, 'Proposed engine changes' 2)"))
+    "(docs/RELIABILITY.md, Open issues 2)"))
 @pytest.mark.parametrize("ts", ["1970-01-02T00:00:00Z", "2000-01-01T00:00:00Z"])
 def test_old_record_first_sets_first_day(clean, ts):
     alerts, eng, _ = run_engine(_splice(clean["lines"], 0, ts))
