@@ -86,12 +86,13 @@ class EventKeys:
 
 
 def _hash_col(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    return hash64(pc.dictionary_encode(arr) if len(arr) > 4096 else arr)
+    """Keys of a string column. Hashing every row (~80 M strings/s) is cheaper than dictionary-encoding first;
+    a column that arrives dictionary-encoded is hashed once per distinct value."""
+    return hash64(arr)
 
 
 def event_keys(events: pa.Table, resolved: pa.Table) -> EventKeys:
-    """Hash the batch's identities once (dictionary-encoded: each distinct string once)."""
+    """Hash the batch's identities (string columns -> uint64 keys, nulls -> NULL_KEY)."""
     ts = events["@timestamp"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
     days = (ts // _US_PER_DAY).astype(np.int64)
     res = resolved["raresketch.cloud.resource"]

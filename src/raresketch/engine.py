@@ -206,8 +206,18 @@ class Engine:
     def _alerts(self, ev, pri, m, events, resolved, allow, rows, ref_day) -> list[Alert]:
         cfg = self.config
         cloud_any, im_any = m.cloud["base"], m.im["base"]
-        cand = np.flatnonzero(cloud_any | im_any)
         self.stats["habitual_explorer_first_contacts"] += int(pri.first_rare.sum())
+        # Vector gates first (activation, allow-list, habitual explorer): only survivors become Python objects.
+        activated = (ev.days.astype(np.int64) - pri.org_first_day) >= cfg.activation_days
+        habitual = cloud_any & (pri.new_rare >= cfg.habitual_explorer_n)
+        for det_mask, gate in ((cloud_any, habitual), (im_any, False)):  # counted once per (event, detector)
+            for name, hit in (("activation", det_mask & ~activated), ("allowlist", det_mask & activated & allow),
+                              ("habitual_explorer", det_mask & activated & ~allow & gate)):
+                if hit.any():
+                    self.suppressed[name] += int(hit.sum())
+        cloud_any = cloud_any & activated & ~allow & ~habitual
+        im_any = im_any & activated & ~allow
+        cand = np.flatnonzero(cloud_any | im_any)
         if cand.size == 0:
             return []
         ts = events["@timestamp"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
@@ -224,22 +234,12 @@ class Engine:
         for j, i in enumerate(cand.tolist()):
             day = int(ev.days[i])
             t_min = int(ts[i] // _US_PER_MIN)
-            activated = day - int(pri.org_first_day[i]) >= cfg.activation_days
-            for det, order, masks in (("rare_cloud", RARE_CLOUD_ORDER, m.cloud), ("uncommon_im", UNCOMMON_IM_ORDER,
-                                                                                   m.im)):
-                if not masks["base"][i]:
+            for det, order, masks, live in (("rare_cloud", RARE_CLOUD_ORDER, m.cloud, cloud_any),
+                                            ("uncommon_im", UNCOMMON_IM_ORDER, m.im, im_any)):
+                if not live[i]:
                     continue
                 matched = [v for v in order if masks[v][i]]
                 variation = matched[0]
-                if not activated:
-                    self.suppressed["activation"] += 1
-                    continue
-                if allow[i]:
-                    self.suppressed["allowlist"] += 1
-                    continue
-                if det == "rare_cloud" and pri.new_rare[i] >= cfg.habitual_explorer_n:
-                    self.suppressed["habitual_explorer"] += 1
-                    continue
                 dest = rcols["raresketch.cloud.resource"][j] if det == "rare_cloud" else im_dest[j]
                 name_key = f"{det}.{variation}"
                 dkey = int(hash_pair(hash_pair(hash64(name_key), ev.agent[i]),
