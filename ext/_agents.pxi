@@ -29,7 +29,7 @@ cdef class AgentTable:
     cdef readonly uint32_t window_days
     cdef readonly uint64_t seed
     cdef readonly uint32_t today            # newest day seen
-    cdef readonly uint32_t first_day        # first day of any event (0 = none yet)
+    cdef readonly uint32_t first_day        # first day of the org's current run of presence (0 = none yet)
     cdef readonly uint64_t size
     cdef public uint64_t dropped
     cdef uint32_t _active_day               # day for which _active_count was computed
@@ -77,10 +77,10 @@ cdef class AgentTable:
     cdef inline void _observe(self, uint64_t key, uint32_t d, uint16_t* run_first, uint64_t* active) noexcept nogil:
         cdef uint64_t j = rs_fmix64(key ^ self._hseed) & self._mask
         cdef AgentSlot* s
+        if self.first_day == 0 or d >= self.today + self.window_days:
+            self.first_day = d                      # the org's first event, or its first after leaving the window
         if d > self.today:
             self.today = d
-        if self.first_day == 0 or d < self.first_day:
-            self.first_day = d
         if d == self.today:
             if self._active_day != d:
                 self._active_count = self._count_active(d)
@@ -230,12 +230,17 @@ cdef class AgentTable:
             today, first_day, dropped = int(params["today"]), int(params["first_day"]), int(params["dropped"])
         except (KeyError, TypeError, ValueError):
             raise ValueError("corrupt raresketch AgentTable: bad parameters") from None
+        # Check the slot array against the capacity before allocating anything the header asks for.
+        _format.expect(8 <= cap <= (1 << 32), F, f"capacity {cap} out of range")
+        slots_for_cap = 1
+        while slots_for_cap < cap * 4 // 3 + 1:
+            slots_for_cap <<= 1
+        _format.expect(len(arrays) == 1 and arrays[0].shape == (slots_for_cap, AGENT_DTYPE.itemsize), F,
+                       "slot table does not match capacity")
         try:
             out = AgentTable(cap, window, seed)
         except ValueError as e:
             raise ValueError(f"corrupt raresketch AgentTable: {e}") from None
-        _format.expect(len(arrays) == 1 and arrays[0].shape == (out._slots.shape[0], AGENT_DTYPE.itemsize), F,
-                       "slot table does not match capacity")
         _format.expect(0 <= today <= 65535 and 0 <= first_day <= today and 0 <= dropped < (1 << 64), F,
                        "days out of range")
         slots = np.ascontiguousarray(arrays[0]).reshape(-1).view(AGENT_DTYPE)

@@ -124,6 +124,11 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
 # ------------------------------------------------------------------------------------ command-line rule
 
+def _wall_day() -> int:
+    """Today by the wall clock, in days since 1970-01-01 (the far-future guard's reference)."""
+    return int(_dt.datetime.now(_dt.timezone.utc).timestamp() // 86400)
+
+
 # The command-line normalisation is an input rule (like the catalogue), shared with the engine so both
 # implementations key the same strings; its own behaviour is pinned by test_normalize_command_line.
 from raresketch.detectors import normalize_command_line  # noqa: E402
@@ -297,9 +302,14 @@ class ReferenceEngine:
     def _event(self, ev: dict) -> list[dict]:
         cfg = self.config
         day = ev["ts"] // _US_PER_DAY
+        if cfg.max_future_days is not None and day > _wall_day() + cfg.max_future_days:
+            self.suppressed["skipped_future"] += 1
+            return []
         if self.newest is not None and self.newest - day >= self.W:
             self.suppressed["too_old"] += 1
             return []
+        if self.newest is not None and self.newest <= day - self.W:
+            self.first_day = day  # everything learned had left the window: the org's presence starts again
         if self.newest is None or day > self.newest:
             self._advance(day)
         ref = self.newest  # == day for in-order input; the current state's day for a late event

@@ -183,11 +183,10 @@ class Baseline:
         c = self.config
         n = len(ev)
         s = self.structures
-        prior_first = self.agents.first_day
+        prior_first, prior_today = int(self.agents.first_day), int(self.agents.today)
         run_first, active = self.agents.observe(ev.agent, ev.days)
         thr = c.rare_threshold(active)
-        first0 = prior_first if prior_first else (int(ev.days[0]) if n else 0)
-        org_first = np.minimum(first0, np.minimum.accumulate(ev.days)) if n else np.zeros(0, np.int64)
+        org_first = self._org_runs(ev.days, prior_first, prior_today)
         z32 = lambda: np.zeros(n, dtype=np.int64)  # noqa: E731
         prevalence, process_seen, kind_agents, agent_seen_kind = z32(), z32(), z32(), z32()
         first_rare = np.zeros(n, dtype=bool)
@@ -221,6 +220,19 @@ class Baseline:
         return Priors(run_first.astype(np.int64), active, thr, org_first, prevalence, process_seen, kind_agents,
                       agent_seen_kind, first_rare, new_rare, im_agents, im_agent_days, binary_agents, pair_agents,
                       cmdline_agents)
+
+    def _org_runs(self, days: np.ndarray, prior_first: int, prior_today: int) -> np.ndarray:
+        """Start day of the org's run of presence at each event (the AgentTable's rule, per event): a run starts
+        at the first event, and again at an event ``window_days`` or more after the newest day before it."""
+        if days.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        d = days.astype(np.int64)
+        newest_before = np.maximum(prior_today, np.concatenate([[prior_today], np.maximum.accumulate(d)[:-1]]))
+        start = (newest_before == 0) | (d >= newest_before + self.config.training_days)
+        start[0] |= prior_first == 0
+        idx = np.where(start, np.arange(d.size), -1)
+        np.maximum.accumulate(idx, out=idx)
+        return np.where(idx >= 0, d[np.maximum(idx, 0)], prior_first)
 
     @property
     def today(self) -> int:

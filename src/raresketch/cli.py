@@ -216,7 +216,7 @@ def _summary(stats: ReadStats, engine: Engine, by_name: Counter, n_alerts: int, 
     err(f"raresketch: read {stats.read:,} records, {stats.emitted:,} network events in {elapsed:.1f} s "
         f"({stats.emitted / max(elapsed, 1e-9):,.0f} events/s)")
     skipped = dict(stats.skipped)
-    for k in ("skipped_invalid", "skipped_timestamp_out_of_range", "too_old"):
+    for k in ("skipped_invalid", "skipped_timestamp_out_of_range", "skipped_future", "too_old"):
         if engine.stats.get(k):
             skipped[k] = engine.stats[k]
     if skipped:

@@ -49,6 +49,10 @@ class Config:
     capacity: int = 1 << 21
     #: Agents tracked exactly (presence runs, active-agent counts).
     max_agents: int = 1 << 18
+    #: Events dated more than this many days after the wall clock's today are skipped and counted
+    #: (``skipped_future``): one event from a skewed clock would otherwise move the window forward and make every
+    #: real event "too old". None disables the guard (replaying synthetic data dated in the future).
+    max_future_days: int | None = 1
     #: Seed of every structure's hashing; baselines merge only with equal seeds.
     seed: int = 0
     #: Path of a catalogue extension / allow-list TOML file (see raresketch.catalog.Catalog).
@@ -70,6 +74,7 @@ class Config:
             "im_max_agents": self.im_max_agents is None or self.im_max_agents >= 0,
             "im_max_agent_days": self.im_max_agent_days >= 0,
             "max_alerts_per_day": self.max_alerts_per_day >= 0,
+            "max_future_days": self.max_future_days is None or self.max_future_days >= 0,
             "exact_limit": 1 <= self.exact_limit <= 1 << 24,
             "capacity": 64 <= self.capacity <= 1 << 32,
             "max_agents": 8 <= self.max_agents <= 1 << 28,

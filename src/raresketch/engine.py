@@ -134,8 +134,13 @@ class Engine:
         ok = (days >= 1) & (days <= 65535)
         if not ok.all():
             self.stats["skipped_timestamp_out_of_range"] += int((~ok).sum())
+        if self.config.max_future_days is not None:
+            future = ok & (days > _dt.datetime.now(_dt.timezone.utc).timestamp() // 86400 + self.config.max_future_days)
+            if future.any():
+                self.stats["skipped_future"] += int(future.sum())
+                ok &= ~future
         # Too old: W or more days before the newest day seen so far (including earlier events of this batch).
-        newest = np.maximum.accumulate(np.maximum(days, self.baseline.today))
+        newest = np.maximum.accumulate(np.maximum(np.where(ok, days, 0), self.baseline.today))
         newest = np.concatenate([[self.baseline.today], newest[:-1]]) if len(newest) else newest
         too_old = ok & (days <= newest - self.config.training_days)
         if too_old.any():
@@ -354,7 +359,7 @@ class Engine:
             eng._volume = {(str(d), int(day)): int(c) for d, day, c in meta["volume"]}
             eng._dup_counts = {int(k): [int(a), int(b)] for k, a, b in meta["dup_counts"]}
             eng._names = {int(k): str(v) for k, v in json.loads(arrays[2].tobytes().decode()).items()}
-        except (KeyError, TypeError, ValueError, UnicodeDecodeError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, UnicodeDecodeError) as e:
             raise ValueError(f"corrupt raresketch EngineState: {e}") from None
         eng._dedup = _DedupFilter(cells_array=np.ascontiguousarray(arrays[1]))
         return eng
