@@ -252,7 +252,7 @@ cdef class KeyedDistinct:
         cdef KeySlot* ks
         cdef uint32_t level
         cdef uint64_t w, u, s
-        if learn and day > self.today:
+        if day > self.today:                     # an event moves the window, learned or not (day 0: a query)
             self._sweep(day)
         ki = self._find_key_at(key, pr.kb1, pr.kb2, False)
         if ki >= 0:
@@ -319,14 +319,21 @@ cdef class KeyedDistinct:
                 raise ValueError(f"keys and members differ in length: {k.shape[0]} and {m.shape[0]}")
         return k, m
 
-    cdef object _run(self, keys, members, days, bint learn, bint want):
+    cdef object _run(self, keys, members, days, bint learn, bint want, learn_mask=None):
         karr, marr = self._pair_arrays(keys, members)
         cdef Py_ssize_t i, n = karr.shape[0]
         cdef const uint64_t[::1] k = karr
         cdef const uint64_t[::1] m = marr
         cdef const uint16_t[::1] d
+        cdef const uint8_t[::1] lm
+        cdef bint masked = learn_mask is not None
         if learn:
             d = self._days(days, n)
+        if masked:
+            lmask = np.ascontiguousarray(learn_mask, dtype=np.bool_)
+            if lmask.shape != (n,):
+                raise ValueError(f"learn has shape {lmask.shape}, keys has {n} entries")
+            lm = lmask.view(np.uint8)
         counts = np.empty(n if want else 0, dtype=np.uint32)
         last = np.empty(n if want else 0, dtype=np.uint16)
         cdef uint32_t[::1] co = counts
@@ -343,22 +350,23 @@ cdef class KeyedDistinct:
                     self._probe(k[i0 + j], m[i0 + j], &pr[j], prefetch)
                 for j in range(b):
                     i = i0 + j
-                    self._observe(k[i], &pr[j], d[i] if learn else 0, learn, &c, &ld)
+                    self._observe(k[i], &pr[j], d[i] if learn else 0, learn and (not masked or lm[i]), &c, &ld)
                     if want:
                         co[i] = c
                         lo[i] = ld
                 i0 += b
         return (counts, last) if want else None
 
-    def observe(self, keys, members, days):
+    def observe(self, keys, members, days, learn=None):
         """Score-then-learn in one pass: for each event, in order, the key's count and the pair's last-seen day
         *before* this event, then learn it.
 
         Returns ``(prior_counts: uint32[n], prior_days: uint16[n])``; a prior day of 0 means the pair was not
         seen in the window. ``keys`` and ``members`` are uint64 keys (or strings, hashed), ``days`` an int
-        array or scalar. O(n), GIL released.
+        array or scalar. ``learn``, a bool array, learns only the events where it is true (the others are
+        answered in sequence and move the window's day, but are not learned). O(n), GIL released.
         """
-        return self._run(keys, members, days, True, True)
+        return self._run(keys, members, days, True, True, learn)
 
     def update(self, keys, members, days):
         """Learn the (key, member, day) events, in order. O(n)."""

@@ -117,7 +117,8 @@ SEVERITY = {
 TECHNIQUE = {"rare_cloud": "T1071.001", "uncommon_im": "T1102"}
 TACTIC = "TA0011"
 
-SUPPRESS_REASONS = ("activation", "allowlist", "habitual_explorer", "dedup", "volume_guard", "too_old")
+SUPPRESS_REASONS = ("activation", "allowlist", "habitual_explorer", "dedup", "volume_guard", "volume_guard_agent",
+                    "too_old", "skipped_future")
 
 _US_PER_DAY = 86_400 * 1_000_000
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
@@ -212,13 +213,14 @@ class ReferenceEngine:
         self.kind_agents = _Windowed()  # (process, K) -> agent
         self.agent_seen_kind = _Windowed()  # K -> agent
         self.new_rare = _Windowed()  # process -> R
+        self.new_rare_agent = _Windowed()  # (process, agent) -> R: each agent's share, capped
         self.im_agents = _Windowed()  # (process, S) -> agent
         self.im_agent_days = _Windowed()  # (process, S) -> (agent, day)
         self.binary_agents = _Windowed()  # binary -> agent
         self.pair_agents = _Windowed()  # (parent name, engine) -> agent
         self.cmdline_agents = _Windowed()  # normalised command line -> agent
         self._tables = [self.prevalence, self.process_seen, self.kind_agents, self.agent_seen_kind,
-                        self.new_rare, self.im_agents, self.im_agent_days, self.binary_agents,
+                        self.new_rare, self.new_rare_agent, self.im_agents, self.im_agent_days, self.binary_agents,
                         self.pair_agents, self.cmdline_agents]
         # dedup and volume guard
         self.dedup_last: dict[tuple, int] = {}  # key -> event time (us) of the last emitted alert
@@ -430,7 +432,9 @@ class ReferenceEngine:
                     self.process_seen.learn(R, proc, day)
                     self.kind_agents.learn((proc, K), agent, day)
                     if first_rare:
-                        self.new_rare.learn(proc, R, day)
+                        if self.new_rare_agent.count((proc, agent)) < cfg.explorer_cap_per_agent:
+                            self.new_rare.learn(proc, R, day)
+                        self.new_rare_agent.learn((proc, agent), R, day)
             if S is not None and proc is not None:
                 self.im_agents.learn((proc, S), agent, day)
                 self.im_agent_days.learn((proc, S), (agent, day), day)
@@ -464,7 +468,12 @@ class ReferenceEngine:
                                      f"({(_EPOCH + _dt.timedelta(days=day)).date()}); paused for the rest of "
                                      f"that day")
             return None
+        cap = self.config.max_alerts_per_agent_day
+        if cap is not None and self.day_alerts[(detector, day, ev["host.id"])] >= cap:
+            self.suppressed["volume_guard_agent"] += 1
+            return None
         self.day_alerts[(detector, day)] += 1
+        self.day_alerts[(detector, day, ev["host.id"])] += 1
         self.dedup_last[key] = ev["ts"]
         evidence["dedup_suppressed"] = self.dedup_pending.pop(key, 0)
         return {

@@ -179,3 +179,15 @@ def test_property_matches_reference(events, window):
         assert kd.observe_one(k, m, d) == ref.observe(k, m, d)
     for k in range(6):
         assert kd.count_one(k) == ref.count(k)
+
+
+def test_learn_mask_answers_in_sequence_but_learns_only_selected():
+    kd = rs.KeyedDistinct(256, window_days=10)
+    keys = np.array([1, 1, 1, 1], np.uint64)
+    members = np.array([5, 6, 7, 6], np.uint64)
+    counts, last = kd.observe(keys, members, np.array([20, 20, 31, 31]), learn=np.array([True, False, True, True]))
+    # member 6 is answered (count 1) but not learned; day 31 moves the window: day 20 is forgotten before event 3
+    assert counts.tolist() == [0, 1, 0, 1] and last.tolist() == [0, 0, 0, 0]
+    assert kd.count_one(1) == 2 and kd.last_seen([1, 1, 1], [5, 6, 7]).tolist() == [0, 31, 31]
+    with pytest.raises(ValueError, match="learn has shape"):
+        kd.observe(keys, members, 20, learn=np.array([True]))

@@ -220,8 +220,8 @@ def test_company_bucket_everyone_uses_never_alerts():
 def test_habitual_explorer_gate():
     eng = Impl()
     rows = _cloud_org()
-    # before activation, "evil" meets 19 rare buckets for the first time (learned anyway)
-    rows += [row(1, "h2", "evil", f"explore{i}.s3.amazonaws.com", seconds=100 + i) for i in range(19)]
+    # before activation, "evil" meets 19 rare buckets for the first time (learned anyway), on four hosts
+    rows += [row(1, HOSTS[1 + i % 4], "evil", f"explore{i}.s3.amazonaws.com", seconds=100 + i) for i in range(19)]
     rows.append(row(15, "h1", "evil", "twenty.s3.amazonaws.com"))  # new_rare = 19 -> fires
     rows.append(row(15, "h1", "evil", "twentyone.s3.amazonaws.com", seconds=50000))  # new_rare = 20 -> gated
     alerts = run(eng, rows)
@@ -235,10 +235,32 @@ def test_habitual_explorer_gate():
         "powershell.exe|microsoft corporation"]
 
 
+def test_one_agent_counts_at_most_half_towards_habitual():
+    eng = Impl()
+    rows = _cloud_org()
+    # one host makes "evil" meet 25 rare buckets: only 10 (= 20 // 2) count for the organisation
+    rows += [row(1, "h2", "evil", f"flood{i}.s3.amazonaws.com", seconds=100 + i) for i in range(25)]
+    rows.append(row(15, "h1", "evil", "c2.s3.amazonaws.com"))
+    alerts = run(eng, rows)
+    assert [a["destination"] for a in alerts] == ["aws/s3/c2"]
+    assert alerts[0]["evidence"]["new_rare"] == 10 and eng.suppressed["habitual_explorer"] == 0
+
+
+def test_per_agent_volume_guard_pauses_only_that_agent():
+    eng = Impl(Config(max_alerts_per_agent_day=3))
+    rows = background(HOSTS, 20)
+    rows += [row(15, "h1", "evil", f"n{i}.s3.amazonaws.com", seconds=1000 + i) for i in range(6)]
+    rows.append(row(15, "h2", "evil", "other.s3.amazonaws.com", seconds=5000))
+    rows.append(row(16, "h1", "evil", "next-day.s3.amazonaws.com"))
+    alerts = run(eng, rows)
+    assert [(a["host.id"], dayof(a)) for a in alerts] == [("h1", 15)] * 3 + [("h2", 15), ("h1", 16)]
+    assert eng.suppressed["volume_guard_agent"] == 3 and eng.suppressed["volume_guard"] == 0
+
+
 def test_habitual_explorer_forgets_with_window():
     eng = Impl()
     rows = background(HOSTS, 40)
-    rows += [row(1, "h2", "evil", f"explore{i}.s3.amazonaws.com", seconds=100 + i) for i in range(20)]
+    rows += [row(1, HOSTS[1 + i % 4], "evil", f"explore{i}.s3.amazonaws.com", seconds=100 + i) for i in range(20)]
     rows.append(row(30, "h1", "evil", "a.s3.amazonaws.com"))  # day 1 still live at day 30: gated
     rows.append(row(31, "h1", "evil", "b.s3.amazonaws.com"))  # day 1 forgotten at day 31 (1 <= 31 - 30)
     alerts = run(eng, rows)

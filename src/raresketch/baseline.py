@@ -30,6 +30,7 @@ STRUCTURES: dict[str, tuple[float, str]] = {
     "kind_agents": (0.5, "(process, cloud service kind) -> distinct agents"),
     "agent_seen_kind": (0.5, "cloud service kind -> agents that used it"),
     "new_rare": (0.25, "process -> rare cloud resources it met first (habitual explorers)"),
+    "new_rare_agent": (0.25, "(process, agent) -> rare cloud resources it met first there (per-agent cap)"),
     "im_agents": (0.125, "(process, IM service) -> distinct agents"),
     "im_agent_days": (0.125, "(process, IM service) -> distinct agent-days"),
     "binary_agents": (0.5, "binary (sha256, else process key) -> distinct agents"),
@@ -201,7 +202,9 @@ class Baseline:
             first_rare[ci] = (prevalence[ci] <= thr[ci]) & (process_seen[ci] == 0) & ev.has_process[ci]
             fi = np.flatnonzero(first_rare)
             if fi.size:
-                new_rare[fi] = s["new_rare"].observe(ev.process[fi], ev.resource[fi], ev.days[fi])[0]
+                p, r, d = ev.process[fi], ev.resource[fi], ev.days[fi]
+                per_agent = s["new_rare_agent"].observe(hash_pair(p, ev.agent[fi]), r, d)[0]
+                new_rare[fi] = s["new_rare"].observe(p, r, d, learn=per_agent < c.explorer_cap_per_agent)[0]
         im_agents, im_agent_days = z32(), z32()
         ii = np.flatnonzero(ev.is_im)
         if ii.size:

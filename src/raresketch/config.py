@@ -31,12 +31,18 @@ class Config:
     #: A process that met this many rare cloud resources for the first time in the window is a habitual
     #: explorer: its rare-cloud alerts are suppressed and counted.
     habitual_explorer_n: int = 20
+    #: At most this many of a process's first rare contacts count per agent (None = habitual_explorer_n // 2), so
+    #: one host cannot make a process a habitual explorer for the whole organisation.
+    habitual_explorer_per_agent: int | None = None
     #: Uncommon IM: at most this many agents saw the process talk to the service (None = the rare threshold) ...
     im_max_agents: int | None = None
     #: ... and at most this many agent-days of such traffic in the window.
     im_max_agent_days: int = 10
     #: Volume guard: alerts per detector per day of event time before the detector pauses for that day.
     max_alerts_per_day: int = 5000
+    #: Volume guard per agent: one agent's alerts per detector per day before that agent pauses for the day, so
+    #: one flooding host cannot spend the organisation's budget (None disables).
+    max_alerts_per_agent_day: int | None = 100
     #: Allow-listed events are still learned (True) or skipped entirely (False).
     allowlist_learn: bool = True
     #: Agent groups whose events never alert: glob patterns on ``host.id`` or ``host.name`` (case-insensitive),
@@ -74,6 +80,9 @@ class Config:
             "im_max_agents": self.im_max_agents is None or self.im_max_agents >= 0,
             "im_max_agent_days": self.im_max_agent_days >= 0,
             "max_alerts_per_day": self.max_alerts_per_day >= 0,
+            "max_alerts_per_agent_day": self.max_alerts_per_agent_day is None or self.max_alerts_per_agent_day >= 0,
+            "habitual_explorer_per_agent": self.habitual_explorer_per_agent is None
+            or self.habitual_explorer_per_agent >= 1,
             "max_future_days": self.max_future_days is None or self.max_future_days >= 0,
             "exact_limit": 1 <= self.exact_limit <= 1 << 24,
             "capacity": 64 <= self.capacity <= 1 << 32,
@@ -90,6 +99,13 @@ class Config:
 
         return np.maximum(self.rare_min_agents, np.floor(self.rare_fraction * np.asarray(active_agents))).astype(
             np.int64)
+
+    @property
+    def explorer_cap_per_agent(self) -> int:
+        """First rare contacts of a process counted per agent (``habitual_explorer_per_agent`` or N // 2)."""
+        if self.habitual_explorer_per_agent is not None:
+            return self.habitual_explorer_per_agent
+        return max(1, self.habitual_explorer_n // 2)
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)

@@ -255,14 +255,22 @@ class Engine:
                     entry = self._dup_counts.setdefault(dkey, [0, t_min])
                     entry[0] += 1
                     continue
-                vkey = (det, day)
+                vkey, akey = (det, day), (det, day, cols["host.id"][j])
                 if self._volume.get(vkey, 0) >= cfg.max_alerts_per_day:
                     self.suppressed["volume_guard"] += 1
                     self._warn(f"volume:{det}:{day}", f"{det}: {cfg.max_alerts_per_day} alerts on day "
                                                       f"{_dt.date.fromordinal(719163 + day)}; paused until the next "
                                                       "day (raise max_alerts_per_day, or allow-list the noise)")
                     continue
+                if cfg.max_alerts_per_agent_day is not None and \
+                        self._volume.get(akey, 0) >= cfg.max_alerts_per_agent_day:
+                    self.suppressed["volume_guard_agent"] += 1
+                    self._warn(f"volume:{det}:{day}:{akey[2]}",
+                               f"{det}: {cfg.max_alerts_per_agent_day} alerts from agent {akey[2]} on day "
+                               f"{_dt.date.fromordinal(719163 + day)}; that agent is paused until the next day")
+                    continue
                 self._volume[vkey] = self._volume.get(vkey, 0) + 1
+                self._volume[akey] = self._volume.get(akey, 0) + 1
                 prev = self._dup_counts.pop(dkey, None)
                 self._dup_counts[dkey] = [0, t_min]
                 ev_dict = self._evidence(det, i, j, pri, m, rcols, matched, day, int(ref_day[i]))
@@ -327,7 +335,7 @@ class Engine:
         if len(self._dup_counts) > 10_000:
             self._dup_counts = {k: v for k, v in self._dup_counts.items() if now_min - v[1] < window}
         today = now_min // 1440
-        if len(self._volume) > 64:
+        if len(self._volume) > 4096:
             self._volume = {k: v for k, v in self._volume.items() if k[1] >= today - 2}
 
     # ---- state --------------------------------------------------------------------------------------
@@ -338,7 +346,7 @@ class Engine:
     def to_bytes(self) -> bytes:
         meta = {"config": self.config.to_dict(), "stats": dict(self.stats), "suppressed": dict(self.suppressed),
                 "warnings": self.warnings[-100:],
-                "volume": [[d, day, c] for (d, day), c in self._volume.items()],
+                "volume": [[*k, c] for k, c in self._volume.items()],
                 "dup_counts": [[str(k), v[0], v[1]] for k, v in self._dup_counts.items()]}
         names = json.dumps({str(k): v for k, v in self._names.items()}).encode()
         return _format.pack("EngineState", meta, [np.frombuffer(self.baseline.to_bytes(), dtype=np.uint8),
@@ -356,7 +364,7 @@ class Engine:
             eng.stats.update({str(k): int(v) for k, v in meta["stats"].items()})
             eng.suppressed.update({str(k): int(v) for k, v in meta["suppressed"].items()})
             eng.warnings = [str(w) for w in meta["warnings"]]
-            eng._volume = {(str(d), int(day)): int(c) for d, day, c in meta["volume"]}
+            eng._volume = {(str(v[0]), int(v[1]), *map(str, v[2:-1])): int(v[-1]) for v in meta["volume"]}
             eng._dup_counts = {int(k): [int(a), int(b)] for k, a, b in meta["dup_counts"]}
             eng._names = {int(k): str(v) for k, v in json.loads(arrays[2].tobytes().decode()).items()}
         except (KeyError, TypeError, ValueError, AttributeError, UnicodeDecodeError) as e:
