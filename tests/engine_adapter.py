@@ -12,7 +12,7 @@ from raresketch import hash64, hash_pair
 # reference evidence name -> engine evidence name
 EVIDENCE = {
     "prevalence": "prevalence", "threshold": "rare_threshold", "active_agents": "active_agents",
-    "new_rare": "process_new_rare_resources", "kind_agents": "process_kind_agents",
+    "new_rare": "process_new_rare_resources", "new_rare_agent": "process_new_rare_resources_on_agent", "kind_agents": "process_kind_agents",
     "agent_seen_kind": "agent_used_kind", "agent_first_day": "agent_first_day",
     "agent_activated": "agent_activated", "org_first_day": "org_first_day", "baseline_days": "baseline_days",
     "late": "late", "reference_day": "reference_day", "suspicious_signals": "suspicious_signals",

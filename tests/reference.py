@@ -360,12 +360,13 @@ class ReferenceEngine:
                     names.append(RARE_CLOUD_ATYPICAL)
                 names.append(RARE_CLOUD)
                 nr = self.new_rare.count(proc)
+                nr_agent = self.new_rare_agent.count((proc, agent))
                 evidence = dict(common, prevalence=prev, process_seen=pseen, cloud_resource=R, cloud_kind=K,
                                 kind_agents=kind_n, agent_seen_kind=agent_kind, agent_activated=agent_activated,
-                                agent_first_day=agent_first, new_rare=nr,
+                                agent_first_day=agent_first, new_rare=nr, new_rare_agent=nr_agent,
                                 habitual_explorer_n=cfg.habitual_explorer_n)
                 alert = self._gate("rare_cloud", names, ev, day, R, evidence, org_activated, allowlisted,
-                                   habitual=nr >= cfg.habitual_explorer_n)
+                                   habitual=max(nr, nr_agent) >= cfg.habitual_explorer_n)
                 if alert:
                     out.append(alert)
 

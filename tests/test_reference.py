@@ -238,12 +238,15 @@ def test_habitual_explorer_gate():
 def test_one_agent_counts_at_most_half_towards_habitual():
     eng = Impl()
     rows = _cloud_org()
-    # one host makes "evil" meet 25 rare buckets: only 10 (= 20 // 2) count for the organisation
+    # one host makes "evil" meet 25 rare buckets: only 15 (3/4 of 20) count for the organisation ...
     rows += [row(1, "h2", "evil", f"flood{i}.s3.amazonaws.com", seconds=100 + i) for i in range(25)]
     rows.append(row(15, "h1", "evil", "c2.s3.amazonaws.com"))
+    # ... while on h2 itself "evil" is a habitual explorer (a host can only blind itself)
+    rows.append(row(15, "h2", "evil", "more.s3.amazonaws.com"))
     alerts = run(eng, rows)
     assert [a["destination"] for a in alerts] == ["aws/s3/c2"]
-    assert alerts[0]["evidence"]["new_rare"] == 10 and eng.suppressed["habitual_explorer"] == 0
+    assert alerts[0]["evidence"]["new_rare"] == 15 and alerts[0]["evidence"]["new_rare_agent"] == 0
+    assert eng.suppressed["habitual_explorer"] == 1
 
 
 def test_per_agent_volume_guard_pauses_only_that_agent():

@@ -152,6 +152,7 @@ class Priors:
     agent_seen_kind: np.ndarray
     first_rare: np.ndarray
     new_rare: np.ndarray
+    new_rare_agent: np.ndarray
     im_agents: np.ndarray
     im_agent_days: np.ndarray
     binary_agents: np.ndarray
@@ -191,7 +192,7 @@ class Baseline:
         z32 = lambda: np.zeros(n, dtype=np.int64)  # noqa: E731
         prevalence, process_seen, kind_agents, agent_seen_kind = z32(), z32(), z32(), z32()
         first_rare = np.zeros(n, dtype=bool)
-        new_rare = z32()
+        new_rare, new_rare_agent = z32(), z32()
         ci = np.flatnonzero(ev.is_cloud)
         if ci.size:
             d, a, p, r, k = ev.days[ci], ev.agent[ci], ev.process[ci], ev.resource[ci], ev.kind[ci]
@@ -204,6 +205,7 @@ class Baseline:
             if fi.size:
                 p, r, d = ev.process[fi], ev.resource[fi], ev.days[fi]
                 per_agent = s["new_rare_agent"].observe(hash_pair(p, ev.agent[fi]), r, d)[0]
+                new_rare_agent[fi] = per_agent
                 new_rare[fi] = s["new_rare"].observe(p, r, d, learn=per_agent < c.explorer_cap_per_agent)[0]
         im_agents, im_agent_days = z32(), z32()
         ii = np.flatnonzero(ev.is_im)
@@ -221,8 +223,8 @@ class Baseline:
         if mi.size:
             cmdline_agents[mi] = s["cmdline_agents"].observe(ev.cmdline[mi], ev.agent[mi], ev.days[mi])[0]
         return Priors(run_first.astype(np.int64), active, thr, org_first, prevalence, process_seen, kind_agents,
-                      agent_seen_kind, first_rare, new_rare, im_agents, im_agent_days, binary_agents, pair_agents,
-                      cmdline_agents)
+                      agent_seen_kind, first_rare, new_rare, new_rare_agent, im_agents, im_agent_days, binary_agents,
+                      pair_agents, cmdline_agents)
 
     def _org_runs(self, days: np.ndarray, prior_first: int, prior_today: int) -> np.ndarray:
         """Start day of the org's run of presence at each event (the AgentTable's rule, per event): a run starts

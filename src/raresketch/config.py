@@ -31,8 +31,9 @@ class Config:
     #: A process that met this many rare cloud resources for the first time in the window is a habitual
     #: explorer: its rare-cloud alerts are suppressed and counted.
     habitual_explorer_n: int = 20
-    #: At most this many of a process's first rare contacts count per agent (None = habitual_explorer_n // 2), so
-    #: one host cannot make a process a habitual explorer for the whole organisation.
+    #: At most this many of a process's first rare contacts count per agent towards the organisation's count
+    #: (None = three quarters of habitual_explorer_n, 15), so one host alone cannot make a process a habitual
+    #: explorer for the whole organisation.
     habitual_explorer_per_agent: int | None = None
     #: Uncommon IM: at most this many agents saw the process talk to the service (None = the rare threshold) ...
     im_max_agents: int | None = None
@@ -102,10 +103,10 @@ class Config:
 
     @property
     def explorer_cap_per_agent(self) -> int:
-        """First rare contacts of a process counted per agent (``habitual_explorer_per_agent`` or N // 2)."""
+        """First rare contacts of a process counted per agent (``habitual_explorer_per_agent``, else 3N/4)."""
         if self.habitual_explorer_per_agent is not None:
             return self.habitual_explorer_per_agent
-        return max(1, self.habitual_explorer_n // 2)
+        return max(1, 3 * self.habitual_explorer_n // 4)
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)

@@ -214,7 +214,8 @@ class Engine:
         self.stats["habitual_explorer_first_contacts"] += int(pri.first_rare.sum())
         # Vector gates first (activation, allow-list, habitual explorer): only survivors become Python objects.
         activated = (ev.days.astype(np.int64) - pri.org_first_day) >= cfg.activation_days
-        habitual = cloud_any & (pri.new_rare >= cfg.habitual_explorer_n)
+        habitual = cloud_any & ((pri.new_rare >= cfg.habitual_explorer_n) |
+                                (pri.new_rare_agent >= cfg.habitual_explorer_n))
         for det_mask, gate in ((cloud_any, habitual), (im_any, False)):  # counted once per (event, detector)
             for name, hit in (("activation", det_mask & ~activated), ("allowlist", det_mask & activated & allow),
                               ("habitual_explorer", det_mask & activated & ~allow & gate)):
@@ -312,6 +313,7 @@ class Engine:
                 "process_kind_agents": int(pri.kind_agents[i]),
                 "agent_used_kind": bool(pri.agent_seen_kind[i]),
                 "process_new_rare_resources": int(pri.new_rare[i]),
+                "process_new_rare_resources_on_agent": int(pri.new_rare_agent[i]),
                 "habitual_explorer_n": cfg.habitual_explorer_n,
             })
         else:
