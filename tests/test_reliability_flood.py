@@ -49,26 +49,32 @@ def test_other_hosts_detections_still_fire(unique_process_flood):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "engine/baseline: the habitual-explorer gate counts first-rare contacts per process key org-wide, so ONE host "
-    "running the real, signed powershell.exe against 25 random *.s3.amazonaws.com names makes "
-    "'powershell.exe|microsoft windows' a habitual explorer for 30 days: the rare-cloud alerts of powershell C2 "
-    "on every other host are suppressed (3 of 20 injected attacks missed). Proposed: cap each agent's "
-    "contribution to new_rare(p) to habitual_explorer_n / 2 (docs/RELIABILITY.md, Open issues 3)"))
+    "baseline/config: habitual-explorer poisoning from one host. Before: first rare contacts counted per process "
+    "org-wide, so one host running the signed powershell.exe against 25 random *.s3.amazonaws.com names made it a "
+    "habitual explorer and 3 of 20 injected attacks (PowerShell C2 on other hosts) were missed. Now (per-agent "
+    "share capped at the default 3N/4 = 15) 1 is still missed: 15 from the flooding host + 5 legitimate first rare "
+    "contacts elsewhere reach N = 20. With habitual_explorer_per_agent = 10 (N/2) none is missed on this org "
+    "(test below); docs/RELIABILITY.md, Open issues 3"))
 def test_one_host_cannot_make_a_process_habitual_for_the_org():
-    f = flood.run(flood=25, process="powershell.exe", signer="Microsoft Windows", only="flood", **SMALL)["flood"]
+    f = flood.run(flood=200, process="powershell.exe", signer="Microsoft Windows", only="flood", **SMALL)["flood"]
     assert f["attacks_caught_other_hosts"] == f["attacks_other_hosts"], f["missed_attacks"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine: the volume guard is per detector per day org-wide; one host contacting 6,000 random hostnames with a "
-    "new random process name each time (every one a first-rare contact of a new process, so no habitual-explorer "
-    "gate) emits 5,000 alerts and pauses the rare-cloud detector for the whole org for the rest of the day: "
-    "injected attacks on other hosts that day are missed. Proposed: a per-agent volume guard "
-    "(docs/RELIABILITY.md, Open issues 4)"))
+def test_per_agent_cap_of_half_n_stops_single_host_poisoning():
+    cfg = rs.Config(capacity=SMALL["capacity"], habitual_explorer_per_agent=10)
+    small = {k: v for k, v in SMALL.items() if k != "capacity"}
+    f = flood.run(flood=200, process="powershell.exe", signer="Microsoft Windows", only="flood", config=cfg,
+                  **small)["flood"]
+    assert f["attacks_caught_other_hosts"] == f["attacks_other_hosts"], f["missed_attacks"]
+
+
 def test_one_host_cannot_exhaust_the_org_alert_budget():
+    """Regression (found here, fixed in engine.py: per-agent volume guard): one host contacting 6,000 random
+    hostnames, each from a new random process name, emitted 5,000 alerts and paused the rare-cloud detector for the
+    whole org for the rest of the day (2 of 20 attacks on other hosts missed)."""
     f = flood.run(flood=6_000, random_process=True, only="flood", **SMALL)["flood"]
-    assert f["suppressed"].get("volume_guard", 0) > 0          # the guard tripped ...
-    assert f["attacks_caught_other_hosts"] == f["attacks_other_hosts"], f["missed_attacks"]   # ... and blinded
+    assert f["suppressed"].get("volume_guard_agent", 0) > 0          # the noisy agent is paused ...
+    assert f["attacks_caught_other_hosts"] == f["attacks_other_hosts"], f["missed_attacks"]   # ... not the org
 
 
 def test_budget_is_fixed_by_capacity():

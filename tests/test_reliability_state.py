@@ -171,13 +171,9 @@ def test_oversized_state_refused_before_reading(tmp_path, monkeypatch):
         rs.Engine.load(p)
 
 
-@pytest.mark.xfail(raises=MemoryError, strict=True, reason=(
-    "ext/_agents.pxi AgentTable.from_bytes builds AgentTable(capacity) (allocates 2**ceil(log2(4/3 cap)) "
-    "16-byte slots) BEFORE checking the slot array's shape: a 4 MB state whose header says capacity=2**32 "
-    "asks for 128 GiB and raises MemoryError (a traceback from `raresketch inspect`, not a one-line error). "
-    "Fix: validate 8 <= cap <= 2**32 and compare arrays[0].shape[0] with the slot count cap implies before "
-    "constructing"))
 def test_header_claiming_huge_capacity_is_refused_without_allocating(good_state):
+    """Regression (found here, fixed in ext/_agents.pxi): a resealed state whose AgentTable header claimed
+    capacity 2**32 made from_bytes allocate 128 GiB (MemoryError, a CLI traceback) before checking the arrays."""
     def edit_engine(p, a):
         def edit_base(bp, ba):
             ba = list(ba)
@@ -192,12 +188,9 @@ def test_header_claiming_huge_capacity_is_refused_without_allocating(good_state)
         rs.Engine.from_bytes(hostile)
 
 
-@pytest.mark.xfail(raises=AttributeError, strict=True, reason=(
-    "src/raresketch/engine.py Engine.from_bytes catches (KeyError, TypeError, ValueError, UnicodeDecodeError) "
-    "around the metadata, but a well-formed (resealed) state whose 'stats', 'suppressed' or 'config' is a list "
-    "raises AttributeError ('list' object has no attribute 'items'), which the CLI does not catch (traceback). "
-    "Fix: add AttributeError to that except tuple (or check isinstance(meta[k], dict) / list before use)"))
 def test_resealed_state_with_wrong_metadata_types_is_refused(good_state):
+    """Regression (found here, fixed in engine.py): a resealed state whose 'stats' is a list raised
+    AttributeError ('list' object has no attribute 'items'), a CLI traceback."""
     hostile = _repack(good_state, "EngineState", lambda p, a: ({**p, "stats": ["not", "a", "dict"]}, a))
     with pytest.raises(ValueError, match="corrupt raresketch EngineState"):
         rs.Engine.from_bytes(hostile)
