@@ -86,14 +86,25 @@ def detect_format(src: Source) -> str:
             break
     if not votes:
         first = stripped.split(b"\n", 1)[0]
-        if b"," in first and b"@timestamp" in first:
-            return "csv"
+        if b"," in first and b"@timestamp" in first and _csv_header_has_timestamp(first):
+            return "csv"  # (a broken JSON line that merely contains "@timestamp" stays JSON lines: counted)
         return "ecs"
     # Any Sysmon/Zeek/OCSF record wins over ecs (ECS is the fallback shape of everything).
     for k in ("sysmon", "zeek", "ocsf"):
         if votes.get(k):
             return k
     return "ecs"
+
+
+def _csv_header_has_timestamp(first: bytes) -> bool:
+    """True if ``first``, read as a CSV header row, has a column named exactly ``@timestamp``."""
+    import csv
+
+    try:
+        names = next(csv.reader([first.decode("utf-8", "replace")]), [])
+    except csv.Error:
+        return False
+    return "@timestamp" in (n.strip().strip("\ufeff") for n in names)
 
 
 def read_events(path_or_file: Any, format: str = "auto", batch_size: int = 65536,
@@ -123,6 +134,13 @@ def read_events(path_or_file: Any, format: str = "auto", batch_size: int = 65536
 
     Cost: O(records); JSON parsing dominates (orjson). Normalisation runs once per distinct value per batch.
     """
+    for t in _read_events(path_or_file, format, batch_size, stats, options):
+        if t.num_rows:  # a batch whose every record was dropped (bad timestamps, say) is not yielded
+            yield t
+
+
+def _read_events(path_or_file: Any, format: str, batch_size: int, stats: ReadStats | None,
+                 options: dict) -> Iterator[pa.Table]:
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     if batch_size < 1:
@@ -163,6 +181,8 @@ def read_events(path_or_file: Any, format: str = "auto", batch_size: int = 65536
             yield from read_parquet(src.name or _rewind(path_or_file), batch_size, stats)
         elif fmt == "arrow":
             yield from read_arrow_ipc(src.name or _rewind(path_or_file), batch_size, stats)
+        if src.damaged is not None:
+            stats.skip("truncated_input")
     finally:
         src.close()
 
@@ -191,4 +211,7 @@ def _read_dir(directory: str, format: str, batch_size: int, stats: ReadStats, op
         p = os.path.join(directory, n)
         low = n.lower()[:-3] if n.lower().endswith(".gz") else n.lower()
         if os.path.isfile(p) and low.endswith(_READABLE_IN_DIR):
-            yield from read_events(p, format, batch_size, stats, **options)
+            try:
+                yield from read_events(p, format, batch_size, stats, **options)
+            except (OSError, EOFError, ValueError):  # one unreadable file does not stop the folder
+                stats.skip("unreadable_file")

@@ -8,6 +8,7 @@ import gzip
 import io
 import os
 import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -32,6 +33,8 @@ SKIP_REASONS = {
     "evtx_unreadable": "a record or chunk the evtx parser reports as unreadable",
     "bad_record": "a record whose fields have impossible types or values",
     "unsupported_line": "a line in a Zeek TSV log that does not match its #fields header",
+    "truncated_input": "a compressed input that ends early or is corrupt after some records (those are kept)",
+    "unreadable_file": "a file in a folder that could not be read or decompressed at all (the folder goes on)",
 }
 
 
@@ -110,8 +113,33 @@ class Source:
         magic = _peek(raw, 2)
         self.gzip = magic == b"\x1f\x8b"
         self.fh: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if self.gzip else raw
-        self.head = self.fh.read(self.HEAD)
+        #: Why a compressed input stopped early (truncated, corrupt), or None; what came before is kept.
+        self.damaged: str | None = None
+        self.head = self._read(self.HEAD)
+        if self.damaged is not None and not self.head:
+            self.close()
+            raise ValueError(f"cannot decompress {self.name or 'input'}: {self.damaged}")
         self._consumed = False
+
+    def _read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all when negative). A gzip stream that is cut short or corrupt returns what was
+        decompressed before the damage (read in 64 KiB steps, so little is lost) and sets :attr:`damaged`."""
+        if self.damaged is not None:
+            return b""
+        if not self.gzip:
+            return self.fh.read(n)
+        parts, got = [], 0
+        while n < 0 or got < n:
+            try:
+                b = self.fh.read(1 << 16 if n < 0 else min(n - got, 1 << 16))
+            except (EOFError, OSError, zlib.error) as e:
+                self.damaged = f"{type(e).__name__}: {e}"
+                break
+            if not b:
+                break
+            parts.append(b)
+            got += len(b)
+        return b"".join(parts)
 
     @property
     def ext(self) -> str:
@@ -124,7 +152,7 @@ class Source:
         if self._consumed:
             raise RuntimeError("source already consumed")
         self._consumed = True
-        return self.head + self.fh.read()
+        return self.head + self._read()
 
     def lines(self) -> Iterator[bytes]:
         if self._consumed:
@@ -132,7 +160,7 @@ class Source:
         self._consumed = True
         rest = self.head
         while True:
-            chunk = self.fh.read(1 << 20)
+            chunk = self._read(1 << 20)
             if not chunk:
                 break
             rest += chunk
@@ -154,7 +182,7 @@ class Source:
         self._consumed = True
         rest = self.head
         while True:
-            chunk = self.fh.read(size)
+            chunk = self._read(size)
             if not chunk:
                 break
             rest = rest + chunk if rest else chunk
@@ -285,6 +313,10 @@ def to_str(v: Any) -> str | None:
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
+_INF = float("inf")
+_US_MIN, _US_MAX = -(1 << 63) + 1, (1 << 63) - 1
+
+
 def _parse_one(v: Any) -> int | None:
     """One timestamp -> UTC microseconds since the epoch, or None. Numbers: seconds, ms or us by magnitude
     (< 1e11 seconds, < 1e14 ms, else us). Strings: ISO 8601 (``T`` or space, ``Z`` or offset, any fraction);
@@ -292,11 +324,11 @@ def _parse_one(v: Any) -> int | None:
     if v is None or isinstance(v, bool):
         return None
     if isinstance(v, (int, float)):
-        if v != v:
+        if v != v or v in (_INF, -_INF):
             return None
         a = abs(v)
-        us = v * 1e6 if a < 1e11 else v * 1e3 if a < 1e14 else v
-        return int(round(us))
+        us = int(round(v * 1e6 if a < 1e11 else v * 1e3 if a < 1e14 else v))
+        return us if _US_MIN <= us <= _US_MAX else None  # beyond int64 microseconds: not a time
     s = str(v).strip()
     if not s:
         return None
@@ -336,7 +368,7 @@ def parse_timestamps(values: list) -> tuple[pa.Array, np.ndarray]:
     arr = None
     try:
         raw = pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # mixed types; integers beyond int64
         raw = None
     if raw is not None and raw.null_count == 0:
         if pa.types.is_string(raw.type):
@@ -350,7 +382,7 @@ def parse_timestamps(values: list) -> tuple[pa.Array, np.ndarray]:
             x = raw.to_numpy().astype(np.float64)
             a = np.abs(x)
             us = np.where(a < 1e11, x * 1e6, np.where(a < 1e14, x * 1e3, x))
-            if np.all(np.isfinite(us)):
+            if np.all(np.isfinite(us)) and np.all(np.abs(us) < 9.2e18):  # else value by value (-> invalid)
                 arr = pa.array(np.round(us).astype(np.int64))
     if arr is not None:
         return arr.cast(pa.int64()).cast(_TS), np.ones(n, bool)
