@@ -54,7 +54,7 @@ def test_other_hosts_detections_still_fire(unique_process_flood):
     "habitual explorer and 3 of 20 injected attacks (PowerShell C2 on other hosts) were missed. Now (per-agent "
     "share capped at the default 3N/4 = 15) 1 is still missed: 15 from the flooding host + 5 legitimate first rare "
     "contacts elsewhere reach N = 20. With habitual_explorer_per_agent = 10 (N/2) none is missed on this org "
-    "(test below); docs/RELIABILITY.md, Open issues 3"))
+    "(test below); docs/RELIABILITY.md, still open 1"))
 def test_one_host_cannot_make_a_process_habitual_for_the_org():
     f = flood.run(flood=200, process="powershell.exe", signer="Microsoft Windows", only="flood", **SMALL)["flood"]
     assert f["attacks_caught_other_hosts"] == f["attacks_other_hosts"], f["missed_attacks"]
