@@ -23,7 +23,8 @@ cdef class AgentTable:
 
     Open addressing (linear probing) over ``capacity`` slots of 16 bytes plus a 256 KiB histogram; agents are
     never deleted (an agent that leaves the window only stops counting). When full, new agents are counted in
-    ``dropped`` and reported as starting a run at the event (never activated). Observe is O(1) per event.
+    ``dropped`` and reported as starting a run at the event (never activated). Observe is O(1) per event and
+    releases the GIL; not thread-safe for concurrent writers (one writer at a time).
     """
     cdef readonly uint64_t capacity
     cdef readonly uint32_t window_days

@@ -37,7 +37,8 @@ cdef class HyperLogLog:
     Register layout matches ``datasketch.HyperLogLogPlusPlus`` (index = low ``p`` bits of the mixed key,
     rank from the remaining ``64 - p`` bits), and :meth:`count` uses the same HLL++ rule: linear counting
     while it is below the empirical threshold, then the raw estimate minus the empirical bias (6 nearest
-    neighbours) up to ``5 m``. Update O(1) per key; count O(m); merge is the register-wise max.
+    neighbours) up to ``5 m``. Update O(1) per key; count O(m); merge is the register-wise max. Batch updates
+    release the GIL; not thread-safe for concurrent writers (one writer at a time).
     """
     cdef readonly uint32_t p
     cdef readonly uint64_t seed

@@ -9,9 +9,12 @@ batches, so that the distributed algorithm can be tested (and reasoned about) wi
    pairs only; built on the driver from them, it also gives the rare threshold of every day.
 3. ``build_partial``: every KeyedDistinct except ``new_rare`` is a function of its set of (key, member,
    last day) triples, so partials over *any* disjoint split of the events merge into the exact union.
-4. ``build_new_rare_partial``: ``new_rare`` is learned only at *first-rare-contact* events, whose condition
-   reads ``prevalence(R)`` and ``process_seen(R, p)`` before the event (functions of resource R's own events)
-   and the day's threshold (step 2): so, per partition of the *cloud resources*, it is exact too.
+4. ``first_rare_contacts``: *first-rare-contact* events are those whose condition reads ``prevalence(R)`` and
+   ``process_seen(R, p)`` before the event (functions of resource R's own events) and the day's threshold
+   (step 2): found exactly per partition of the *cloud resources*.
+5. ``build_new_rare_partial``: ``new_rare_agent(p, a)`` learns every first-rare contact and ``new_rare(p)`` those
+   made while the agent's share is below its cap, which reads ``new_rare_agent(p, a)`` before the contact: a
+   function of the (process, agent) pair's own contacts, so exact per partition of (process, agent).
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from ._core import AgentTable, KeyedDistinct
+from ._core import AgentTable, KeyedDistinct, hash_pair
 from .baseline import Baseline, EventKeys, event_keys
 from .catalog import Catalog
 from .config import Config
@@ -30,7 +33,9 @@ from .events import conform
 __all__ = [
     "KEY_FIELDS", "KEYS_SCHEMA", "SORT_COLUMNS", "pack", "unpack", "catalog_for", "events_to_keys",
     "keys_to_event_keys", "build_partial", "merge_baseline_blobs", "merge_structure_blobs", "agent_table",
-    "build_new_rare_partial", "empty_structure", "assemble", "build_baseline_local",
+    "first_rare_contacts", "build_new_rare_partial", "merge_new_rare_blobs", "pack_structures",
+    "unpack_structures", "empty_structure", "assemble", "build_baseline_local", "CONTACT_SCHEMA",
+    "NEW_RARE_STRUCTURES",
 ]
 
 _US_PER_DAY = 86_400_000_000
@@ -171,7 +176,7 @@ def empty_structure(config: Config, name: str) -> KeyedDistinct:
 
 def build_partial(key_batches: Iterable[pa.Table | pa.RecordBatch], config: Config) -> bytes | None:
     """A partial baseline over one partition's events (batches in event order), packed. Its AgentTable and
-    ``new_rare`` are emptied: they are rebuilt exactly by steps 2 and 4. None if the partition is empty."""
+    ``new_rare`` structures are emptied: they are rebuilt exactly by steps 2, 4 and 5. None if empty."""
     bl = Baseline(config)
     n = 0
     for b in key_batches:
@@ -182,7 +187,8 @@ def build_partial(key_batches: Iterable[pa.Table | pa.RecordBatch], config: Conf
         return None
     c = config
     bl.agents = AgentTable(c.max_agents, c.training_days, c.seed)
-    bl.structures["new_rare"] = empty_structure(c, "new_rare")
+    for name in NEW_RARE_STRUCTURES:
+        bl.structures[name] = empty_structure(c, name)
     return pack(bl.to_bytes())
 
 
@@ -204,25 +210,33 @@ def merge_structure_blobs(blobs: Iterable[bytes]) -> bytes | None:
     return None if out is None else pack(out.to_bytes())
 
 
-# ---- step 4: new_rare, partitioned by cloud resource ---------------------------------------------------
-def build_new_rare_partial(key_batches: Iterable[pa.Table | pa.RecordBatch], config: Config,
-                           thresholds: dict[int, int], base_structures: dict[str, bytes] | None = None
-                           ) -> bytes | None:
-    """``new_rare`` learned from one partition of the cloud events (all events of its resources, in event
-    order): the first-rare-contact condition of Baseline.observe, ``prevalence(R) <= thr(d)`` and
-    ``process_seen(R, p)`` not live and a known process, evaluated with per-resource state continuing the
-    base baseline's (``base_structures``: packed ``prevalence`` and ``process_seen``)."""
+# ---- step 4: first rare contacts, partitioned by cloud resource -----------------------------------------
+#: The structures rebuilt by steps 4-5 (every other structure is a union of partials).
+NEW_RARE_STRUCTURES = ("new_rare", "new_rare_agent")
+
+#: One row per first-rare contact: what step 5 needs.
+CONTACT_SCHEMA = pa.schema([pa.field("_ts", pa.int64()), pa.field("process", pa.int64()),
+                            pa.field("agent", pa.int64()), pa.field("resource", pa.int64()),
+                            pa.field("days", pa.int64())])
+
+
+def first_rare_contacts(key_batches: Iterable[pa.Table | pa.RecordBatch], config: Config,
+                        thresholds: dict[int, int], base_structures: dict[str, bytes] | None = None
+                        ) -> pa.Table:
+    """The first-rare contacts among one partition of the cloud events (all events of its resources, in
+    event order): ``prevalence(R) <= thr(d)``, ``process_seen(R, p)`` not live and a known process, evaluated
+    with per-resource state continuing the base baseline's (``base_structures``: packed ``prevalence`` and
+    ``process_seen``). Rows of :data:`CONTACT_SCHEMA`."""
     if base_structures:
         prev = KeyedDistinct.from_bytes(unpack(base_structures["prevalence"]))
         seen = KeyedDistinct.from_bytes(unpack(base_structures["process_seen"]))
     else:
         prev, seen = empty_structure(config, "prevalence"), empty_structure(config, "process_seen")
-    new_rare = empty_structure(config, "new_rare")
     lo = min(thresholds) if thresholds else 0
     table = np.zeros((max(thresholds) - lo + 1) if thresholds else 1, dtype=np.int64)
     for d, t in thresholds.items():
         table[d - lo] = t
-    n = 0
+    out = []
     for b in key_batches:
         if not b.num_rows:
             continue
@@ -230,17 +244,77 @@ def build_new_rare_partial(key_batches: Iterable[pa.Table | pa.RecordBatch], con
         ci = np.flatnonzero(ev.is_cloud)
         if not ci.size:
             continue
-        n += ci.size
         d, a, p, r = ev.days[ci], ev.agent[ci], ev.process[ci], ev.resource[ci]
         pv = prev.observe(r, a, d)[0]
         ps = seen.observe(r, p, d)[1]
         idx = d - lo
         if idx.min() < 0 or idx.max() >= table.shape[0]:
             raise ValueError("a cloud event's day has no threshold (keys and agent-days disagree)")
-        fr = (pv <= table[idx]) & (ps == 0) & ev.has_process[ci]
-        if fr.any():
-            new_rare.observe(p[fr], r[fr], d[fr])
-    return pack(new_rare.to_bytes()) if n else None
+        fr = np.flatnonzero((pv <= table[idx]) & (ps == 0) & ev.has_process[ci])
+        if fr.size:
+            ts = b.column("_ts")
+            ts = (ts.combine_chunks() if isinstance(ts, pa.ChunkedArray) else ts).to_numpy(zero_copy_only=False)
+            out.append(pa.table([pa.array(ts[ci[fr]]), pa.array(p[fr].view(np.int64)), pa.array(a[fr].view(np.int64)),
+                                 pa.array(r[fr].view(np.int64)), pa.array(d[fr].astype(np.int64))],
+                                schema=CONTACT_SCHEMA))
+    return pa.concat_tables(out) if out else CONTACT_SCHEMA.empty_table()
+
+
+# ---- step 5: new_rare, partitioned by (process, agent) -------------------------------------------------
+def _column(batch: pa.Table | pa.RecordBatch, name: str) -> np.ndarray:
+    col = batch.column(name)
+    return (col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col).to_numpy(zero_copy_only=False)
+
+
+def pack_structures(structures: dict[str, KeyedDistinct]) -> bytes:
+    """Several named structures as one blob: a packed Baseline-format container (versioned, checksummed)."""
+    from . import _format
+
+    names = sorted(structures)
+    return pack(_format.pack("Baseline", {"config": {}, "structures": names},
+                             [np.frombuffer(structures[n].to_bytes(), dtype=np.uint8) for n in names]))
+
+
+def unpack_structures(blob: bytes) -> dict[str, KeyedDistinct]:
+    from . import _format
+
+    params, arrays = _format.unpack(unpack(blob), "Baseline")
+    return {n: KeyedDistinct.from_bytes(a.tobytes()) for n, a in zip(params["structures"], arrays)}
+
+
+def build_new_rare_partial(contacts: Iterable[pa.Table | pa.RecordBatch], config: Config,
+                           base_structures: dict[str, bytes] | None = None) -> bytes | None:
+    """``new_rare_agent`` and ``new_rare`` learned from one partition of the first-rare contacts (all contacts
+    of its (process, agent) pairs, in event order), as Baseline.observe learns them: every contact counts for
+    the pair, and for the process only while the pair's prior count is below the per-agent cap. A blob of
+    :func:`pack_structures`, None if the partition is empty."""
+    if base_structures:
+        st = {n: KeyedDistinct.from_bytes(unpack(base_structures[n])) for n in NEW_RARE_STRUCTURES}
+    else:
+        st = {n: empty_structure(config, n) for n in NEW_RARE_STRUCTURES}
+    n = 0
+    for b in contacts:
+        if not b.num_rows:
+            continue
+        p, a, r = (_column(b, c).view(np.uint64) for c in ("process", "agent", "resource"))
+        d = _column(b, "days")
+        per_agent = st["new_rare_agent"].observe(hash_pair(p, a), r, d)[0]
+        st["new_rare"].observe(p, r, d, learn=per_agent < config.explorer_cap_per_agent)
+        n += b.num_rows
+    return pack_structures(st) if n else None
+
+
+def merge_new_rare_blobs(blobs: Iterable[bytes]) -> bytes | None:
+    """Merge :func:`build_new_rare_partial` blobs (a level of the tree reduction)."""
+    out: dict[str, KeyedDistinct] | None = None
+    for blob in blobs:
+        st = unpack_structures(blob)
+        if out is None:
+            out = st
+        else:
+            for name, kd in st.items():
+                out[name].merge(kd)
+    return None if out is None else pack_structures(out)
 
 
 def assemble(config: Config, agents: AgentTable, partial: bytes | None, new_rare: bytes | None,
@@ -252,7 +326,8 @@ def assemble(config: Config, agents: AgentTable, partial: bytes | None, new_rare
         out.merge(Baseline.from_bytes(unpack(partial)))
     out.agents = agents
     if new_rare is not None:
-        out.structures["new_rare"].merge(KeyedDistinct.from_bytes(unpack(new_rare)))
+        for name, kd in unpack_structures(new_rare).items():
+            out.structures[name].merge(kd)
     return out
 
 
@@ -275,11 +350,15 @@ def build_baseline_local(events: Iterable[pa.Table], config: Config | None = Non
     at, thr = agent_table(keys["agent"].to_numpy(), keys["days"].to_numpy(), config, base)
     partials = [build_partial([_sorted(p)], config) for p in _split(keys, keys["process"].to_numpy(), parts)]
     cloud = keys.filter(keys["is_cloud"])
-    base_s = {n: pack(base.structures[n].to_bytes()) for n in ("prevalence", "process_seen")} if base else None
-    nr = [build_new_rare_partial([_sorted(p)], config, thr, base_s)
-          for p in _split(cloud, cloud["resource"].to_numpy(), parts)]
+    base_s = ({n: pack(base.structures[n].to_bytes()) for n in ("prevalence", "process_seen", *NEW_RARE_STRUCTURES)}
+              if base else None)
+    contacts = pa.concat_tables([first_rare_contacts([_sorted(p)], config, thr, base_s)
+                                 for p in _split(cloud, cloud["resource"].to_numpy(), parts)])
+    pa_key = (contacts["process"].to_numpy() * 31 + contacts["agent"].to_numpy()).astype(np.int64)
+    nr = [build_new_rare_partial([p.sort_by([("_ts", "ascending"), ("resource", "ascending")])], config, base_s)
+          for p in _split(contacts, pa_key, parts)]
     return assemble(config, at, merge_baseline_blobs([p for p in partials if p]),
-                    merge_structure_blobs([p for p in nr if p]), base)
+                    merge_new_rare_blobs([p for p in nr if p]), base)
 
 
 def structure_items(bl: Baseline) -> dict[str, dict[int, int]]:

@@ -172,7 +172,10 @@ def run(inputs, fmt, out, output_format, state, config_file, activation_days, tr
     t0 = time.perf_counter()
     n_alerts = 0
     by_name: Counter[str] = Counter()
-    sink = sys.stdout if out == "-" else open(out, "w", encoding="utf-8")
+    try:
+        sink = sys.stdout if out == "-" else open(out, "w", encoding="utf-8")
+    except OSError as e:
+        raise CliError(f"cannot write alerts to {out}: {e.strerror or e}") from None
     try:
         with _progress(None, "run") as bar:
             for batch in _batches(inputs, fmt, stats):

@@ -36,6 +36,7 @@ __all__ = ["build_baseline", "score", "ALERT_SPARK_SCHEMA", "KEYS_SPARK_SCHEMA",
            "baseline_to_blob", "baseline_from_blob", "AlertDeduper"]
 
 _BLOB = T.StructType([T.StructField("blob", T.BinaryType(), False)])
+_CONTACTS = "_ts long, process long, agent long, resource long, days long"  # core.CONTACT_SCHEMA
 
 
 def _spark_type(t: pa.DataType) -> T.DataType:
@@ -144,8 +145,8 @@ def build_baseline(df: DataFrame, config: Config | None = None, *, base: Baselin
     one day of events, not thirty).
 
     Jobs: (1) keys per input partition, persisted; (2) distinct (agent, day) pairs -> driver AgentTable and
-    daily thresholds; (3) partial baselines per partition, tree-merged; (4) ``new_rare`` per partition of cloud
-    resources, tree-merged. ``partitions`` sets the shuffle partitions of (4) (default: Spark's
+    daily thresholds; (3) partial baselines per partition, tree-merged; (4) first-rare contacts per partition of
+    cloud resources; (5) ``new_rare`` and ``new_rare_agent`` per partition of (process, agent), tree-merged. ``partitions`` sets the shuffle partitions of (4) (default: Spark's
     ``spark.sql.shuffle.partitions``). ``stats``, if given, receives sizes and timings.
     """
     config = config or (base.config if base is not None else Config())
@@ -169,21 +170,30 @@ def build_baseline(df: DataFrame, config: Config | None = None, *, base: Baselin
         partials = keys.sortWithinPartitions(*sort_cols).mapInArrow(partial, _BLOB)
         merged = _tree_merge(partials, core.merge_baseline_blobs, fanin, stats, "partials")
 
-        # (4) new_rare: cloud events partitioned by resource, thresholds and base structures broadcast.
-        base_s = ({n: core.pack(base.structures[n].to_bytes()) for n in ("prevalence", "process_seen")}
-                  if base is not None else None)
+        # (4) first-rare contacts: cloud events partitioned by resource, thresholds and base structures broadcast.
+        base_s = ({n: core.pack(base.structures[n].to_bytes())
+                   for n in ("prevalence", "process_seen", *core.NEW_RARE_STRUCTURES)} if base is not None else None)
         bc = spark.sparkContext.broadcast((thresholds, base_s))
 
-        def new_rare(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        def contacts_of(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             thr, bs = bc.value
-            blob = core.build_new_rare_partial(batches, Config.from_dict(cfg), thr, bs)
-            if blob is not None:
-                yield pa.RecordBatch.from_arrays([pa.array([blob], pa.binary())], names=["blob"])
+            yield from core.first_rare_contacts(batches, Config.from_dict(cfg), thr, bs).to_batches()
 
         cloud = keys.filter(F.col("is_cloud")).select("_ts", *[n for n, _ in core.KEY_FIELDS])
         cloud = cloud.repartition(partitions, "resource") if partitions else cloud.repartition("resource")
-        nr_parts = cloud.sortWithinPartitions(*sort_cols).mapInArrow(new_rare, _BLOB)
-        nr = _tree_merge(nr_parts, core.merge_structure_blobs, fanin, stats, "new_rare")
+        contacts = cloud.sortWithinPartitions(*sort_cols).mapInArrow(contacts_of, _CONTACTS)
+
+        # (5) new_rare and new_rare_agent: first-rare contacts partitioned by (process, agent), in event order.
+        def new_rare(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            _, bs = bc.value
+            blob = core.build_new_rare_partial(batches, Config.from_dict(cfg), bs)
+            if blob is not None:
+                yield pa.RecordBatch.from_arrays([pa.array([blob], pa.binary())], names=["blob"])
+
+        contacts = (contacts.repartition(partitions, "process", "agent") if partitions
+                    else contacts.repartition("process", "agent"))
+        nr_parts = contacts.sortWithinPartitions("_ts", "resource").mapInArrow(new_rare, _BLOB)
+        nr = _tree_merge(nr_parts, core.merge_new_rare_blobs, fanin, stats, "new_rare")
         bc.unpersist()
     finally:
         keys.unpersist()
