@@ -85,7 +85,3 @@ def test_errors_are_one_line_without_traceback(runner, tmp_path):
     res = runner.invoke(main, ["run"])
     assert res.exit_code == 2
 
-
-def test_unwritable_output_is_a_one_line_error(runner, tmp_path):
-    res = runner.invoke(main, ["run", str(OTRF), "--out", str(tmp_path / "missing" / "dir" / "x.jsonl")])
-    assert res.exit_code == 1 and "cannot write alerts" in res.output and "Traceback" not in res.output

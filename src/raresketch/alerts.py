@@ -2,7 +2,6 @@
 ECS-style JSON (``to_ecs``), OCSF Detection Finding JSON (class 2004, ``to_ocsf``) and Arrow tables."""
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import json
 import tomllib
@@ -256,8 +255,3 @@ def alerts_to_table(alerts: Iterable[Alert]) -> pa.Table:
             rows[f.name].append(v)
     return pa.table(rows, schema=ALERT_TABLE_SCHEMA)
 
-
-def alert_from_dict(d: dict[str, Any]) -> Alert:
-    """Inverse of ``dataclasses.asdict`` for an Alert (used by engines that ship alerts between processes)."""
-    names = {f.name for f in dataclasses.fields(Alert)}
-    return Alert(**{k: v for k, v in d.items() if k in names})

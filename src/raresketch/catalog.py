@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._catalog_ip import IpOwner, IpTable, default_cache_dir, parse_cidrs, refresh_ip_ranges
+from ._catalog_ip import IpOwner, IpTable, parse_cidrs, refresh_ip_ranges
 from .events import _MAYBE_IP, _as_string_array, basename, dictionary_encode, normalize_domain, normalize_ip, normalize_ip_values
 
 __all__ = ["Catalog", "HostInfo", "IpOwner", "ProcessInfo", "RESOLVED_SCHEMA", "default_catalog",
@@ -576,7 +576,6 @@ class Catalog:
         else:
             i_idx = np.full(n, -1, np.int32)
             iv = self._ip_values(pa.array([], pa.string()))
-        ni = len(iv["norm"])
 
         # destination key and cloud fields: from the name when there is one, else from the address
         has_name = _ext(_valid(name_key), False)[d_idx]

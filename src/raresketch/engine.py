@@ -13,7 +13,6 @@ from typing import Any, Iterable
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from . import _format
 from ._core import hash64, hash_pair, mix64
