@@ -128,17 +128,24 @@ def _batches(inputs: tuple[str, ...], fmt: str, stats: ReadStats) -> Iterator[pa
 
     buffered: list[pa.Table] = []
     total = 0
+    in_order, last = True, None          # already one time order (e.g. one sorted file): no global sort needed
     streams = (b for path in inputs for b in read_one(path))
     for b in streams:
         buffered.append(b)
         total += b.num_rows
+        if in_order and b.num_rows:
+            ts = b["@timestamp"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+            in_order = bool((ts[1:] >= ts[:-1]).all()) and (last is None or ts[0] >= last)
+            last = int(ts[-1])
         if total > SORT_BUFFER:
             click.echo(f"raresketch: warning: more than {SORT_BUFFER:,} events: inputs are processed in the "
                        "order given (put them in time order)", err=True)
             yield from buffered
             yield from streams
             return
-    if buffered:
+    if buffered and in_order:
+        yield from buffered
+    elif buffered:
         t = pa.concat_tables(buffered, promote_options="default")
         t = t.sort_by([("@timestamp", "ascending")])
         for off in range(0, t.num_rows, 100_000):
