@@ -32,7 +32,7 @@ from .events import conform
 
 __all__ = [
     "KEY_FIELDS", "KEYS_SCHEMA", "SORT_COLUMNS", "pack", "unpack", "catalog_for", "events_to_keys",
-    "keys_to_event_keys", "build_partial", "merge_baseline_blobs", "merge_structure_blobs", "agent_table",
+    "keys_to_event_keys", "build_partial", "merge_baseline_blobs", "agent_table",
     "first_rare_contacts", "build_new_rare_partial", "merge_new_rare_blobs", "pack_structures",
     "unpack_structures", "empty_structure", "assemble", "build_baseline_local", "CONTACT_SCHEMA",
     "NEW_RARE_STRUCTURES",
@@ -198,15 +198,6 @@ def merge_baseline_blobs(blobs: Iterable[bytes]) -> bytes | None:
     for blob in blobs:
         b = Baseline.from_bytes(unpack(blob))
         out = b if out is None else out.merge(b)
-    return None if out is None else pack(out.to_bytes())
-
-
-def merge_structure_blobs(blobs: Iterable[bytes]) -> bytes | None:
-    """Merge packed KeyedDistinct structures (a level of the tree reduction)."""
-    out = None
-    for blob in blobs:
-        k = KeyedDistinct.from_bytes(unpack(blob))
-        out = k if out is None else out.merge(k)
     return None if out is None else pack(out.to_bytes())
 
 

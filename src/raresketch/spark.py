@@ -36,7 +36,6 @@ __all__ = ["build_baseline", "score", "ALERT_SPARK_SCHEMA", "KEYS_SPARK_SCHEMA",
            "baseline_to_blob", "baseline_from_blob", "AlertDeduper"]
 
 _BLOB = T.StructType([T.StructField("blob", T.BinaryType(), False)])
-_CONTACTS = "_ts long, process long, agent long, resource long, days long"  # core.CONTACT_SCHEMA
 
 
 def _spark_type(t: pa.DataType) -> T.DataType:
@@ -61,6 +60,8 @@ def _spark_schema(schema: pa.Schema) -> T.StructType:
 ALERT_SPARK_SCHEMA = _spark_schema(ALERT_TABLE_SCHEMA)
 #: One row of 64-bit keys per event (step 1 of build_baseline).
 KEYS_SPARK_SCHEMA = _spark_schema(core.KEYS_SCHEMA)
+#: One row per first-rare contact (step 4 of build_baseline).
+CONTACTS_SPARK_SCHEMA = _spark_schema(core.CONTACT_SCHEMA)
 
 
 def _c(name: str):
@@ -181,7 +182,7 @@ def build_baseline(df: DataFrame, config: Config | None = None, *, base: Baselin
 
         cloud = keys.filter(F.col("is_cloud")).select("_ts", *[n for n, _ in core.KEY_FIELDS])
         cloud = cloud.repartition(partitions, "resource") if partitions else cloud.repartition("resource")
-        contacts = cloud.sortWithinPartitions(*sort_cols).mapInArrow(contacts_of, _CONTACTS)
+        contacts = cloud.sortWithinPartitions(*sort_cols).mapInArrow(contacts_of, CONTACTS_SPARK_SCHEMA)
 
         # (5) new_rare and new_rare_agent: first-rare contacts partitioned by (process, agent), in event order.
         def new_rare(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
