@@ -32,7 +32,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import re
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import pyarrow as pa
 
@@ -354,6 +354,16 @@ class SysmonReader:
             return self.flush()
         return None
 
+    def run(self, records: Iterable[dict]) -> Iterator[pa.Table]:
+        """Feed decoded records in order; yield each full batch, then what is left at the end."""
+        for d in records:
+            t = self.feed(d)
+            if t is not None:
+                yield t
+        t = self.flush()
+        if t is not None:
+            yield t
+
     def flush(self) -> pa.Table | None:
         if not self.pending:
             return None
@@ -368,18 +378,14 @@ class SysmonReader:
 
 def read_sysmon(src: Source, batch_size: int, stats: ReadStats, **opts) -> Iterator[pa.Table]:
     """Yield conformed batches of Sysmon network events from a JSON-lines source (any supported shape)."""
-    r = SysmonReader(batch_size, stats, **opts)
-    for line in src.lines():
-        stats.read += 1
-        d = loads_line(line, stats)
-        if d is None:
-            continue
-        t = r.feed(d)
-        if t is not None:
-            yield t
-    t = r.flush()
-    if t is not None:
-        yield t
+    def records() -> Iterator[dict]:
+        for line in src.lines():
+            stats.read += 1
+            d = loads_line(line, stats)
+            if d is not None:
+                yield d
+
+    return SysmonReader(batch_size, stats, **opts).run(records())
 
 
 def read_evtx(path: str, batch_size: int, stats: ReadStats, **opts) -> Iterator[pa.Table]:
@@ -392,35 +398,31 @@ def read_evtx(path: str, batch_size: int, stats: ReadStats, **opts) -> Iterator[
         import evtx
     except ImportError as e:  # pragma: no cover
         raise ImportError("reading .evtx needs the 'evtx' package: pip install evtx") from e
-    r = SysmonReader(batch_size, stats, **opts)
     try:
         parser = evtx.PyEvtxParser(path)
     except (OSError, RuntimeError) as e:
         raise ValueError(f"{path}: not a readable evtx file ({e})") from e
-    it = parser.records_json()
-    errors_in_row = 0
-    while True:
-        try:
-            rec = next(it)
-        except StopIteration:
-            break
-        except (RuntimeError, OSError, ValueError):
-            stats.read += 1
-            stats.skip("evtx_unreadable")
-            errors_in_row += 1
-            if errors_in_row > 100_000:  # a parser stuck on one spot: give up on the file, keep what we have
-                break
-            continue
+
+    def records() -> Iterator[dict]:
+        it = parser.records_json()
         errors_in_row = 0
-        stats.read += 1
-        try:
-            d = _loads(rec["data"])
-        except (ValueError, KeyError, TypeError):
-            stats.skip("malformed_json")
-            continue
-        t = r.feed(d)
-        if t is not None:
-            yield t
-    t = r.flush()
-    if t is not None:
-        yield t
+        while True:
+            try:
+                rec = next(it)
+            except StopIteration:
+                return
+            except (RuntimeError, OSError, ValueError):
+                stats.read += 1
+                stats.skip("evtx_unreadable")
+                errors_in_row += 1
+                if errors_in_row > 100_000:  # a parser stuck on one spot: give up on the file, keep what we have
+                    return
+                continue
+            errors_in_row = 0
+            stats.read += 1
+            try:
+                yield _loads(rec["data"])
+            except (ValueError, KeyError, TypeError):
+                stats.skip("malformed_json")
+
+    yield from SysmonReader(batch_size, stats, **opts).run(records())
