@@ -92,10 +92,13 @@ def _hash_col(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return hash64(arr)
 
 
-def event_keys(events: pa.Table, resolved: pa.Table) -> EventKeys:
-    """Hash the batch's identities (string columns -> uint64 keys, nulls -> NULL_KEY)."""
-    ts = events["@timestamp"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
-    days = (ts // _US_PER_DAY).astype(np.int64)
+def event_keys(events: pa.Table, resolved: pa.Table, days: np.ndarray | None = None) -> EventKeys:
+    """Hash the batch's identities (string columns -> uint64 keys, nulls -> NULL_KEY). ``days`` (days since
+    1970-01-01 per event) is derived from ``@timestamp`` unless the caller already has it."""
+    if days is None:
+        ts = events["@timestamp"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+        days = ts // _US_PER_DAY
+    days = days.astype(np.int64, copy=False)
     res = resolved["raresketch.cloud.resource"]
     kind = pc.binary_join_element_wise(resolved["raresketch.cloud.provider"], resolved["raresketch.cloud.service"],
                                        "/")

@@ -160,9 +160,10 @@ class Engine:
         if not keep.all():
             idx = pa.array(np.flatnonzero(keep))
             events, resolved, allow, ref_day = events.take(idx), resolved.take(idx), allow[keep], ref_day[keep]
+            ts, days = ts[keep], days[keep]
         if events.num_rows == 0:
             return []
-        ev = event_keys(events, resolved)
+        ev = event_keys(events, resolved, days)
         pri = self.baseline.observe(ev)
         m = match(self.config, ev, pri, events, resolved)
         self._remember_names(ev, resolved)
@@ -170,7 +171,7 @@ class Engine:
             self._warn("exact_limit", f"rare threshold {int(pri.threshold.max())} reaches exact_limit "
                                       f"{self.config.exact_limit}: prevalence near it is a sampled estimate; "
                                       "raise exact_limit")
-        return self._alerts(ev, pri, m, events, resolved, allow, rows, ref_day)
+        return self._alerts(ev, pri, m, events, resolved, allow, rows, ref_day, ts)
 
     def _allowed_agents(self, events: pa.Table) -> np.ndarray:
         """Events whose host.id or host.name matches an ``allow_agents`` pattern (once per distinct value)."""
@@ -207,7 +208,7 @@ class Engine:
         return [(self._names.get(int(k), f"{int(k):016x}"), int(c)) for k, c in zip(keys[sel][order],
                                                                                        counts[sel][order])]
 
-    def _alerts(self, ev, pri, m, events, resolved, allow, rows, ref_day) -> list[Alert]:
+    def _alerts(self, ev, pri, m, events, resolved, allow, rows, ref_day, ts) -> list[Alert]:
         cfg = self.config
         cloud_any, im_any = m.cloud["base"], m.im["base"]
         self.stats["habitual_explorer_first_contacts"] += int(pri.first_rare.sum())
@@ -225,7 +226,6 @@ class Engine:
         cand = np.flatnonzero(cloud_any | im_any)
         if cand.size == 0:
             return []
-        ts = events["@timestamp"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
         cols = {c: events[c].combine_chunks().take(pa.array(cand)).to_pylist() for c in (
             "host.id", "host.name", "user.name", "process.name", "process.executable", "process.pid",
             "process.hash.sha256", "process.command_line", "process.parent.name", "destination.domain",
