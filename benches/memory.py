@@ -51,7 +51,10 @@ DEFAULT_CAPACITY = rs.Config().capacity
 DAY0 = 20_000                       # 2024-10-04, days since 1970-01-01
 PROCESSES, PROCS_PER_AGENT, KINDS = 300, 6, 40
 CHUNK = 1 << 20                     # events per Baseline.observe call
-LOAD = 0.9                          # design load of a KeyedDistinct table (its docstring: "live pairs / 0.9")
+#: Load of a KeyedDistinct table (pairs or keys / slots) at which the first eviction or dropped key appears: two
+#: choices of a 4-slot bucket, no relocation, so the fullest buckets overflow at about half load (measured: 0.50
+#: for pairs, 0.48 for keys; at 0.9 a few % of new pairs evict the oldest). The search starts from it.
+LOAD = 0.5
 TARGET_MIB = 256
 
 
@@ -301,8 +304,10 @@ def measure_cell(agents: int, destinations: int, days: int, capacities=(DEFAULT_
                     smallest = c = below
         else:
             smallest = c
+    same = [c for c, r in sorted(runs.items()) if not r["first_rare_extra"] and not r["first_rare_missed"]
+            and r["rare_agree"] == 1.0]
     return {"agents": agents, "destinations": destinations, "days": days, "events": s.events,
-            "pairs": int(s.pair_r.size), "demand": ex.demand, "estimate": est, "binding": binding,
+            "pairs": int(s.pair_r.size), "demand": ex.demand, "exact_decisions_from": same[0] if same else None, "estimate": est, "binding": binding,
             "smallest_clean": smallest if search else None, "verified": verified,
             "smallest_bytes": baseline_nbytes(smallest, days=days),
             "runs": [runs[c] for c in sorted(runs)], "seconds": time.perf_counter() - t0}
@@ -310,7 +315,7 @@ def measure_cell(agents: int, destinations: int, days: int, capacities=(DEFAULT_
 
 # ---- output ----------------------------------------------------------------------------------------------------
 def _f(x: float, digits: int = 4) -> str:
-    return "-" if x != x else f"{x:.{digits}f}"
+    return "-" if math.isnan(x) else f"{x:.{digits}f}"
 
 
 def _mib(b: float) -> str:
@@ -327,11 +332,14 @@ def markdown(cells: list[dict], e2e: dict | None) -> str:
              f"2^18): the default capacity 2^21 is {_mib(baseline_nbytes(DEFAULT_CAPACITY, days=days))} MiB "
              "whatever the data. *Smallest clean* = smallest capacity on the grid 2^k, 1.5*2^k with no eviction and "
              "no dropped key in any structure (*run*: measured so; *estimate*: from the exact live keys and pairs at "
-             f"load {LOAD}, too large to run here); *binding* = the structure that needs the most capacity. RSS "
-             "growth = process RSS after the run minus before the baseline was built (the pages the run touched).\n")
+             f"load {LOAD}, the load where the first loss appears; too large to run here); *binding* = the structure that needs the most capacity. RSS "
+             "growth = process RSS after the run minus before the baseline was built (the pages the run touched). "
+             "*Decisions exact from* = the smallest capacity run (next table) whose rare and first-rare decisions "
+             "all equal the exact ones.\n")
     L.append("| agents | destinations | events | (resource, agent) pairs | default: evictions + dropped keys "
-             "| default: by structure | smallest clean capacity | its MiB | binding | RSS growth at it (MiB) |")
-    L.append("|---:|---:|---:|---:|---:|---|---:|---:|---|---:|")
+             "| default: by structure | smallest clean capacity | its MiB | binding | RSS growth at it (MiB) | "
+             "decisions exact from |")
+    L.append("|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|")
     for c in cells:
         dflt = next((r for r in c["runs"] if r["capacity"] == DEFAULT_CAPACITY), None)
         sm = next((r for r in c["runs"] if r["capacity"] == c["smallest_clean"]), None) if c["verified"] else None
@@ -343,7 +351,7 @@ def markdown(cells: list[dict], e2e: dict | None) -> str:
             f"{cap_label(c['smallest_clean'])} ({'run' if c['verified'] else 'estimate'})")
         L.append(f"| {c['agents']:,} | {c['destinations']:,} | {c['events']:,} | {c['pairs']:,} | {lost} | {by} | "
                  f"{small} | {_mib(c['smallest_bytes']) if c['smallest_clean'] else '-'} | {c['binding']} | "
-                 f"{rss} |")
+                 f"{rss} | {cap_label(c['exact_decisions_from']) if c['exact_decisions_from'] else '-'} |")
     L.append("")
     L.append("### Accuracy against exact answers, by capacity\n")
     L.append("Per event (all events are cloud events; the answer before the event, as the detector sees it): "
@@ -425,12 +433,12 @@ def main(argv=None) -> dict:
     if args.quick:
         agents, dests = args.agents or [50], args.destinations or [3_000]
         fixed = lambda d: args.capacities or [1 << 11, DEFAULT_CAPACITY]  # noqa: E731
-        e2e_kw = dict(agents=30, days=25, per_day=60, capacities=(DEFAULT_CAPACITY, 1 << 11))
+        e2e_kw = {"agents": 30, "days": 25, "per_day": 60, "capacities": (DEFAULT_CAPACITY, 1 << 11)}
     else:
         agents = args.agents or [1_000, 10_000, 100_000]
         dests = args.destinations or [100_000, 1_000_000, 10_000_000]
-        fixed = lambda d: args.capacities or ([1 << 19] if d <= 1_000_000 else []) + [DEFAULT_CAPACITY]  # noqa
-        e2e_kw = dict(capacities=(DEFAULT_CAPACITY, 1 << 16, 1 << 13, 1 << 12))
+        fixed = lambda d: args.capacities or ([1 << 19] if d <= 1_000_000 else []) + [DEFAULT_CAPACITY]  # noqa: E731
+        e2e_kw = {"capacities": (DEFAULT_CAPACITY, 1 << 16, 1 << 13, 1 << 12)}
     log = (lambda *a, **k: print(*a, **k, file=sys.stderr, flush=True))
     t0 = time.perf_counter()
     cells = []
