@@ -132,12 +132,21 @@ def _stored(counts: np.ndarray, limit: int) -> float:
     return float(c[~big].sum() + (limit * (1 + np.log2(c[big] / limit) / 2)).sum())
 
 
+def _distinct(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct values, their counts) by a sort (faster here than np.unique's hash path)."""
+    y = np.sort(x)
+    if y.size == 0:
+        return y, np.zeros(0, dtype=np.int64)
+    start = np.flatnonzero(np.concatenate([[True], y[1:] != y[:-1]]))
+    return y[start], np.diff(np.append(start, y.size))
+
+
 def _per_key(keys: np.ndarray, members: np.ndarray, limit: int) -> tuple[int, float]:
     """(distinct keys, stored pairs) for the distinct (key, member) pairs among these (both < 2**32)."""
     if keys.size == 0:
         return 0, 0.0
-    pairs = np.unique((keys.astype(np.uint64) << np.uint64(32)) | members.astype(np.uint64))
-    _, counts = np.unique(pairs >> np.uint64(32), return_counts=True)
+    pairs, _ = _distinct((keys.astype(np.uint64) << np.uint64(32)) | members.astype(np.uint64))
+    _, counts = _distinct(pairs >> np.uint64(32))
     return int(counts.size), _stored(counts, limit)
 
 
@@ -146,32 +155,40 @@ def exact_answers(s: Stream, thr_final: int, limit: int) -> Exact:
     pos = np.arange(nev, dtype=np.int64)
     first = np.full(npairs, nev, dtype=np.int64)
     np.minimum.at(first, s.ev_pair, pos)
-    # prevalence prior: pairs of the same resource whose first event came earlier
-    keyp = (s.pair_r.astype(np.uint64) << np.uint64(32)) | first.astype(np.uint64)
-    keyp.sort()
+    is_first = first[s.ev_pair] == pos                      # the pair's first event
+    # prevalence prior: in (resource, time) order, first-of-pair events before this one in its resource's group
     er = s.pair_r[s.ev_pair]
-    starts = np.concatenate([[0], np.cumsum(s.k_r)[:-1]])
-    prev = (np.searchsorted(keyp, (er.astype(np.uint64) << np.uint64(32)) | pos.astype(np.uint64))
-            - starts[er]).astype(np.uint32)
-    del keyp
-    # (resource, process) first contacts
+    order = np.argsort(er, kind="stable")                   # stable: time order inside each resource
+    f = is_first[order].astype(np.int64)
+    cs = np.cumsum(f) - f
+    n_r = np.bincount(er, minlength=s.destinations)
+    group_start = np.repeat(np.concatenate([[0], np.cumsum(n_r)[:-1]]), n_r)
+    prev = np.empty(nev, dtype=np.uint32)
+    prev[order] = cs - cs[group_start]
+    del order, f, cs, group_start, er
+    # (resource, process) first contacts: a pair is the combination's first if its first event is the earliest
     combo = (s.pair_r.astype(np.uint64) << np.uint64(16)) | s.pair_p.astype(np.uint64)
-    _, inv = np.unique(combo, return_inverse=True)
-    cfirst = np.full(int(inv.max()) + 1, nev, dtype=np.int64)
+    corder = np.argsort(combo, kind="stable")
+    cs_ = combo[corder]
+    new_c = np.concatenate([[True], cs_[1:] != cs_[:-1]])
+    inv = np.empty(npairs, dtype=np.int64)
+    inv[corder] = np.cumsum(new_c) - 1
+    n_combos = int(new_c.sum())
+    del corder, cs_, new_c, combo
+    cfirst = np.full(n_combos, nev, dtype=np.int64)
     np.minimum.at(cfirst, inv, first)
-    ev_first_pos = cfirst[inv[s.ev_pair]]
-    rp_new = ev_first_pos == pos
-    del ev_first_pos, combo
+    pair_combo_first = cfirst[inv] == first
+    rp_new = is_first & pair_combo_first[s.ev_pair]
+    del inv, cfirst
     # demand of each structure in an exact run (live keys, stored pairs) -> the capacity estimate
     A = s.agents
     pk = s.pair_p.astype(np.uint64) * np.uint64(KINDS) + s.kind_r[s.pair_r].astype(np.uint64)
-    first_rare = rp_new & (prev <= thr_final)
-    fr = np.flatnonzero(first_rare)
+    fr = np.flatnonzero(rp_new & (prev <= thr_final))
     fr_pair = s.ev_pair[fr]
     fr_p = s.pair_p[fr_pair]
     demand = {
         "prevalence": (s.destinations, _stored(s.k_r, limit)),
-        "process_seen": (s.destinations, float(cfirst.size)),
+        "process_seen": (s.destinations, float(n_combos)),
         "kind_agents": _per_key(pk, s.pair_a, limit),
         "agent_seen_kind": _per_key(s.kind_r[s.pair_r], s.pair_a, limit),
         "binary_agents": _per_key(s.pair_p, s.pair_a, limit),
