@@ -19,13 +19,15 @@ batches, so that the distributed algorithm can be tested (and reasoned about) wi
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 
 from ._core import AgentTable, KeyedDistinct, hash_pair
-from .baseline import Baseline, EventKeys, event_keys
+from ._keys import KeyResolver
+from .baseline import Baseline, EventKeys
 from .catalog import Catalog
 from .config import Config
 from .events import conform
@@ -79,6 +81,7 @@ def unpack(blob: bytes) -> bytes:
 
 # ---- step 1: events -> keys -------------------------------------------------------------------------
 _CATALOGS: dict[str | None, Catalog] = {}
+_RESOLVERS: "weakref.WeakKeyDictionary[Catalog, KeyResolver]" = weakref.WeakKeyDictionary()  # per-stream caches
 
 
 def catalog_for(config: Config) -> Catalog:
@@ -107,14 +110,13 @@ def events_to_keys(batch: pa.Table | pa.RecordBatch, config: Config, catalog: Ca
         ts = ts[keep]
     if events.num_rows == 0:
         return KEYS_SCHEMA.empty_table()
-    resolved = catalog.resolve_batch(events)
-    if not config.allowlist_learn:
-        allow = resolved["raresketch.allowlisted"].combine_chunks().fill_null(False).to_numpy(
-            zero_copy_only=False).astype(bool)
-        if allow.any():
-            idx = pa.array(np.flatnonzero(~allow))
-            events, resolved, ts = events.take(idx), resolved.take(idx), ts[~allow]
-    ev = event_keys(events, resolved)
+    resolver = _RESOLVERS.get(catalog)
+    if resolver is None:
+        resolver = _RESOLVERS[catalog] = KeyResolver(catalog)
+    ev, flags = resolver.resolve(events, ts // _US_PER_DAY)
+    if not config.allowlist_learn and flags.allow.any():
+        keep = np.flatnonzero(~flags.allow)
+        ev, ts = ev.take(keep), ts[keep]
     cols = [pa.array(ts, pa.int64())]
     for name, kind in KEY_FIELDS:
         v = getattr(ev, name)

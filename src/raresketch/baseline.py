@@ -11,15 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from . import _format
-from ._core import AgentTable, KeyedDistinct, hash64, hash_pair
+from ._core import AgentTable, KeyedDistinct, hash_pair
 from ._state import atomic_write_bytes, read_state_bytes
 from .config import Config
 
-__all__ = ["Baseline", "EventKeys", "Priors", "STRUCTURES", "event_keys", "normalize_command_line"]
+__all__ = ["Baseline", "EventKeys", "Priors", "STRUCTURES", "normalize_command_line"]
 
 _US_PER_DAY = 86_400_000_000
 
@@ -84,57 +81,6 @@ class EventKeys:
 
     def take(self, idx: np.ndarray) -> "EventKeys":
         return EventKeys(**{k: v[idx] for k, v in self.__dict__.items()})
-
-
-def _hash_col(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Keys of a string column. Hashing every row (~80 M strings/s) is cheaper than dictionary-encoding first;
-    a column that arrives dictionary-encoded is hashed once per distinct value."""
-    return hash64(arr)
-
-
-def event_keys(events: pa.Table, resolved: pa.Table, days: np.ndarray | None = None) -> EventKeys:
-    """Hash the batch's identities (string columns -> uint64 keys, nulls -> NULL_KEY). ``days`` (days since
-    1970-01-01 per event) is derived from ``@timestamp`` unless the caller already has it."""
-    if days is None:
-        ts = events["@timestamp"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
-        days = ts // _US_PER_DAY
-    days = days.astype(np.int64, copy=False)
-    res = resolved["raresketch.cloud.resource"]
-    kind = pc.binary_join_element_wise(resolved["raresketch.cloud.provider"], resolved["raresketch.cloud.service"],
-                                       "/")
-    im = resolved["raresketch.im.service"]
-    proc = resolved["raresketch.process.key"]
-    binary = pc.coalesce(events["process.hash.sha256"], proc)
-    is_script = resolved["raresketch.process.is_script_engine"].combine_chunks().fill_null(False)
-    is_script_np = is_script.to_numpy(zero_copy_only=False)
-    parent = pc.utf8_lower(events["process.parent.name"])
-    engine = resolved["raresketch.process.script_engine"]
-    cmd = events["process.command_line"].combine_chunks()
-    n = len(events)
-    cmd_keys = np.zeros(n, dtype=np.uint64)
-    has_cmd = is_script_np & cmd.is_valid().to_numpy(zero_copy_only=False)
-    if has_cmd.any():
-        idx = np.flatnonzero(has_cmd)
-        sub = cmd.take(pa.array(idx)).dictionary_encode()
-        norm = pa.array([normalize_command_line(s) for s in sub.dictionary.to_pylist()], type=pa.string())
-        cmd_keys[idx] = hash64(pa.DictionaryArray.from_arrays(sub.indices, norm))
-    parent_np = _hash_col(parent)
-    return EventKeys(
-        days=days,
-        agent=_hash_col(events["host.id"]),
-        process=_hash_col(proc),
-        resource=_hash_col(res),
-        kind=_hash_col(kind),
-        im=_hash_col(im),
-        binary=_hash_col(binary),
-        parent_engine=hash_pair(parent_np, _hash_col(engine)),
-        cmdline=cmd_keys,
-        has_process=proc.combine_chunks().is_valid().to_numpy(zero_copy_only=False),
-        is_cloud=res.combine_chunks().is_valid().to_numpy(zero_copy_only=False),
-        is_im=im.combine_chunks().is_valid().to_numpy(zero_copy_only=False),
-        is_script=is_script_np & parent.combine_chunks().is_valid().to_numpy(zero_copy_only=False),
-        has_cmdline=has_cmd,
-    )
 
 
 @dataclass

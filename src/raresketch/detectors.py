@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 
 from .baseline import EventKeys, Priors, normalize_command_line
 from .config import Config
@@ -30,18 +29,10 @@ class Matches:
     script_signals: dict[str, np.ndarray]  # rare_parent_engine, rare_command_line
 
 
-def _true(col: pa.ChunkedArray) -> np.ndarray:
-    """True where the boolean column is true (null -> False: unknown is never a signal)."""
-    return col.combine_chunks().fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
-
-
-def _false(col: pa.ChunkedArray) -> np.ndarray:
-    """True where the boolean column is false (null -> False)."""
-    return (~col.combine_chunks().fill_null(True).to_numpy(zero_copy_only=False).astype(bool))
-
-
-def match(config: Config, ev: EventKeys, pri: Priors, events: pa.Table, resolved: pa.Table) -> Matches:
-    """Evaluate every variation of both detectors for every event of the batch."""
+def match(config: Config, ev: EventKeys, pri: Priors, unsigned: np.ndarray, untrusted: np.ndarray,
+          user_writable_path: np.ndarray, renamed: np.ndarray) -> Matches:
+    """Evaluate every variation of both detectors for every event of the batch. The four process facts are
+    boolean arrays aligned with ``ev`` (an unknown fact is False: unknown is never a signal). O(n) numpy."""
     thr = pri.threshold
     activated_agent = (ev.days.astype(np.int64) - pri.run_first) >= config.activation_days
     base = ev.is_cloud & pri.first_rare
@@ -53,11 +44,11 @@ def match(config: Config, ev: EventKeys, pri: Priors, events: pa.Table, resolved
     im_max_agents = thr if config.im_max_agents is None else config.im_max_agents
     im_base = ev.is_im & ev.has_process & (pri.im_agents <= im_max_agents) & (pri.im_agent_days <= config.im_max_agent_days)
     signals = {
-        "unsigned": _false(events["process.code_signature.exists"]),
-        "untrusted": _false(events["process.code_signature.trusted"]),
-        "user_writable_path": _true(resolved["raresketch.process.user_writable_path"]),
+        "unsigned": unsigned,
+        "untrusted": untrusted,
+        "user_writable_path": user_writable_path,
         "rare_binary": pri.binary_agents <= thr,
-        "renamed": _true(resolved["raresketch.process.renamed"]),
+        "renamed": renamed,
     }
     script_signals = {
         "rare_parent_engine": ev.is_script & (pri.pair_agents <= thr),

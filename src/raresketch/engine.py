@@ -18,7 +18,8 @@ from . import _format
 from ._core import hash64, hash_pair, mix64
 from ._state import atomic_write_bytes, read_state_bytes
 from .alerts import Alert
-from .baseline import Baseline, event_keys
+from ._keys import KeyResolver
+from .baseline import Baseline
 from .catalog import Catalog, default_catalog
 from .config import Config
 from .detectors import RARE_CLOUD_ORDER, UNCOMMON_IM_ORDER, match
@@ -30,7 +31,13 @@ log = logging.getLogger("raresketch")
 
 _US_PER_MIN = 60_000_000
 _US_PER_DAY = 86_400_000_000
-_MAX_NAMES = 200_000
+
+
+def _false(col: pa.Array, idx: np.ndarray) -> np.ndarray:
+    """True where the boolean column is false, at rows ``idx`` (null -> False: unknown is never a signal)."""
+    if col.null_count == len(col):
+        return np.zeros(idx.size, bool)
+    return ~col.fill_null(True).to_numpy(zero_copy_only=False)[idx]
 
 
 class _DedupFilter:
@@ -89,7 +96,8 @@ class Engine:
         self._dedup = _DedupFilter()
         self._dup_counts: dict[int, list[int]] = {}     # dedup key -> [suppressed since last, last alert min]
         self._volume: dict[tuple[str, int], int] = {}
-        self._names: dict[int, str] = {}
+        self._resolver = KeyResolver(self.catalog)
+        self._names = self._resolver.names               # cloud-resource and process key -> text (bounded)
         self._lock = threading.Lock()
         self._warned: set[str] = set()
         self._rows = 0                                  # events conformed so far (alert.row counts from here)
@@ -148,30 +156,28 @@ class Engine:
         ref_day = np.maximum(newest, days)               # the newest day when each event is scored
         row0 = self._rows
         self._rows += events.num_rows
-        resolved = self.catalog.resolve_batch(events)
-        allow = resolved["raresketch.allowlisted"].combine_chunks().fill_null(False).to_numpy(
-            zero_copy_only=False).astype(bool)
+        ev, flags = self._resolver.resolve(events, days)
+        allow = flags.allow
         if self.config.allow_agents:
             allow |= self._allowed_agents(events)
         if not self.config.allowlist_learn and allow.any():
             self.suppressed["allowlist"] += int((allow & keep).sum())
             keep &= ~allow
-        rows = row0 + np.flatnonzero(keep)
-        if not keep.all():
-            idx = pa.array(np.flatnonzero(keep))
-            events, resolved, allow, ref_day = events.take(idx), resolved.take(idx), allow[keep], ref_day[keep]
-            ts, days = ts[keep], days[keep]
-        if events.num_rows == 0:
+        kidx = np.flatnonzero(keep)                      # kept row -> row of ``events``
+        if kidx.size < events.num_rows:
+            ev, flags, allow, ref_day, ts = ev.take(kidx), flags.take(kidx), allow[kidx], ref_day[kidx], ts[kidx]
+        if kidx.size == 0:
             return []
-        ev = event_keys(events, resolved, days)
         pri = self.baseline.observe(ev)
-        m = match(self.config, ev, pri, events, resolved)
-        self._remember_names(ev, resolved)
+        sign = [events.column(c).combine_chunks() for c in ("process.code_signature.exists",
+                                                            "process.code_signature.trusted")]
+        unsigned, untrusted = (_false(c, kidx) for c in sign)
+        m = match(self.config, ev, pri, unsigned, untrusted, flags.user_writable_path, flags.renamed)
         if int(pri.threshold.max(initial=0)) >= self.config.exact_limit:
             self._warn("exact_limit", f"rare threshold {int(pri.threshold.max())} reaches exact_limit "
                                       f"{self.config.exact_limit}: prevalence near it is a sampled estimate; "
                                       "raise exact_limit")
-        return self._alerts(ev, pri, m, events, resolved, allow, rows, ref_day, ts)
+        return self._alerts(ev, pri, m, events, kidx, allow, row0 + kidx, ref_day, ts)
 
     def _allowed_agents(self, events: pa.Table) -> np.ndarray:
         """Events whose host.id or host.name matches an ``allow_agents`` pattern (once per distinct value)."""
@@ -185,20 +191,6 @@ class Engine:
             out |= hit[idx]
         return out
 
-    def _remember_names(self, ev, resolved) -> None:
-        """Keep the names of cloud resources and processes (bounded) so inspect and evidence can show them."""
-        for mask, keys, col in ((ev.is_cloud, ev.resource, "raresketch.cloud.resource"),
-                                (ev.has_process, ev.process, "raresketch.process.key")):
-            if len(self._names) >= _MAX_NAMES or not mask.any():
-                continue
-            uniq, first = np.unique(keys[mask], return_index=True)
-            new = [(k, r) for k, r in zip(uniq.tolist(), np.flatnonzero(mask)[first].tolist()) if k not in self._names]
-            if not new:
-                continue
-            names = resolved[col].combine_chunks().take(pa.array([r for _, r in new])).to_pylist()
-            for (k, _), name in zip(new[: _MAX_NAMES - len(self._names)], names):
-                self._names[k] = name
-
     def habitual_explorers(self) -> list[tuple[str, int]]:
         """Processes that met ``habitual_explorer_n`` or more rare cloud resources first in the window, with
         that count, most first (names from the bounded name table; unknown ones as hex keys)."""
@@ -208,7 +200,7 @@ class Engine:
         return [(self._names.get(int(k), f"{int(k):016x}"), int(c)) for k, c in zip(keys[sel][order],
                                                                                        counts[sel][order])]
 
-    def _alerts(self, ev, pri, m, events, resolved, allow, rows, ref_day, ts) -> list[Alert]:
+    def _alerts(self, ev, pri, m, events, kidx, allow, rows, ref_day, ts) -> list[Alert]:
         cfg = self.config
         cloud_any, im_any = m.cloud["base"], m.im["base"]
         self.stats["habitual_explorer_first_contacts"] += int(pri.first_rare.sum())
@@ -226,11 +218,14 @@ class Engine:
         cand = np.flatnonzero(cloud_any | im_any)
         if cand.size == 0:
             return []
-        cols = {c: events[c].combine_chunks().take(pa.array(cand)).to_pylist() for c in (
+        # Only the candidates' rows are read as text (and resolved again, for the catalogue's names).
+        sub = events.take(pa.array(kidx[cand]))
+        resolved = self.catalog.resolve_batch(sub)
+        cols = {c: sub.column(c).to_pylist() for c in (
             "host.id", "host.name", "user.name", "process.name", "process.executable", "process.pid",
             "process.hash.sha256", "process.command_line", "process.parent.name", "destination.domain",
             "destination.ip", "destination.port")}
-        rcols = {c: resolved[c].combine_chunks().take(pa.array(cand)).to_pylist() for c in (
+        rcols = {c: resolved.column(c).to_pylist() for c in (
             "raresketch.process.key", "raresketch.cloud.resource", "raresketch.cloud.provider",
             "raresketch.cloud.service", "raresketch.im.service", "raresketch.process.script_engine")}
         # Destination keys for dedup: R (cloud) / domain else IP (IM).
@@ -367,7 +362,7 @@ class Engine:
             eng.warnings = [str(w) for w in meta["warnings"]]
             eng._volume = {(str(v[0]), int(v[1]), *map(str, v[2:-1])): int(v[-1]) for v in meta["volume"]}
             eng._dup_counts = {int(k): [int(a), int(b)] for k, a, b in meta["dup_counts"]}
-            eng._names = {int(k): str(v) for k, v in json.loads(arrays[2].tobytes().decode()).items()}
+            eng._names.update({int(k): str(v) for k, v in json.loads(arrays[2].tobytes().decode()).items()})
         except (KeyError, TypeError, ValueError, AttributeError, UnicodeDecodeError) as e:
             raise ValueError(f"corrupt raresketch EngineState: {e}") from None
         eng._dedup = _DedupFilter(cells_array=np.ascontiguousarray(arrays[1]))

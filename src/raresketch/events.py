@@ -28,6 +28,8 @@ __all__ = [
     "DOMAIN_SOURCES",
     "empty_batch",
     "conform",
+    "is_conformed",
+    "mark_conformed",
     "normalize_domain",
     "normalize_ip",
     "basename",
@@ -351,6 +353,8 @@ def conform(table: pa.Table) -> pa.Table:
     or ``host.id`` is null are dropped (the readers count them as skipped before calling this). Cost O(rows)
     in Arrow plus O(distinct values) Python calls for the normalisations.
     """
+    if is_conformed(table):
+        return table
     missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
     if missing:
         raise ValueError(f"table lacks required column(s) {missing}; have {table.column_names}")
@@ -366,7 +370,23 @@ def conform(table: pa.Table) -> pa.Table:
         if out.column("@timestamp").null_count or out.column("host.id").null_count:
             out = out.filter(pc.and_(pc.is_valid(out.column("@timestamp")), pc.is_valid(out.column("host.id"))))
         out = _normalise(out)
-    return out.cast(EVENT_SCHEMA)
+    return mark_conformed(out.cast(EVENT_SCHEMA))
+
+
+_CONFORMED_MARK = {b"raresketch.conformed": b"1"}
+
+
+def mark_conformed(table: pa.Table) -> pa.Table:
+    """``table`` with schema metadata saying that it is :func:`conform`'s output, so that ``conform`` (and the
+    Engine) pass it through in O(1). For producers whose tables are conformed by construction (readers, the
+    simulator); a table marked by mistake is not re-normalised."""
+    return table.replace_schema_metadata(_CONFORMED_MARK)
+
+
+def is_conformed(table: pa.Table) -> bool:
+    """True when ``table`` carries the conformed mark and has exactly :data:`EVENT_SCHEMA`. O(columns)."""
+    md = table.schema.metadata
+    return bool(md) and md.get(b"raresketch.conformed") == b"1" and table.schema.equals(EVENT_SCHEMA)
 
 
 def _nullable_schema() -> pa.Schema:

@@ -46,7 +46,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .events import EVENT_SCHEMA
+from .events import EVENT_SCHEMA, mark_conformed
 
 __all__ = [
     "ALERT_NAMES",
@@ -1068,13 +1068,13 @@ class Organisation:
                 big = pa.concat_tables(buf)
                 off = 0
                 while n_buf - off >= batch_size:
-                    yield big.slice(off, batch_size).combine_chunks()
+                    yield mark_conformed(big.slice(off, batch_size).combine_chunks())
                     off += batch_size
                 rest = big.slice(off)
                 buf = [rest] if rest.num_rows else []
                 n_buf -= off
         if n_buf:
-            yield pa.concat_tables(buf).combine_chunks()
+            yield mark_conformed(pa.concat_tables(buf).combine_chunks())
 
     def __iter__(self) -> Iterator[pa.Table]:
         return self.batches()
