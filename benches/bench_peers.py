@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import functools
 
+import peers
 import pytest
 
 import raresketch as rs
 from raresketch.simulate import Organisation
-
-import peers
 
 # 20 agents, 9 days, activation after 4: about 10k events in 3 batches, ~200 alerts of both detectors.
 CONFIG = rs.Config(activation_days=4)

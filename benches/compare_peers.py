@@ -3,7 +3,7 @@ reference (dicts and sets), the same detector logic on Apache DataSketches and o
 and a pandas / polars group-by formulation (benches/peers.py says what each does). Prints a markdown table:
 events/s, alerts, agreement with the exact reference, ratio (raresketch / peer) and retained state size.
 
-    python benches/compare_peers.py [--agents 100] [--days 35] [--per-day 300] [--slow-events N] [--only ...]
+    python benches/compare_peers.py [--agents 100] [--days 35] [--per-day 300] [--slow-events N] [--peak]
 
 ``--slow-events N`` runs the per-item peers (reference, DataSketches, datasketch) on the first batches
 holding N events only (default: every event); their agreement is then measured against the reference's
@@ -21,22 +21,23 @@ os.environ.setdefault("POLARS_MAX_THREADS", "1")  # one core: before polars / BL
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_MAX_THREADS"):
     os.environ.setdefault(_v, "1")
 
-import argparse  # noqa: E402
-import functools  # noqa: E402
-import gc  # noqa: E402
-import importlib.util  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
+import argparse
+import functools
+import gc
+import importlib.util
+import sys
+import time
+import tracemalloc
 
-import pyarrow as pa  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
+import pyarrow as pa
+import pyarrow.compute as pc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import raresketch as rs  # noqa: E402
-import peers  # noqa: E402
-from raresketch.simulate import Organisation  # noqa: E402
+import peers
+
+import raresketch as rs
+from raresketch.simulate import Organisation
 
 BATCH = 100_000
 
@@ -59,7 +60,7 @@ def contenders(only: set[str] | None = None) -> list[tuple[str, str, type, bool]
     libs = {"datasketches": "datasketches", "datasketch": "datasketch", "pandas": "pandas", "polars": "polars"}
     out = [c for c in out if c[1] not in libs or importlib.util.find_spec(libs[c[1]]) is not None]
     if only:
-        out = [c for c in out if c[1] in only or c[1] == "reference"]
+        out = [c for c in out if c[1] in only or c[1] in ("engine", "reference")]
     return out
 
 
@@ -92,6 +93,10 @@ def _days(batches) -> int:
     return int(max(pc.max(d).as_py() for d in days) - min(pc.min(d).as_py() for d in days) + 1)
 
 
+def _share(tp: int, n: int) -> str:
+    return f"{tp / n:.4f}" if n else "n/a"
+
+
 def _mb(n: int | None) -> str:
     return "" if n is None else f"{n / 1e6:,.1f} MB"
 
@@ -103,9 +108,10 @@ def main(argv=None) -> None:
     ap.add_argument("--per-day", type=int, default=300, help="events per agent per weekday")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--slow-events", type=int, default=0,
-                    help="run the per-item peers on the first batches holding this many events (0: all)")
-    ap.add_argument("--only", default="", help="comma-separated short names (engine, datasketches, datasketch, "
-                                               "pandas, polars); the reference always runs")
+                    help="run the per-item peers on the first batches holding this many events (whole batches; 0: all)")
+    ap.add_argument("--batch", type=int, default=BATCH, help="events per Arrow batch")
+    ap.add_argument("--only", default="", help="comma-separated short names (datasketches, datasketch, pandas, "
+                                               "polars); the engine and the reference always run")
     ap.add_argument("--peak", action="store_true", help="also trace peak Python allocations (a second run each)")
     args = ap.parse_args(argv)
     pa.set_cpu_count(1)
@@ -113,7 +119,7 @@ def main(argv=None) -> None:
 
     t0 = time.perf_counter()
     batches = list(Organisation(agents=args.agents, days=args.days, seed=args.seed,
-                                events_per_agent_day=args.per_day).batches(BATCH))
+                                events_per_agent_day=args.per_day).batches(args.batch))
     n_all = sum(b.num_rows for b in batches)
     k_slow = len(batches)
     if args.slow_events:
@@ -124,7 +130,7 @@ def main(argv=None) -> None:
                 break
     n_slow = sum(b.num_rows for b in batches[:k_slow])
     print(f"{n_all:,} simulated events ({args.agents} agents, {args.days} days, {args.per_day}/agent-day, seed "
-          f"{args.seed}) in batches of {BATCH:,}; simulation {time.perf_counter() - t0:.1f} s. One process, one "
+          f"{args.seed}) in batches of {args.batch:,}; simulation {time.perf_counter() - t0:.1f} s. One process, one "
           f"core (Arrow CPU pool 1, POLARS_MAX_THREADS={os.environ['POLARS_MAX_THREADS']}).", flush=True)
     if k_slow < len(batches):
         print(f"Per-item peers (reference, DataSketches, datasketch) run on the first {k_slow} batches "
@@ -157,7 +163,7 @@ def main(argv=None) -> None:
     # (if the reference ran on a prefix only, full-run contenders are compared on that prefix)
     print()
     print("| implementation | events | CPU s (wall s) | events/s | alerts | precision | recall | "
-          "ratio (raresketch ÷ peer) | retained state" + (" | traced peak" if args.peak else "") + " |")
+          "ratio (raresketch ÷ peer) | retained state" + (" | traced peak (Python heap)" if args.peak else "") + " |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if args.peak else ""))
     eng_rate = next((r["n"] / r["secs"] for r in results if r["short"] == "engine"), None)
     for r in results:
@@ -169,13 +175,17 @@ def main(argv=None) -> None:
         rate = r["n"] / r["secs"]
         note = "" if k == r["k"] else f" (agreement on the first {k} batches)"
         ratio = f"{eng_rate / rate:,.1f}x" if eng_rate else "n/a"
-        print(f"| {r['label']}{note} | {r['n']:,} | {r['secs']:.1f} ({r['wall']:.1f}) | {rate:,.0f} | {alerts} | {tp / max(1, len(got)):.4f} | "
-              f"{tp / max(1, len(want)):.4f} | {ratio} | {_mb(r['state'])}"
+        print(f"| {r['label']}{note} | {r['n']:,} | {r['secs']:.1f} ({r['wall']:.1f}) | {rate:,.0f} | {alerts} | "
+              f"{_share(tp, len(got))} | {_share(tp, len(want))} | {ratio} | {_mb(r['state'])}"
               + (f" | {_mb(r['peak'])}" if args.peak else "") + " |")
     print()
     print("events/s = events / CPU seconds of the process (one thread each); ratio = raresketch's events/s / the "
           "peer's. Agreement: alerts keyed (name, host.id, process key, destination, timestamp) against the "
           "exact reference's on the same batches.")
+    print("Sketch peers: the nine distinct-count tables are HLLs (per key and day, window = union), rounded to "
+          "integers; the two membership tables (process_seen, agent_seen_kind) stay the reference's exact dicts "
+          "(an HLL cannot answer membership). Group-by peers: one chunk per (batch, day), exact for in-order "
+          "input. See benches/peers.py.")
     print("raresketch's retained state is Baseline.nbytes (fixed, preallocated at the default capacity); the "
           "others' is what they hold after the run (deep sys.getsizeof of dicts/keys/sketches, serialised size "
           "of DataSketches' C++ sketches, frame sizes for pandas/polars).")

@@ -45,12 +45,22 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
-import raresketch  # noqa: E402
-import reference as _ref  # noqa: E402
-from reference import ReferenceEngine, _Windowed  # noqa: E402
+import reference as _ref
+from reference import ReferenceEngine, _Windowed
 
-__all__ = ["ReferenceEngine", "DataSketchesPeer", "DatasketchPeer", "PandasPeer", "PolarsPeer", "GroupByPeer",
-           "COUNT_TABLES", "MEMBERSHIP_TABLES", "state_bytes"]
+import raresketch
+
+__all__ = [
+    "COUNT_TABLES",
+    "MEMBERSHIP_TABLES",
+    "DataSketchesPeer",
+    "DatasketchPeer",
+    "GroupByPeer",
+    "PandasPeer",
+    "PolarsPeer",
+    "ReferenceEngine",
+    "state_bytes",
+]
 
 #: the reference's windowed tables that are distinct counts (``.count(key)``) ...
 COUNT_TABLES = ("prevalence", "kind_agents", "new_rare", "new_rare_agent", "im_agents", "im_agent_days",
@@ -98,7 +108,7 @@ class _SketchWindowed:
             if not days:
                 return 0
             w = self.win[key] = self._union(list(days.values()))
-        return int(round(self._estimate(w)))
+        return round(float(self._estimate(w)))
 
     def seen(self, key, member) -> bool:  # pragma: no cover - membership tables stay exact dicts
         raise TypeError("a distinct-count sketch cannot answer membership")
