@@ -32,6 +32,11 @@ _NULL_PART = np.uint64(0x9E3779B97F4A7C15)
 _MAX_NAMES = 200_000
 
 
+def _one_chunk(col: pa.ChunkedArray) -> pa.Array:
+    """The column as one array (no copy when it already is one chunk)."""
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+
+
 @dataclass
 class Flags:
     """Per-row catalogue flags besides the keys (null counts as False)."""
@@ -157,7 +162,7 @@ class KeyResolver:
         n = events.num_rows
 
         def col(c: str) -> pa.Array | None:
-            a = events.column(c).combine_chunks()
+            a = _one_chunk(events.column(c))
             return a if a.null_count < n else None
 
         # destination: from the name when there is one, else the event's address, else the name's own literal
@@ -216,7 +221,7 @@ class KeyResolver:
         P = self._proc.cols
         process = P["P"][p]
         allow |= P["allow"][p]
-        sha = events.column("process.hash.sha256").combine_chunks()
+        sha = _one_chunk(events.column("process.hash.sha256"))
         if sha.null_count == n:
             binary = process
         else:
@@ -231,11 +236,11 @@ class KeyResolver:
         si = np.flatnonzero(script)
         if si.size:
             sidx = pa.array(si)
-            parent = events.column("process.parent.name").combine_chunks().take(sidx)
+            parent = _one_chunk(events.column("process.parent.name")).take(sidx)
             has_parent = parent.is_valid().to_numpy(zero_copy_only=False)
             is_script[si] = has_parent
             parent_engine[si] = np.where(has_parent, hash_pair(hash64(pc.utf8_lower(parent)), P["E"][p[si]]), 0)
-            cmd = events.column("process.command_line").combine_chunks().take(sidx)
+            cmd = _one_chunk(events.column("process.command_line")).take(sidx)
             ci = si[cmd.is_valid().to_numpy(zero_copy_only=False)]
             if ci.size:
                 has_cmd[ci] = True

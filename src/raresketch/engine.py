@@ -18,7 +18,7 @@ from . import _format
 from ._core import hash64, hash_pair, mix64
 from ._state import atomic_write_bytes, read_state_bytes
 from .alerts import Alert
-from ._keys import KeyResolver
+from ._keys import KeyResolver, _one_chunk
 from .baseline import Baseline
 from .catalog import Catalog, default_catalog
 from .config import Config
@@ -133,7 +133,7 @@ class Engine:
             self.stats["skipped_invalid"] += n_in - events.num_rows
         if events.num_rows == 0:
             return []
-        ts = events["@timestamp"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+        ts = _one_chunk(events.column("@timestamp")).cast(pa.int64()).to_numpy(zero_copy_only=False)
         if ts.size > 1 and not (ts[1:] >= ts[:-1]).all():           # readers already yield sorted batches
             order = np.argsort(ts, kind="stable")
             events, ts = events.take(pa.array(order)), ts[order]
@@ -169,7 +169,7 @@ class Engine:
         if kidx.size == 0:
             return []
         pri = self.baseline.observe(ev)
-        sign = [events.column(c).combine_chunks() for c in ("process.code_signature.exists",
+        sign = [_one_chunk(events.column(c)) for c in ("process.code_signature.exists",
                                                             "process.code_signature.trusted")]
         unsigned, untrusted = (_false(c, kidx) for c in sign)
         m = match(self.config, ev, pri, unsigned, untrusted, flags.user_writable_path, flags.renamed)
