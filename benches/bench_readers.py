@@ -15,6 +15,9 @@ Workloads:
 
 - ``ecs_lines``: Elastic-Endpoint-like nested network events (about 800 bytes a line: agent, host with os,
   process with code signature and hash, parent, user, source, destination, network, event, message), plus 2 % Winlogbeat-style lines with dotted keys (``"process.name": ...``).
+- ``ecs_endpoint``: the same events as Elastic Endpoint (90 %) and Winlogbeat-Sysmon (10 %) write them, about
+  2 KB a line (agent, data_stream, ecs, event, host.os, process.Ext, winlog.event_data, ...: what a real
+  document carries and the reader skips; generator in benches/compare_json.py).
 - ``ecs_dirty``: the same with 0.5 % bad lines (malformed JSON, invalid UTF-8, missing timestamp, arrays).
 - ``parquet``: the events of ``ecs_lines`` already read, written to Parquet (zstd, 64k-row groups).
 """
@@ -148,6 +151,20 @@ def ecs_gz_path() -> str:
 
 
 @functools.cache
+def ecs_endpoint_path() -> str:
+    """The events of ``ecs_lines`` as Elastic Endpoint (90 %) and Winlogbeat-Sysmon (10 %) write them: about 2 KB
+    a line with the fields a real document carries and the reader skips (benches/compare_json.py)."""
+    from compare_json import lines_of
+
+    t = pa.concat_tables(read_events(ecs_path("ecs_lines"), format="ecs"))
+    p = os.path.join(_TMP, "ecs_endpoint.json")
+    with open(p, "wb") as f:
+        for b in t.to_batches(50_000):
+            f.write(b"\n".join(lines_of(pa.Table.from_batches([b]))) + b"\n")
+    return p
+
+
+@functools.cache
 def parquet_path() -> str:
     import pyarrow.parquet as pq
 
@@ -194,6 +211,11 @@ def _run(benchmark, path: str, fmt: str, label: str) -> ReadStats:
 
 def test_ecs_json_lines(benchmark, one_core):
     st = _run(benchmark, ecs_path("ecs_lines"), "ecs", "ECS JSON lines")
+    assert st.emitted == st.read == N and st.n_skipped == 0
+
+
+def test_ecs_json_lines_endpoint(benchmark, one_core):
+    st = _run(benchmark, ecs_endpoint_path(), "ecs", "ECS JSON lines, Elastic Endpoint/Winlogbeat (2 KB)")
     assert st.emitted == st.read == N and st.n_skipped == 0
 
 

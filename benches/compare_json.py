@@ -165,9 +165,24 @@ def _drop_none(d):
     return d
 
 
+def lines_of(t: pa.Table, first: int = 0, winlogbeat: float = 0.1, rng: random.Random | None = None) -> list:
+    """Events in EVENT_SCHEMA -> realistic ECS JSON lines (bytes, without newline); ``first`` numbers them."""
+    import pyarrow.compute as pc
+
+    rng = rng or random.Random(0)
+    ts = pc.strftime(t.column("@timestamp"), format="%Y-%m-%dT%H:%M:%S").to_pylist()
+    us = (t.column("@timestamp").cast(pa.int64()).to_numpy() % 1_000_000).tolist()
+    lines = []
+    for k, r in enumerate(t.to_pylist()):
+        stamp = f"{ts[k][:19]}.{us[k] // 1000:03d}Z"
+        win = (r["host.os.type"] or "windows") == "windows"
+        mk = _winlogbeat if win and rng.random() < winlogbeat else _endpoint
+        lines.append(orjson.dumps(_drop_none(mk(r, stamp, first + k, rng))))
+    return lines
+
+
 def make_lines(parquet: str, out: str, winlogbeat: float = 0.1, seed: int = 0) -> int:
     """Write the Parquet events as realistic ECS JSON lines (``.gz`` when ``out`` ends so). Returns lines."""
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     rng = random.Random(seed)
@@ -176,15 +191,7 @@ def make_lines(parquet: str, out: str, winlogbeat: float = 0.1, seed: int = 0) -
     n = 0
     with opener(out, "wb") as fh:
         for b in pf.iter_batches(100_000):
-            t = pa.Table.from_batches([b])
-            ts = pc.strftime(t.column("@timestamp"), format="%Y-%m-%dT%H:%M:%S").to_pylist()
-            us = (t.column("@timestamp").cast(pa.int64()).to_numpy() % 1_000_000).tolist()
-            lines = []
-            for k, r in enumerate(t.to_pylist()):
-                stamp = f"{ts[k][:19]}.{us[k] // 1000:03d}Z"
-                win = (r["host.os.type"] or "windows") == "windows"
-                mk = _winlogbeat if win and rng.random() < winlogbeat else _endpoint
-                lines.append(orjson.dumps(_drop_none(mk(r, stamp, n + k, rng))))
+            lines = lines_of(pa.Table.from_batches([b]), n, winlogbeat, rng)
             fh.write(b"\n".join(lines) + b"\n")
             n += len(lines)
     return n

@@ -1,0 +1,96 @@
+"""Edge cases of the ECS fast path's pre-checks (benches/compare_json.py measures them): the dotted-key test runs
+as two RE2 passes (plain and ``\\u002e``-escaped dots), UTF-8 is validated by Arrow first, and lower-casing
+goes through Arrow's ``ascii_lower`` when every value is ASCII. Each must give what the per-line reader gives."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from raresketch._readers import ReadStats, _ecs
+from raresketch._readers._common import Source
+
+
+def _base(i: int = 0, **over) -> dict:
+    d = {"@timestamp": f"2024-05-01T10:00:{i % 60:02d}Z", "host": {"id": f"H{i % 3}", "name": "WS1"},
+         "process": {"name": "a.exe", "pid": 7}, "destination": {"ip": "1.2.3.4", "port": 443},
+         "network": {"transport": "tcp", "direction": "outbound"}, "event": {"category": ["network"]}}
+    d.update(over)
+    return d
+
+
+def _both(data: bytes, batch_size: int = 65536):
+    out = []
+    for fast in (True, False):
+        st = ReadStats()
+        tabs = list(_ecs.read_ecs(Source(data), batch_size, st, fast=fast))
+        out.append((pa.concat_tables(tabs) if tabs else None, st))
+    (a, st_a), (b, st_b) = out
+    assert (a is None) == (b is None)
+    if a is not None:
+        assert a.equals(b), (a.to_pylist(), b.to_pylist())
+    assert st_a.as_dict() == st_b.as_dict()
+    return a, st_a
+
+
+def _good_mask(lines: list[bytes]) -> np.ndarray:
+    return _ecs._Blocks(b"\n".join(lines) + b"\n").good
+
+
+@pytest.mark.parametrize("key", [b'"process.name"', b'"process\\u002ename"', b'"process\\u002Ename"',
+                                 b'"process\\u002e name" ', b'"x.y"  :'])
+def test_dotted_keys_plain_and_escaped_go_slow(key):
+    plain = json.dumps(_base()).encode()
+    dotted = plain[:-1] + b", " + key + b': "b.exe"}' if not key.endswith(b":") else plain[:-1] + b", " + key + b' 1}'
+    assert _good_mask([plain, dotted]).tolist() == [True, False]
+    t, st = _both(b"\n".join([plain, dotted, plain]) + b"\n")
+    assert st.emitted == 3 and st.read == 3
+
+
+def test_escapes_that_are_not_dotted_keys_stay_fast():
+    lines = [json.dumps(_base(process={"name": "caf\u00e9.exe", "command_line": "a\\u002e"})).encode(),
+             json.dumps(_base(message="see \\u002e or a.b: c")).encode()]
+    assert _good_mask(lines).tolist() == [True, True]
+    t, st = _both(b"\n".join(lines) + b"\n")
+    assert "caf\u00e9.exe" in t.column("process.name").to_pylist()
+
+
+def test_invalid_utf8_lines_found_among_many():
+    objs = [json.dumps(_base(i)).encode() for i in range(500)]
+    bad = {3, 250, 499}
+    for i in bad:
+        objs[i] = objs[i].replace(b'"a.exe"', b'"a\xe9\xff.exe"')
+    objs[100] = objs[100].replace(b'"WS1"', b'"W\xed\xa0\x80"')  # encoded surrogate: invalid UTF-8 too
+    good = _good_mask(objs)
+    assert set(np.flatnonzero(~good).tolist()) == bad | {100}
+    t, st = _both(b"\n".join(objs) + b"\n")
+    assert st.repaired == {"undecodable_bytes": 4} and st.emitted == 500
+    assert sum("\ufffd" in (v or "") for v in t.column("process.name").to_pylist()) == 3
+
+
+def test_lowercasing_ascii_and_unicode_like_str_lower():
+    vals = ["TCP", "Udp", "\u0130CMP", "STRA\u00dfE", "\u1e9e", "\u03a3\u039f\u03a3"]
+    lines = []
+    for i, v in enumerate(vals):
+        d = _base(i, network={"transport": v, "direction": "OUTBOUND" if i % 2 else "Ingress"},
+                  host={"hostname": v + "-Host", "os": {"type": v}})
+        lines.append(json.dumps(d).encode())
+    t, st = _both(b"\n".join(lines) + b"\n")
+    got = t.to_pylist()
+    assert sorted(r["network.transport"] for r in got) == sorted(v.lower() for v in vals)
+    assert sorted(r["host.id"] for r in got) == sorted((v + "-Host").lower() for v in vals)
+    assert {r["network.direction"] for r in got} == {"egress", "ingress"}
+    ascii_only = [json.dumps(_base(i, network={"transport": "TCP"})).encode() for i in range(5)]
+    t, _ = _both(b"\n".join(ascii_only) + b"\n")
+    assert set(t.column("network.transport").to_pylist()) == {"tcp"}
+
+
+def test_lower_helper():
+    a = pa.array(["ABC", None, "\u0130x", "d"])
+    assert _ecs._lower(a).to_pylist() == [None if v is None else v.lower() for v in a.to_pylist()]
+    b = pa.array(["ABC", None, "d"])
+    assert _ecs._lower(b).to_pylist() == ["abc", None, "d"]
+    n = pa.nulls(3, pa.string())
+    assert _ecs._lower(n).null_count == 3
