@@ -58,8 +58,20 @@ RS_INLINE uint64_t rs_murmur3_64(const uint8_t *data, int64_t len, uint32_t seed
         h2 = rs_rotl64(h2, 31); h2 += h1; h2 = h2 * 5 + 0x38495ab5;
     }
     const uint8_t *tail = data + nblocks * 16;
+    const int t = (int)(len & 15);
     uint64_t k1 = 0, k2 = 0;
-    switch (len & 15) {
+    if (t && len >= 8) {
+        /* The tail's bytes end where the data ends: load the 8 (or 16) bytes before the end, which lie inside
+           the data, and shift the tail's bytes down (the same little-endian value the byte switch builds). */
+        if (t > 8) {
+            k2 = rs_load64(tail + t - 8) >> (64 - 8 * (t - 8));
+            k2 *= c2; k2 = rs_rotl64(k2, 33); k2 *= c1; h2 ^= k2;
+            k1 = rs_load64(tail);
+        } else {
+            k1 = rs_load64(tail + t - 8) >> (64 - 8 * t);
+        }
+        k1 *= c1; k1 = rs_rotl64(k1, 31); k1 *= c2; h1 ^= k1;
+    } else switch (t) {
     case 15: k2 ^= ((uint64_t)tail[14]) << 48; /* fall through */
     case 14: k2 ^= ((uint64_t)tail[13]) << 40; /* fall through */
     case 13: k2 ^= ((uint64_t)tail[12]) << 32; /* fall through */
