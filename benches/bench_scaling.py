@@ -62,6 +62,6 @@ def test_scaling_quick(tmp_path, capsys):
     assert all(r["cloud_resources"] == r["value"] for r in by_axis["destinations"])
     # the window sweep replays the same events
     assert len({r["events"] for r in by_axis["training_days"]}) == 1
-    assert [r["agents_seen"] for r in by_axis["agents"]] == [r["value"] for r in by_axis["agents"]]
+    assert all(0.9 * r["value"] <= r["agents_seen"] <= r["value"] for r in by_axis["agents"])
     if has_mpl:
         assert res["png"] == png and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

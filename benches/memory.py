@@ -45,7 +45,7 @@ from raresketch._core import mix64  # noqa: E402
 from raresketch.baseline import STRUCTURES, EventKeys  # noqa: E402
 
 import agreement  # noqa: E402
-from flood import rss_mib  # noqa: E402
+from flood import peak_rss_mib, rss_mib  # noqa: E402
 
 DEFAULT_CAPACITY = rs.Config().capacity
 DAY0 = 20_000                       # 2024-10-04, days since 1970-01-01
@@ -322,7 +322,7 @@ def measure_cell(agents: int, destinations: int, days: int, capacities=(DEFAULT_
         if c in runs and not runs[c]["lost"]:
             smallest, verified = c, True
             if check_below:
-                for _ in range(3):
+                while True:                                  # down until a step loses something
                     below = grid_prev(c)
                     if below < 64 or do(below)["lost"]:
                         break
@@ -487,7 +487,7 @@ def main(argv=None) -> dict:
     e2e = None if args.no_e2e else agreement.measure(**e2e_kw)
     text = markdown(cells, e2e)
     print(text)
-    log(f"total {time.perf_counter() - t0:.0f}s")
+    log(f"total {time.perf_counter() - t0:.0f}s, peak RSS {peak_rss_mib():,.0f} MiB")
     return {"cells": cells, "e2e": e2e, "markdown": text}
 
 

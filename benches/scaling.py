@@ -1,6 +1,6 @@
 """Scaling: how the cost of Engine.process grows with events, agents, distinct destinations and window length.
 
-    python benches/scaling.py                                  # the full sweep (a few minutes), plot in docs/perf/
+    python benches/scaling.py                                  # the full sweep (~7 min), plot in docs/perf/
     python benches/scaling.py --quick --plot /tmp/scaling.png  # tiny sizes (smoke test, seconds)
     python benches/scaling.py --repeat 3                       # best of 3 per point (slower, less noise)
 
