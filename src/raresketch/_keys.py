@@ -132,7 +132,7 @@ class KeyResolver:
                 "valid": values.is_valid().to_numpy(zero_copy_only=False)}
 
     def _dom_attrs(self, values: list) -> dict[str, np.ndarray]:
-        rows = [self.catalog._host_row(v) for v in values]
+        rows = [self.catalog._host_row_uncached(v) for v in values]   # cached here, by id
         name, lit, prov, svc, res, im, allow = (list(c) for c in zip(*rows))
         r = hash64(res)
         self._remember(r, res)

@@ -135,27 +135,29 @@ class SuffixTrie:
             node.value = value
 
     def match(self, labels_rev: list[str]) -> tuple[int, tuple, str | None] | None:
-        """(depth, value, label matched by a final ``*``) of the longest rule matching, or None."""
-        best: list = [None]
-
-        def walk(node: _Node, i: int, star_label: str | None) -> None:
-            if node.value is not None and (best[0] is None or i > best[0][0]):
-                best[0] = (i, node.value, star_label)
-            if i == len(labels_rev):
-                return
+        """(depth, value, label matched by a final ``*``) of the longest rule matching, or None. Depth first,
+        exact labels before globs before ``*``; the first rule found at the greatest depth wins."""
+        best = None
+        nl = len(labels_rev)
+        stack = [(self.root, 0, None)]
+        while stack:
+            node, i, star_label = stack.pop()
+            if node.value is not None and (best is None or i > best[0]):
+                best = (i, node.value, star_label)
+            if i == nl:
+                continue
             lab = labels_rev[i]
-            child = node.exact.get(lab)
-            if child is not None:
-                walk(child, i + 1, None)
+            # pushed in reverse order of visit: exact, then the first matching glob, then ``*``
+            if node.star is not None:
+                stack.append((node.star, i + 1, lab))
             for g, gchild in node.globs:
                 if fnmatch.fnmatchcase(lab, g):
-                    walk(gchild, i + 1, None)
+                    stack.append((gchild, i + 1, None))
                     break
-            if node.star is not None:
-                walk(node.star, i + 1, lab)
-
-        walk(self.root, 0, None)
-        return best[0]
+            child = node.exact.get(lab)
+            if child is not None:
+                stack.append((child, i + 1, None))
+        return best
 
 
 def _psl_path() -> str:
@@ -432,12 +434,16 @@ class Catalog:
             res = f"{prov}/{svc}/{label}" if label else None
         im = self._im_exact.get(n)
         allowed = n in self._allow_exact
-        for i in range(len(labels)):
-            suf = ".".join(labels[i:])
+        suf = n                                   # every suffix, longest first: a.b.c, b.c, c
+        while im is None or not allowed:
             if im is None:
                 im = self._im_suffix.get(suf)
             if not allowed and suf in self._allow_suffix:
                 allowed = True
+            k = suf.find(".")
+            if k < 0:
+                break
+            suf = suf[k + 1:]
         return HostInfo(n, prov, svc, label, res, im, allowed)
 
     def resolve_ip(self, ip: str | None) -> IpOwner | None:
@@ -483,14 +489,17 @@ class Catalog:
         Memoised per raw value (bounded by ``cache_size``: the memo is emptied when full)."""
         row = self._host_rows.get(value)
         if row is None:
-            h = self.resolve_host(value)
-            lit = _ip_literal(h.name) if h.name is not None else None
-            row = (None if lit is not None else h.name, lit, h.cloud_provider, h.cloud_service, h.cloud_resource,
-                   h.im_service, bool(h.allowlisted))
+            row = self._host_row_uncached(value)
             if len(self._host_rows) >= self._cache_size:
                 self._host_rows.clear()
             self._host_rows[value] = row
         return row
+
+    def _host_row_uncached(self, value) -> tuple:
+        h = self._resolve_host(value)
+        lit = _ip_literal(h.name) if h.name is not None else None
+        return (None if lit is not None else h.name, lit, h.cloud_provider, h.cloud_service, h.cloud_resource,
+                h.im_service, bool(h.allowlisted))
 
     def _ip_values(self, values: pa.Array) -> dict[str, Any]:
         """Per distinct address text (a string array): normalised form, owner and what follows from it, all
