@@ -24,7 +24,10 @@ per-line read and are sorted by time the same way.
 """
 from __future__ import annotations
 
+import os
+import queue
 import re
+import threading
 from typing import Any, Iterator
 
 import numpy as np
@@ -399,7 +402,7 @@ class _Blocks:
         return p[:-1] if p.endswith(b"\r") else p
 
 
-def _parse_block(bl: _Blocks, stats: ReadStats) -> tuple[list[tuple[np.ndarray, pa.Table]], np.ndarray]:
+def _parse_block(bl: _Blocks, stats: ReadStats | None = None) -> tuple[list[tuple[np.ndarray, pa.Table]], np.ndarray]:
     """Arrow-parse the good lines; returns ([(line indices, table)], mask of lines left to the slow path)."""
     good = bl.good
     slow = ~good
@@ -477,22 +480,100 @@ class _Batcher:
             yield _finish(t, self.stats)
 
 
-def read_ecs(src: Source, batch_size: int, stats: ReadStats, fast: bool = True) -> Iterator[pa.Table]:
-    """Yield conformed batches of at most ``batch_size`` events from an ECS JSON-lines source (fast path
-    with per-line fallback; ``fast=False`` reads every line the per-line way)."""
-    if not fast:
-        yield from read_ecs_slow(src, batch_size, stats)
-        return
-    batcher = _Batcher(batch_size, stats)
+def _prepared(src: Source) -> Iterator[tuple[_Blocks, list, np.ndarray]]:
+    """Blocks of the source, split into lines and Arrow-parsed (what needs no ``stats``): the part of the
+    fast path that :func:`_ahead` may run in a worker thread."""
     mostly_slow = 0
     for block in src.blocks(BLOCK_BYTES):
         bl = _Blocks(block)
         if mostly_slow >= 2:
             bl.good[:] = False
-        parsed, slow = _parse_block(bl, stats)
-        n_lines = len(bl.good)
+        parsed, slow = _parse_block(bl, None)
+        mostly_slow = mostly_slow + 1 if int(slow.sum()) * 2 > len(bl.good) else 0
+        yield bl, parsed, slow
+
+
+def _n_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+_DONE = object()
+
+
+def _ahead(it: Iterator, depth: int = 1) -> Iterator:
+    """The items of ``it`` in order, computed one step ahead by a worker thread: reading, decompressing,
+    the RE2 passes and Arrow's JSON parser release the GIL, so block k+1 is parsed while the caller works on
+    block k (flattening here, the engine downstream). An exception of ``it`` is raised here, at its place;
+    closing this generator stops the worker and waits for it (so the source may be closed after)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for x in it:
+                if not put((x, None)):
+                    return
+            put((_DONE, None))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            put((_DONE, exc))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    th = threading.Thread(target=work, name="raresketch-ecs-parse", daemon=True)
+    th.start()
+    try:
+        while True:
+            x, exc = q.get()
+            if exc is not None:
+                raise exc
+            if x is _DONE:
+                return
+            yield x
+    finally:
+        stop.set()
+        while th.is_alive():
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        th.join()
+
+
+def read_ecs(src: Source, batch_size: int, stats: ReadStats, fast: bool = True) -> Iterator[pa.Table]:
+    """Yield conformed batches of at most ``batch_size`` events from an ECS JSON-lines source (fast path
+    with per-line fallback; ``fast=False`` reads every line the per-line way). With more than one CPU the
+    blocks are read and parsed one block ahead in a worker thread (:func:`_ahead`); everything that counts
+    into ``stats`` stays in the caller's thread, in file order."""
+    if not fast:
+        yield from read_ecs_slow(src, batch_size, stats)
+        return
+    batcher = _Batcher(batch_size, stats)
+    blocks = _ahead(_prepared(src)) if _n_cpus() > 1 else _prepared(src)
+    try:
+        yield from _read_prepared(blocks, batcher, stats)
+    finally:
+        close = getattr(blocks, "close", None)
+        if close is not None:
+            close()
+
+
+def _read_prepared(blocks: Iterator, batcher: _Batcher, stats: ReadStats) -> Iterator[pa.Table]:
+    for bl, parsed, slow in blocks:
         n_slow = int(slow.sum())
-        mostly_slow = mostly_slow + 1 if n_slow * 2 > n_lines else 0
         parts = []
         for idx, t in parsed:
             stats.read += len(idx)
