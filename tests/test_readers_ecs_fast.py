@@ -94,3 +94,69 @@ def test_lower_helper():
     assert _ecs._lower(b).to_pylist() == ["abc", None, "d"]
     n = pa.nulls(3, pa.string())
     assert _ecs._lower(n).null_count == 3
+
+
+# ------------------------------------------------------------------------------------------ parse-ahead thread
+
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_parse_ahead_thread_gives_the_same_batches_and_stats(monkeypatch, cpus):
+    from test_readers_fast import mixed_file
+
+    data = mixed_file(3000, seed=5)
+    monkeypatch.setattr(_ecs, "BLOCK_BYTES", 20_000)  # many blocks
+    monkeypatch.setattr(_ecs, "_n_cpus", lambda: cpus)
+    st = ReadStats()
+    got = list(_ecs.read_ecs(Source(data), 500, st))
+    st_ref = ReadStats()
+    ref = list(_ecs.read_ecs(Source(data), 500, st_ref, fast=False))
+    assert [t.num_rows for t in got] == [t.num_rows for t in ref]
+    assert all(a.equals(b) for a, b in zip(got, ref))
+    assert st.as_dict() == st_ref.as_dict()
+
+
+def test_parse_ahead_propagates_errors_in_order_and_stops_when_closed():
+    import threading
+
+    def items(fail_at):
+        for i in range(10):
+            if i == fail_at:
+                raise ValueError(f"bad {i}")
+            yield i
+
+    assert list(_ecs._ahead(items(-1))) == list(range(10))
+    seen = []
+    with pytest.raises(ValueError, match="bad 4"):
+        for x in _ecs._ahead(items(4)):
+            seen.append(x)
+    assert seen == [0, 1, 2, 3]
+    closed = threading.Event()
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.set()
+
+    g = _ecs._ahead(endless())
+    assert [next(g) for _ in range(3)] == [0, 1, 2]
+    g.close()
+    assert closed.is_set()  # the worker closed the source generator before close() returned
+    assert not any(t.name == "raresketch-ecs-parse" for t in threading.enumerate())
+
+
+def test_read_events_stopped_early_closes_the_file(tmp_path, monkeypatch):
+    from test_readers_fast import mixed_file
+    from raresketch._readers import read_events
+
+    p = tmp_path / "e.json"
+    p.write_bytes(mixed_file(2000, seed=6))
+    monkeypatch.setattr(_ecs, "BLOCK_BYTES", 10_000)
+    monkeypatch.setattr(_ecs, "_n_cpus", lambda: 2)
+    it = read_events(str(p), format="ecs", batch_size=50)
+    first = next(it)
+    it.close()
+    assert 0 < first.num_rows <= 50
+    assert not any(t.name == "raresketch-ecs-parse" for t in __import__("threading").enumerate())

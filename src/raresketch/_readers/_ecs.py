@@ -13,10 +13,16 @@ Two paths give the same events (tests/test_readers_fast.py checks it):
 - fast (column-wise): a block of about 4 MiB of lines is parsed by Arrow's JSON reader with an explicit
   schema of the wanted nested ECS fields (others ignored) and flattened with Arrow compute. Lines that this
   cannot read exactly are left to the slow path, found without parsing: lines that do not look like one JSON
-  object (``{...}``), lines with invalid UTF-8, lines with a dotted key (``"process.name":``, found by one RE2
-  pass) and, when Arrow rejects a block (malformed JSON, a value of an unexpected type such as a numeric
-  ``@timestamp``), the lines found by bisecting the block (bounded work; past the bound the rest of the
-  block goes slow). When most of two blocks in a row go slow, the rest of the file is read slowly.
+  object (``{...}``), lines with invalid UTF-8 (Arrow's validator, then Python's decoder to find them), lines
+  with a dotted key (``"process.name":``, plain or ``\u002e``-escaped: two RE2 passes) and, when Arrow
+  rejects a block (malformed JSON, a value of an unexpected type such as a numeric ``@timestamp``), the lines
+  found by bisecting the block (bounded work; past the bound the rest of the block goes slow). When most of
+  two blocks in a row go slow, the rest of the file is read slowly. With more than one CPU, reading and
+  parsing run one block ahead in a worker thread (they release the GIL).
+  Why Arrow: on real (2 KB) Elastic Endpoint/Winlogbeat lines, msgspec with typed Structs of the wanted
+  fields decodes about 2x faster than Arrow parses, but building the Arrow columns from the decoded Python
+  objects costs more than that gain (same reader on msgspec: 0.8x); orjson and pysimdjson are slower still
+  (benches/compare_json.py).
 - slow (per line): one ``orjson.loads`` plus one visit of the record's keys that lie on a wanted ECS path.
 
 Rows of both paths are merged in file order before batching, so batches hold the same events as a purely
