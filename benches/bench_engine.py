@@ -1,5 +1,6 @@
-"""End-to-end throughput of ``Engine.process`` and of ``Catalog.resolve_batch`` alone, on simulated Arrow batches
-of 100k events (one core, events/s; issue 8's target is 5M events/s end to end).
+"""End-to-end throughput of ``Engine.process`` for batches of 1, 100, 10k and 100k simulated events (the batch of
+1 is the per-event path), and of its parts alone: ``conform``, the key resolver, ``Catalog.resolve_batch``
+(one core, events/s; issue 8's target is 5M events/s end to end on batches of 100k).
 
 Run: ``PYTHONPATH=src python -m pytest benches/bench_engine.py --benchmark-enable --benchmark-columns=min,median``.
 Events per run = RARESKETCH_BENCH_N (default 2M; CI's quick mode: 50k, each body once); every benchmark records
@@ -11,9 +12,11 @@ import functools
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from workloads import N
 
 import raresketch as rs
+from raresketch._keys import KeyResolver
 from raresketch.catalog import Catalog
 from raresketch.events import conform
 from raresketch.simulate import Organisation
@@ -53,20 +56,34 @@ def _info(benchmark, batches) -> None:
         benchmark.extra_info["events_per_s"] = n / stats.stats.mean
 
 
-def test_engine_process_batches_100k(benchmark):
-    batches = simulated_batches()
+#: Events timed per batch size (small batches cost per call, so fewer events keep a round short).
+SIZES = {1: max(200, N // 1000), 100: max(2_000, N // 40), 10_000: N, 100_000: N}
 
-    def run():
-        eng = rs.Engine()  # a fresh baseline each round: every round sees the same history
-        return sum(len(eng.process(b)) for b in batches)
 
-    alerts = benchmark.pedantic(run, rounds=3, iterations=1) if benchmark.enabled else benchmark(run)
-    _info(benchmark, batches)
+@pytest.mark.parametrize("size", list(SIZES))
+def test_engine_process(benchmark, size):
+    """Score-then-learn on a warm engine (one batch of history first): events/s by batch size."""
+    history, rest = simulated_batches()[0], pa.concat_tables(simulated_batches()[1:] or simulated_batches()[:1])
+    n = min(SIZES[size], rest.num_rows)
+    parts = [rest.slice(off, size) for off in range(0, n, size)]
+
+    def setup():
+        eng = rs.Engine()
+        eng.process(history)
+        return (eng,), {}
+
+    def run(eng):
+        return sum(len(eng.process(p)) for p in parts)
+
+    rounds = 3 if benchmark.enabled else 1
+    alerts = benchmark.pedantic(run, setup=setup, rounds=rounds, iterations=1)
+    _info(benchmark, parts)
     assert alerts >= 0
 
 
 def test_conform_batches_100k(benchmark):
-    batches = simulated_batches()
+    # without the simulator's conformed mark, so that conform does its full work (as on a foreign table)
+    batches = [b.replace_schema_metadata(None) for b in simulated_batches()]
     out = benchmark(lambda: [conform(b) for b in batches])
     _info(benchmark, batches)
     assert sum(t.num_rows for t in out) == sum(b.num_rows for b in batches)
@@ -80,3 +97,14 @@ def test_catalog_resolve_batch_100k(benchmark):
     out = benchmark(lambda: [cat.resolve_batch(b) for b in batches])
     _info(benchmark, batches)
     assert [t.num_rows for t in out] == [b.num_rows for b in batches]
+
+
+def test_key_resolver_100k(benchmark):
+    """The Engine's per-stream key path alone (caches warmed by the first batch, as in a running engine)."""
+    batches = conformed_batches()
+    resolver = KeyResolver(Catalog())
+    days = [b["@timestamp"].combine_chunks().cast(pa.int64()).to_numpy() // 86_400_000_000 for b in batches]
+    resolver.resolve(batches[0], days[0])
+    out = benchmark(lambda: [resolver.resolve(b, d)[0] for b, d in zip(batches, days)])
+    _info(benchmark, batches)
+    assert [len(k) for k in out] == [b.num_rows for b in batches]
