@@ -1,7 +1,7 @@
 """Memory: what the Baseline holds for 1k/10k/100k agents and 100k/1M/10M distinct cloud destinations over a
 30-day window, and how accuracy (agreement with exact answers) trades against it.
 
-    python benches/memory.py                          # the full grid (several minutes, peak RSS ~5 GB)
+    python benches/memory.py                          # the full grid (~8.5 min on the shared 2-core machine)
     python benches/memory.py --quick                  # tiny sizes (smoke test, seconds)
     python benches/memory.py --agents 10000 --destinations 1000000 --no-e2e
 
@@ -16,8 +16,8 @@ their shares of ``capacity``; the IM and scripting structures are allocated but 
 Exact answers come from the generator: per event the prior prevalence (distinct agents of the resource before it)
 and whether the (resource, process) pair was seen before; hence the exact *first rare contact* decision
 (prevalence <= rare threshold and the process never contacted the resource: the rare-cloud detector's base
-condition, before activation / explorer / dedup gates). Reported per capacity: share of events whose prevalence
-prior is exact, max and RMS relative error ``|est - exact| / max(exact, 1)``, agreement of the rare decision
+condition, before activation / explorer / dedup gates). Reported per capacity: share of the events (with an exact
+prior below ``exact_limit``) whose prevalence prior is exact, max and RMS relative error ``|est - exact| / max(exact, 1)``, agreement of the rare decision
 (prevalence <= threshold), first-rare-contact decisions the engine adds (would-be false alerts) and misses, and the
 share of resources whose final count is exact.
 
@@ -25,6 +25,9 @@ share of resources whose final count is exact.
 in any structure, found from an estimate of each structure's live pairs and keys and checked by running it (and,
 with ``--check-below``, the grid step below it, which then shows evictions). ``main`` returns the results (the
 test in benches/bench_scaling.py calls it with ``--quick``). Timings and RSS are of a shared 2-core machine: noisy.
+Memory: the 10M-destination cells hold ~40M events with their exact answers (a few GB of numpy arrays) and the
+searches at 1M destinations run baselines up to 1.9 GiB; ``--max-gib`` caps the baselines run (larger capacities
+are reported as estimates).
 """
 from __future__ import annotations
 
