@@ -114,7 +114,8 @@ class Baseline:
     """The windowed baseline: an exact :class:`AgentTable` plus one :class:`KeyedDistinct` per question.
 
     Memory is fixed at construction from ``config.capacity`` (see :meth:`memory`): with the defaults
-    (capacity 2**21) about 150 MiB, sized for 10k agents and 1M distinct destinations. ``observe`` costs O(1)
+    (capacity 2**21) 168 MiB, which holds about 100k distinct cloud resources a window without loss (1M needs about
+    1.5 * 2**24: docs/perf/memory.md). ``observe`` costs O(1)
     per event per structure that applies to it. Not thread-safe: one writer.
     """
 
