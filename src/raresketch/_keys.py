@@ -71,7 +71,7 @@ class _Attrs:
             vals = resolve(new)
             for name, col in self.cols.items():
                 if col.shape[0] < end:
-                    grown = np.zeros(max(end, 2 * col.shape[0]), col.dtype)
+                    grown = np.zeros(max(end, min(2 * col.shape[0], self.index.capacity)), col.dtype)
                     grown[:col.shape[0]] = col
                     self.cols[name] = col = grown
                 col[start:end] = vals[name]
