@@ -8,10 +8,12 @@ exact check that every injected attack meets the conditions of the alert names i
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import gzip
 import inspect
 import ipaddress
 import json
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -405,6 +407,10 @@ def test_write_ecs_jsonl(tmp_path) -> None:
     assert lines[i]["process"]["code_signature"]["trusted"] is rows[i]["process.code_signature.trusted"]
     assert e["event"]["category"] == ["network"]
     assert e["@timestamp"].endswith("Z") and e["@timestamp"].startswith("2026-01-01T")
+    # RFC 3339 with one fraction of microseconds, equal to the event's own time
+    for line, row in zip(lines[:50], rows[:50]):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", line["@timestamp"]), line["@timestamp"]
+        assert dt.datetime.fromisoformat(line["@timestamp"].replace("Z", "+00:00")) == row["@timestamp"]
     flat = tmp_path / "flat.jsonl"
     write_ecs_jsonl(flat, o, nested=False)
     row = json.loads(flat.read_text().splitlines()[0])

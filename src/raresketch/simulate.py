@@ -1391,7 +1391,9 @@ def write_ecs_jsonl(
     event_fields = {"event.kind": "event", "event.category": ["network"], "event.type": ["connection", "start"]}
     with opener(p, "wb") as fh:
         for t in _tables(source, batch_size):
-            ts = pc.strftime(t.column("@timestamp"), format="%Y-%m-%dT%H:%M:%S").to_pylist()
+            # whole seconds first: Arrow's %S carries the sub-second digits of a finer unit
+            secs = pc.cast(t.column("@timestamp"), pa.timestamp("s", tz="UTC"), safe=False)
+            ts = pc.strftime(secs, format="%Y-%m-%dT%H:%M:%S").to_pylist()
             us = (t.column("@timestamp").cast(pa.int64()).to_numpy() % _US).tolist()
             names = [c for c in t.column_names if c != "@timestamp"]
             cols = [t.column(c).to_pylist() for c in names]
