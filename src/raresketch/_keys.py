@@ -132,12 +132,17 @@ class KeyResolver:
                 "valid": values.is_valid().to_numpy(zero_copy_only=False)}
 
     def _dom_attrs(self, values: list) -> dict[str, np.ndarray]:
-        rows = [self.catalog._host_row_uncached(v) for v in values]   # cached here, by id
+        rows = self.catalog._host_rows_of(values)     # cached here, by id
         name, lit, prov, svc, res, im, allow = (list(c) for c in zip(*rows))
         r = hash64(res)
         self._remember(r, res)
         kind = [f"{p}/{s}" if p is not None and s is not None else None for p, s in zip(prov, svc)]
-        la = self._ip_attrs(pa.array(lit, pa.string()))
+        if any(v is not None for v in lit):
+            la = self._ip_attrs(pa.array(lit, pa.string()))
+        else:                                       # no IP-literal name among them (the usual case)
+            la = {"R": np.zeros(len(lit), np.uint64), "K": np.zeros(len(lit), np.uint64),
+                  "S": np.zeros(len(lit), np.uint64), "allow": np.zeros(len(lit), bool),
+                  "valid": np.zeros(len(lit), bool)}
         out = {"has_name": np.array([v is not None for v in name], bool), "is_lit": la.pop("valid"),
                "R": r, "K": hash64(kind), "S": hash64(im), "allow": np.array(allow, bool)}
         out.update({"lit_" + k: v for k, v in la.items()})
