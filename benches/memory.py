@@ -45,7 +45,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import raresketch as rs  # noqa: E402
 from raresketch._core import mix64  # noqa: E402
-from raresketch.baseline import STRUCTURES, EventKeys  # noqa: E402
+from raresketch.baseline import STRUCTURES, EventKeys, structure_sizes  # noqa: E402
 
 import agreement  # noqa: E402
 from flood import peak_rss_mib, rss_mib  # noqa: E402
@@ -57,7 +57,8 @@ CHUNK = 1 << 20                     # events per Baseline.observe call
 #: Load of a KeyedDistinct table (pairs or keys / slots) at which the first eviction or dropped key appears: two
 #: choices of a 4-slot bucket, no relocation, so the fullest buckets overflow at about half load (measured: 0.50
 #: for pairs, 0.48 for keys; at 0.9 a few % of new pairs evict the oldest). The search starts from it.
-LOAD = 0.5
+LOAD = 0.5          # key tables: first loss near half full (keys cannot move)
+PAIR_LOAD = 0.9     # pair tables: cuckoo displacement fills them to ~90 % before the first eviction
 TARGET_MIB = 256
 
 
@@ -231,9 +232,8 @@ def baseline_nbytes(capacity: int, max_agents: int = rs.Config().max_agents, day
     per key slot (both rounded up to a bucket of 4), plus the AgentTable."""
     c4 = lambda x: (x + 3) // 4 * 4  # noqa: E731
     total = rs.AgentTable(max_agents, days).nbytes
-    for share, _ in STRUCTURES.values():
-        cap = max(64, int(capacity * share))
-        total += 12 * c4(cap) + 16 * c4(max(64, cap // 2))
+    for pairs, keys in structure_sizes(capacity).values():
+        total += 12 * c4(pairs) + 16 * c4(keys)
     return total
 
 
@@ -241,7 +241,7 @@ def estimate_capacity(demand: dict) -> tuple[float, str]:
     """Capacity at which every structure's pairs and keys fit at the design load; and which structure binds."""
     best, who = 0.0, ""
     for name, (keys, pairs) in demand.items():
-        need = max(pairs / LOAD, 2 * keys / LOAD) / STRUCTURES[name][0]
+        need = max(pairs / PAIR_LOAD / STRUCTURES[name][0], keys / LOAD / STRUCTURES[name][1])
         if need > best:
             best, who = need, name
     return best, who
@@ -361,7 +361,7 @@ def markdown(cells: list[dict], e2e: dict | None) -> str:
              f"2^18): the default capacity 2^21 is {_mib(baseline_nbytes(DEFAULT_CAPACITY, days=days))} MiB "
              "whatever the data. *Smallest clean* = smallest capacity on the grid 2^k, 1.5*2^k with no eviction and "
              "no dropped key in any structure (*run*: measured so; *estimate*: from the exact live keys and pairs at "
-             f"load {LOAD}, the load where the first loss appears; too large to run here); *binding* = the structure that needs the most capacity. RSS "
+             f"pair load {PAIR_LOAD} and key load {LOAD}, where the first loss appears; too large to run here); *binding* = the structure that needs the most capacity. RSS "
              "growth = process RSS after the run minus before the baseline was built (the pages the run touched). "
              "*Decisions exact from* = the smallest capacity run (next table) whose rare and first-rare decisions "
              "all equal the exact ones.\n")
@@ -419,15 +419,15 @@ def markdown(cells: list[dict], e2e: dict | None) -> str:
         L.append("### 10k agents / 1M destinations at the default capacity, by structure\n")
         L.append("*live keys / stored pairs (exact run)*: what each structure would hold with room enough "
                  "(computed from the exact answers; sampled keys at the KeyedDistinct formula).\n")
-        L.append("| structure | share | MiB | pair slots | key slots | keys | pairs | live keys (exact run) | "
+        L.append("| structure | share (pairs / keys) | MiB | pair slots | key slots | keys | pairs | live keys (exact run) | "
                  "stored pairs (exact run) | evictions | dropped keys |")
         L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name, h in dflt["health"].items():
             if name == "agents":
                 continue
             dk, dp = tgt["demand"].get(name, (0, 0))
-            L.append(f"| {name} | {STRUCTURES[name][0]:g} | {_mib(dflt['memory'][name])} | {h['capacity']:,} | "
-                     f"{max(64, h['capacity'] // 2):,} | {h['num_keys']:,} | {h['num_pairs']:,} | {dk:,} | "
+            L.append(f"| {name} | {STRUCTURES[name][0]:g} / {STRUCTURES[name][1]:g} | {_mib(dflt['memory'][name])} | {h['capacity']:,} | "
+                     f"{structure_sizes(rs.Config().capacity)[name][1]:,} | {h['num_keys']:,} | {h['num_pairs']:,} | {dk:,} | "
                      f"{dp:,.0f} | {h['evictions']:,} | {h['dropped_keys']:,} |")
         ag = dflt["health"]["agents"]
         L.append(f"| agents (AgentTable) | | {_mib(dflt['memory']['agents'])} | | {ag['capacity']:,} | "

@@ -225,9 +225,72 @@ cdef class KeyedDistinct:
             free1 = free2
         if free1 != NULL:
             return free1
+        s = self._displace(b1, b2)
+        if s != NULL:
+            return s
         self.evictions += 1
         self._unweigh(oldest)
         return oldest
+
+    cdef inline uint64_t _alt_bucket(self, PairSlot* s, uint64_t here) noexcept nogil:
+        """The other bucket of the pair in ``s`` (which lies in bucket ``here``), or ``here`` when it has none to
+        go to (its key slot is empty, or ``here`` is not one of its buckets)."""
+        cdef uint64_t c1, c2
+        if self._k[s.ki].wsum == 0:
+            return here
+        self._buckets(rs_fmix64(self._k[s.ki].key ^ rs_fmix64(<uint64_t>s.mfp ^ self._s_pair)), self._nbp, &c1, &c2)
+        if here == c1:
+            return c2
+        if here == c2:
+            return c1
+        return here
+
+    cdef inline PairSlot* _free_in(self, uint64_t b) noexcept nogil:
+        cdef uint64_t k
+        for k in range(b * KD_BUCKET, b * KD_BUCKET + KD_BUCKET):
+            if self._p[k].day == 0:
+                return &self._p[k]
+        return NULL
+
+    cdef inline PairSlot* _displace(self, uint64_t b1, uint64_t b2) noexcept nogil:
+        """Both buckets full: make room by moving pairs to their other bucket (cuckoo displacement, breadth
+        first, two levels: a pair of b1/b2 to a free slot of its other bucket, else a pair of that bucket to
+        its own other bucket and the first pair into the slot it left). Returns the freed slot, or NULL. The
+        table then fills to ~95 % before it evicts (plain two choices: ~50 %). A pair's two buckets follow
+        from its key and fingerprint, so a moved pair stays where lookups look."""
+        cdef uint64_t j, k, here, alt, alt2
+        cdef PairSlot* s
+        cdef PairSlot* t
+        cdef PairSlot* f
+        for j in range(2 * KD_BUCKET):                       # level 1
+            here = b1 if j < KD_BUCKET else b2
+            s = &self._p[here * KD_BUCKET + (j % KD_BUCKET)]
+            alt = self._alt_bucket(s, here)
+            if alt == b1 or alt == b2:
+                continue
+            f = self._free_in(alt)
+            if f != NULL:
+                f[0] = s[0]
+                s.day = 0
+                return s
+        for j in range(2 * KD_BUCKET):                       # level 2
+            here = b1 if j < KD_BUCKET else b2
+            s = &self._p[here * KD_BUCKET + (j % KD_BUCKET)]
+            alt = self._alt_bucket(s, here)
+            if alt == b1 or alt == b2:
+                continue
+            for k in range(alt * KD_BUCKET, alt * KD_BUCKET + KD_BUCKET):
+                t = &self._p[k]
+                alt2 = self._alt_bucket(t, alt)
+                if alt2 == alt or alt2 == b1 or alt2 == b2:
+                    continue
+                f = self._free_in(alt2)
+                if f != NULL:
+                    f[0] = t[0]
+                    t[0] = s[0]
+                    s.day = 0
+                    return s
+        return NULL
 
     cdef void _sweep(self, uint32_t new_today) noexcept nogil:
         """Advance the newest day to ``new_today`` and drop pairs that left the window."""

@@ -191,3 +191,24 @@ def test_learn_mask_answers_in_sequence_but_learns_only_selected():
     assert kd.count_one(1) == 2 and kd.last_seen([1, 1, 1], [5, 6, 7]).tolist() == [0, 31, 31]
     with pytest.raises(ValueError, match="learn has shape"):
         kd.observe(keys, members, 20, learn=np.array([True]))
+
+
+def test_pair_table_fills_to_90_percent_without_evicting():
+    """One level of cuckoo displacement: a pair whose two buckets are full moves a resident to its other
+    bucket, so the pair table holds ~90 % of its slots exactly (plain two choices start evicting near 50 %)."""
+    kd = rs.KeyedDistinct(1 << 14, key_capacity=1 << 14, window_days=30)
+    n_keys, per_key = 3_686, 4                       # 14,744 pairs = 90 % of 16,384 slots
+    keys = np.repeat(np.arange(1, n_keys + 1, dtype=np.uint64) * 0x9E3779B97F4A7C15, per_key)
+    members = np.tile(np.arange(1, per_key + 1, dtype=np.uint64), n_keys)
+    kd.update(keys, members, 20_000)
+    assert kd.stats["evictions"] == 0 and kd.stats["dropped_keys"] == 0
+    assert kd.num_pairs == n_keys * per_key
+    assert (kd.count(keys) == per_key).all()
+    # every moved pair is still where lookups look: seen on its day, and a reloaded copy agrees
+    _, day = kd.observe(keys, members, np.full(keys.size, 20_000), learn=np.zeros(keys.size, bool))
+    assert (day == 20_000).all()
+    kd2 = rs.KeyedDistinct.from_bytes(kd.to_bytes())
+    assert kd2 == kd
+    # beyond full it evicts (and counts it) instead of failing
+    kd.update(np.arange(10**7, 10**7 + 4_000, dtype=np.uint64), np.uint64(1), 20_001)
+    assert kd.stats["evictions"] > 0

@@ -16,24 +16,32 @@ from ._core import AgentTable, KeyedDistinct, hash_pair
 from ._state import atomic_write_bytes, read_state_bytes
 from .config import Config
 
-__all__ = ["Baseline", "EventKeys", "Priors", "STRUCTURES", "normalize_command_line"]
+__all__ = ["Baseline", "EventKeys", "Priors", "STRUCTURES", "normalize_command_line", "structure_sizes"]
 
 _US_PER_DAY = 86_400_000_000
 
-#: name -> (share of Config.capacity, what it counts). Key capacity is half the pair capacity.
-STRUCTURES: dict[str, tuple[float, str]] = {
-    "prevalence": (1.0, "cloud resource -> distinct agents"),
-    "process_seen": (0.5, "cloud resource -> processes that contacted it"),
-    "kind_agents": (0.5, "(process, cloud service kind) -> distinct agents"),
-    "agent_seen_kind": (0.5, "cloud service kind -> agents that used it"),
-    "new_rare": (0.25, "process -> rare cloud resources it met first (habitual explorers)"),
-    "new_rare_agent": (0.25, "(process, agent) -> rare cloud resources it met first there (per-agent cap)"),
-    "im_agents": (0.125, "(process, IM service) -> distinct agents"),
-    "im_agent_days": (0.125, "(process, IM service) -> distinct agent-days"),
-    "binary_agents": (0.5, "binary (sha256, else process key) -> distinct agents"),
-    "pair_agents": (0.125, "(parent, scripting engine) -> distinct agents"),
-    "cmdline_agents": (0.125, "normalised scripting command line -> distinct agents"),
+#: name -> (pair slots, key slots, what it counts); slots as shares of ``Config.capacity``. Sized for 10k agents
+#: and 1M distinct cloud resources a window at the default capacity (docs/perf/memory.md): the pair tables fill to
+#: ~90 % before evicting (cuckoo displacement), key tables (keys cannot move: pairs point at them) to ~50 %.
+STRUCTURES: dict[str, tuple[float, float, str]] = {
+    "prevalence": (1.3, 0.9, "cloud resource -> distinct agents"),
+    "process_seen": (1.05, 0.9, "cloud resource -> processes that contacted it"),
+    "kind_agents": (0.5, 0.125, "(process, cloud service kind) -> distinct agents"),
+    "agent_seen_kind": (0.5, 0.03125, "cloud service kind -> agents that used it"),
+    "new_rare": (0.25, 0.03125, "process -> rare cloud resources it met first (habitual explorers)"),
+    "new_rare_agent": (1.0, 0.25, "(process, agent) -> rare cloud resources it met first there (per-agent cap)"),
+    "im_agents": (0.125, 0.0625, "(process, IM service) -> distinct agents"),
+    "im_agent_days": (0.125, 0.0625, "(process, IM service) -> distinct agent-days"),
+    "binary_agents": (0.5, 0.125, "binary (sha256, else process key) -> distinct agents"),
+    "pair_agents": (0.125, 0.0625, "(parent, scripting engine) -> distinct agents"),
+    "cmdline_agents": (0.125, 0.0625, "normalised scripting command line -> distinct agents"),
 }
+
+
+def structure_sizes(capacity: int) -> dict[str, tuple[int, int]]:
+    """(pair slots, key slots) of each structure at ``capacity`` (at least 64 of each)."""
+    return {name: (max(64, int(capacity * p)), max(64, int(capacity * k))) for name, (p, k, _) in STRUCTURES.items()}
+
 
 _TEMP_DIR = r"(?:\\temp\\|/tmp/|%temp%|\$env:temp|\\tmp\\)"
 _QUOTED_TEMP = re.compile(r'"[^"]*' + _TEMP_DIR + r'[^"]*"|\'[^\']*' + _TEMP_DIR + r"[^']*'")
@@ -114,8 +122,8 @@ class Baseline:
     """The windowed baseline: an exact :class:`AgentTable` plus one :class:`KeyedDistinct` per question.
 
     Memory is fixed at construction from ``config.capacity`` (see :meth:`memory`): with the defaults
-    (capacity 2**21) 168 MiB, which holds about 100k distinct cloud resources a window without loss (1M needs about
-    1.5 * 2**24: docs/perf/memory.md). ``observe`` costs O(1)
+    (capacity 2**21) 226 MiB, sized for 10k agents and 1M distinct cloud resources a window
+    (docs/perf/memory.md). ``observe`` costs O(1)
     per event per structure that applies to it. Not thread-safe: one writer.
     """
 
@@ -124,9 +132,8 @@ class Baseline:
         c = self.config
         self.agents = AgentTable(c.max_agents, c.training_days, c.seed)
         self.structures: dict[str, KeyedDistinct] = {}
-        for name, (share, _) in STRUCTURES.items():
-            cap = max(64, int(c.capacity * share))
-            self.structures[name] = KeyedDistinct(cap, max(64, cap // 2), c.training_days, c.exact_limit, c.seed)
+        for name, (pairs, keys) in structure_sizes(c.capacity).items():
+            self.structures[name] = KeyedDistinct(pairs, keys, c.training_days, c.exact_limit, c.seed)
 
     # ---- the questions -------------------------------------------------------------------------------
     def observe(self, ev: EventKeys) -> Priors:

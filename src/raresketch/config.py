@@ -51,8 +51,9 @@ class Config:
     allow_agents: tuple[str, ...] = ()
     #: Members per key counted exactly by the windowed structures (beyond: sampled estimate, see KeyedDistinct).
     exact_limit: int = 256
-    #: Pair capacity of the per-destination structures (prevalence, process history); the other structures are
-    #: sized from it (see Baseline.sizes). Memory is fixed by it: see README "Memory".
+    #: Memory unit of the baseline: each structure's pair and key slots are shares of it (baseline.STRUCTURES,
+    #: ``structure_sizes``); about 108 bytes per unit in all. The default (2**21, 226 MiB) holds 10k agents and
+    #: 1M distinct cloud resources a window. Memory is fixed by it.
     capacity: int = 1 << 21
     #: Agents tracked exactly (presence runs, active-agent counts).
     max_agents: int = 1 << 18
