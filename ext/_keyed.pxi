@@ -64,9 +64,11 @@ cdef class KeyedDistinct:
     not learned.
 
     Memory is fixed at construction: ``12 * capacity + 16 * key_capacity`` bytes. When both candidate
-    buckets of a new pair are full, the pair last seen longest ago is evicted (``stats['evictions']``); when
-    a new key finds no key slot it is not learned (``stats['dropped_keys']``). Both are health signals: size
-    ``capacity`` to the expected live pairs / 0.9.
+    buckets of a new pair are full, a resident pair is moved to its other bucket (cuckoo displacement, two
+    levels), so the pair table fills to ~90 % before the pair last seen longest ago is evicted
+    (``stats['evictions']``). Keys cannot move (pairs point at their slot): a new key that finds no slot is
+    not learned (``stats['dropped_keys']``), from ~70 % full. Both are health signals: size ``capacity`` to the
+    expected live pairs / 0.9 and ``key_capacity`` to the live keys / 0.7.
 
     Days are integers in [1, 65535] (days since 1970-01-01). Observe is O(1) per event (two key-table and
     two pair-table buckets); batch calls release the GIL. Not thread-safe for concurrent writers.
