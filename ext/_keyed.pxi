@@ -21,6 +21,7 @@ cdef enum:
     KD_BUCKET = 4
     KD_MAX_LEVEL = 31
     KD_BLOCK = 16                 # events whose buckets are prefetched before any of them is processed
+    KD_BACKOFF = 64               # after a displacement fails, this many full-bucket inserts evict directly
 
 PAIR_DTYPE = np.dtype([("ki", "<u4"), ("mfp", "<u4"), ("day", "<u2"), ("level", "u1"), ("pad", "u1")])
 KEY_DTYPE = np.dtype([("key", "<u8"), ("wsum", "<u4"), ("wvar", "<f4")])
@@ -85,6 +86,7 @@ cdef class KeyedDistinct:
     cdef KeySlot* _k
     cdef uint64_t _s_key, _s_pair, _s_member, _s_sample
     cdef public uint64_t evictions, dropped_keys, too_old, unsampled, sweeps
+    cdef uint32_t _backoff                  # inserts left that evict without trying displacement
 
     def __init__(self, capacity=1 << 20, key_capacity=None, window_days=30, exact_limit=256, seed=0):
         capacity = int(capacity)
@@ -227,9 +229,13 @@ cdef class KeyedDistinct:
             free1 = free2
         if free1 != NULL:
             return free1
-        s = self._displace(b1, b2)
-        if s != NULL:
-            return s
+        if self._backoff:                  # a table that is (nearly) full: displacement would fail again
+            self._backoff -= 1
+        else:
+            s = self._displace(b1, b2)
+            if s != NULL:
+                return s
+            self._backoff = KD_BACKOFF
         self.evictions += 1
         self._unweigh(oldest)
         return oldest
@@ -588,7 +594,7 @@ cdef class KeyedDistinct:
                 "window_days": int(self.window_days), "exact_limit": int(self.exact_limit),
                 "seed": str(self.seed), "today": int(self.today),
                 "stats": [str(self.evictions), str(self.dropped_keys), str(self.too_old),
-                          str(self.unsampled), str(self.sweeps)]}
+                          str(self.unsampled), str(self.sweeps)], "backoff": int(self._backoff)}
 
     def to_bytes(self):
         return _format.pack("KeyedDistinct", self._params(), [self._pairs, self._keys])
@@ -605,8 +611,10 @@ cdef class KeyedDistinct:
             window, limit, seed = int(params["window_days"]), int(params["exact_limit"]), int(params["seed"])
             today = int(params["today"])
             stats = [int(x) for x in params["stats"]]
-        except (KeyError, TypeError, ValueError):
+            backoff = int(params.get("backoff", 0))        # absent in files written before displacement
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise ValueError("corrupt raresketch KeyedDistinct: bad parameters") from None
+        _format.expect(0 <= backoff <= KD_BACKOFF, F, "bad displacement back-off")
         _format.expect(len(stats) == 5 and all(0 <= x < (1 << 64) for x in stats), F, "bad statistics")
         _format.expect(0 <= today <= 65535 and cap % KD_BUCKET == 0 and kcap % KD_BUCKET == 0, F,
                        "parameters out of range")
@@ -634,6 +642,7 @@ cdef class KeyedDistinct:
         out._set_tables(pairs, keys)
         out.today = today
         out.evictions, out.dropped_keys, out.too_old, out.unsampled, out.sweeps = stats
+        out._backoff = backoff
         return out
 
     def __reduce__(self):

@@ -212,3 +212,16 @@ def test_pair_table_fills_to_90_percent_without_evicting():
     # beyond full it evicts (and counts it) instead of failing
     kd.update(np.arange(10**7, 10**7 + 4_000, dtype=np.uint64), np.uint64(1), 20_001)
     assert kd.stats["evictions"] > 0
+
+
+def test_state_without_displacement_backoff_still_loads():
+    """Files written before displacement have no ``backoff`` parameter: they load, with no back-off."""
+    kd = rs.KeyedDistinct(256, window_days=30)
+    kd.update(np.arange(1, 400, dtype=np.uint64), np.uint64(3), 20_000)   # overflows: back-off is set
+    params, arrays = _format.unpack(kd.to_bytes(), "KeyedDistinct")
+    assert 0 < params.pop("backoff") <= 64
+    old = rs.KeyedDistinct.from_bytes(_format.pack("KeyedDistinct", params, arrays))
+    assert (old.count(np.arange(1, 400, dtype=np.uint64)) == kd.count(np.arange(1, 400, dtype=np.uint64))).all()
+    params["backoff"] = 10**6
+    with pytest.raises(ValueError, match="back-off"):
+        rs.KeyedDistinct.from_bytes(_format.pack("KeyedDistinct", params, arrays))
