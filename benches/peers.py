@@ -294,6 +294,17 @@ def _bools(arr) -> tuple[np.ndarray, np.ndarray]:
     return t, f
 
 
+
+def _step_rows(key: np.ndarray, member: np.ndarray, learn: np.ndarray):
+    """What both group-by tables' ``step`` starts from: zeroed answers, the rows with a key, and their key,
+    member, learn flag and pair id (``key << 32 | member``, -1 without a member)."""
+    n = len(key)
+    rows = np.flatnonzero(key >= 0)
+    k, mem, lrn = key[rows], member[rows], learn[rows]
+    pair = np.where(mem >= 0, (k << 32) | np.maximum(mem, 0), -1)
+    return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool), rows, k, mem, lrn, pair
+
+
 class _PandasTable:
     """A windowed table as a pandas frame of distinct (pair, key, last) rows; pair = key << 32 | member."""
 
@@ -315,16 +326,9 @@ class _PandasTable:
         Returns (count_before, seen_before) for every row (0 / False where ``key`` is -1).
         """
         pd = self.pd
-        n = len(key)
-        count = np.zeros(n, dtype=np.int64)
-        seen = np.zeros(n, dtype=bool)
-        rows = np.flatnonzero(key >= 0)
+        count, seen, rows, k, mem, lrn, pair = _step_rows(key, member, learn)
         if not len(rows):
             return count, seen
-        k = key[rows]
-        mem = member[rows]
-        lrn = learn[rows]
-        pair = np.where(mem >= 0, (k << 32) | np.maximum(mem, 0), -1)
         c = pd.DataFrame({"key": k, "pair": pair, "learn": lrn.astype(np.int64)})
         state = self.df
         prior = state["key"].value_counts(sort=False)
@@ -367,16 +371,9 @@ class _PolarsTable:
 
     def step(self, key: np.ndarray, member: np.ndarray, learn: np.ndarray, day: int):
         pl = self.pl
-        n = len(key)
-        count = np.zeros(n, dtype=np.int64)
-        seen = np.zeros(n, dtype=bool)
-        rows = np.flatnonzero(key >= 0)
+        count, seen, rows, k, mem, lrn, pair = _step_rows(key, member, learn)
         if not len(rows):
             return count, seen
-        k = key[rows]
-        mem = member[rows]
-        lrn = learn[rows]
-        pair = np.where(mem >= 0, (k << 32) | np.maximum(mem, 0), -1)
         state = self.df
         prior = state.group_by("key").agg(prior=pl.len())
         lcol = pl.col("learn").cast(pl.Int64)
