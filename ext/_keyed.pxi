@@ -40,6 +40,13 @@ cdef inline uint32_t _kd_level(uint32_t wsum, uint32_t limit) noexcept nogil:
     return <uint32_t>(64 - rs_clz64(q))
 
 
+cdef inline uint64_t _pow2_at_least(uint64_t x):
+    cdef uint64_t p = 1
+    while p < x:
+        p <<= 1
+    return p
+
+
 cdef class KeyedDistinct:
     """Per-key distinct counts and pair membership over a sliding window of days, in bounded memory.
 
@@ -87,6 +94,9 @@ cdef class KeyedDistinct:
     cdef uint64_t _s_key, _s_pair, _s_member, _s_sample
     cdef public uint64_t evictions, dropped_keys, too_old, unsampled, sweeps
     cdef uint32_t _backoff                  # inserts left that evict without trying displacement
+    cdef object _ring_arr                   # live pairs by last-seen day, at day & _ring_mask (not saved: derived)
+    cdef uint64_t* _ring
+    cdef uint64_t _ring_mask
 
     def __init__(self, capacity=1 << 20, key_capacity=None, window_days=30, exact_limit=256, seed=0):
         capacity = int(capacity)
@@ -123,6 +133,13 @@ cdef class KeyedDistinct:
         self._keys = keys
         self._p = <PairSlot*>&pv[0]
         self._k = <KeySlot*>&kv[0]
+        # Live days span at most window_days consecutive days, so a power of two >= window_days tells them apart.
+        ring = np.bincount(pairs["day"][pairs["day"] > 0] & (_pow2_at_least(self.window_days) - 1),
+                           minlength=_pow2_at_least(self.window_days)).astype(np.uint64)
+        cdef uint64_t[::1] rv = ring
+        self._ring_arr = ring
+        self._ring = &rv[0]
+        self._ring_mask = ring.shape[0] - 1
 
     # ---- kernels (no GIL) ---------------------------------------------------------------------------
     cdef inline void _buckets(self, uint64_t h, uint64_t nb, uint64_t* b1, uint64_t* b2) noexcept nogil:
@@ -185,7 +202,15 @@ cdef class KeyedDistinct:
         ks.wvar -= <float>(w * (w - 1))
         if ks.wsum == 0 or ks.wvar < 0:
             ks.wvar = 0
+        self._ring[ps.day & self._ring_mask] -= 1
         ps.day = 0
+
+    cdef inline void _set_day(self, PairSlot* ps, uint16_t day) noexcept nogil:
+        """Set a pair's last-seen day (0 in an empty slot being claimed), keeping the live-pairs-per-day ring."""
+        if ps.day:
+            self._ring[ps.day & self._ring_mask] -= 1
+        self._ring[day & self._ring_mask] += 1
+        ps.day = day
 
     cdef inline PairSlot* _find_pair(self, uint64_t key, uint32_t ki, uint32_t mfp, bint claim) noexcept nogil:
         cdef uint64_t b1, b2
@@ -301,19 +326,33 @@ cdef class KeyedDistinct:
         return NULL
 
     cdef void _sweep(self, uint32_t new_today) noexcept nogil:
-        """Advance the newest day to ``new_today`` and drop pairs that left the window."""
-        cdef uint64_t j
-        cdef uint32_t cutoff
+        """Advance the newest day to ``new_today`` and drop pairs that left the window. The ring of live pairs
+        per day says how many leave: none (a day inside the window's first days) costs nothing, otherwise one
+        scan of the pair table that stops at the last of them. O(capacity) per day that drops pairs."""
+        cdef uint64_t j, expiring = 0
+        cdef uint32_t cutoff, old_cut, d
         if new_today <= self.today:
             return
+        old_cut = self.today - self.window_days if self.today > self.window_days else 0
         self.today = new_today
         if new_today <= self.window_days:
             return
         cutoff = new_today - self.window_days      # pairs last seen on or before this day are gone
+        if cutoff - old_cut >= self.window_days:  # every live pair (they all lie after old_cut)
+            for j in range(self._ring_mask + 1):
+                expiring += self._ring[j]
+        else:
+            for d in range(old_cut + 1, cutoff + 1):
+                expiring += self._ring[d & self._ring_mask]
+        if expiring == 0:
+            return
         self.sweeps += 1
         for j in range(self._nbp * KD_BUCKET):
             if self._p[j].day and self._p[j].day <= cutoff:
                 self._unweigh(&self._p[j])
+                expiring -= 1
+                if expiring == 0:
+                    break
 
     cdef inline void _observe(self, uint64_t key, const KdProbe* pr, uint32_t day, bint learn,
                               uint32_t* prior_count, uint16_t* prior_day) noexcept nogil:
@@ -339,7 +378,7 @@ cdef class KeyedDistinct:
             return
         if ps != NULL:
             if day > ps.day:
-                ps.day = <uint16_t>day
+                self._set_day(ps, <uint16_t>day)
             return
         level = _kd_level(prior_count[0], self.exact_limit)
         if level > KD_MAX_LEVEL:
@@ -357,7 +396,7 @@ cdef class KeyedDistinct:
         ps = self._find_pair_at(<uint32_t>ki, mfp, pr.pb1, pr.pb2, True)
         ps.ki = <uint32_t>ki
         ps.mfp = mfp
-        ps.day = <uint16_t>day
+        self._set_day(ps, <uint16_t>day)
         ps.level = <uint8_t>level
         ks = &self._k[ki]
         w = (<uint64_t>1) << level
@@ -560,7 +599,7 @@ cdef class KeyedDistinct:
                     ps = self._find_pair(key, <uint32_t>ki, op.mfp, False)
                     if ps != NULL:
                         if op.day > ps.day:
-                            ps.day = op.day
+                            self._set_day(ps, op.day)
                         continue
                 else:
                     ki = self._find_key(key, True)
@@ -570,7 +609,7 @@ cdef class KeyedDistinct:
                 ps = self._find_pair(key, <uint32_t>ki, op.mfp, True)
                 ps.ki = <uint32_t>ki
                 ps.mfp = op.mfp
-                ps.day = op.day
+                self._set_day(ps, op.day)
                 ps.level = op.level
                 ks = &self._k[ki]
                 w = (<uint64_t>1) << op.level

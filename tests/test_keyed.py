@@ -225,3 +225,26 @@ def test_state_without_displacement_backoff_still_loads():
     params["backoff"] = 10**6
     with pytest.raises(ValueError, match="back-off"):
         rs.KeyedDistinct.from_bytes(_format.pack("KeyedDistinct", params, arrays))
+
+
+def test_sweep_scans_only_on_days_that_drop_pairs_and_survives_merge_and_load():
+    """The day sweep is skipped while nothing leaves the window (the live-pairs-per-day ring), and the ring is
+    rebuilt by from_bytes and kept by merge: afterwards every pair still leaves exactly on its day."""
+    kd = rs.KeyedDistinct(1 << 12, window_days=7)
+    kd.update(np.arange(50, dtype=np.uint64), np.ones(50, dtype=np.uint64), 20_000 + np.arange(50) % 7)
+    assert kd.stats["sweeps"] == 0                       # 7 days inside a 7-day window: nothing to drop
+    other = rs.KeyedDistinct(1 << 12, window_days=7)
+    other.update(np.arange(50, 60, dtype=np.uint64), np.ones(10, dtype=np.uint64), 20_006)
+    kd = rs.KeyedDistinct.from_bytes(kd.to_bytes())
+    kd.merge(other)
+    assert kd.num_pairs == 60
+    for day in range(20_007, 20_013):                    # each day drops the pairs last seen 7 days before
+        kd.advance(day)
+        dropped = day - 20_006
+        assert kd.num_pairs == 60 - sum(1 for i in range(50) if i % 7 < dropped)
+        assert int(kd.count(np.arange(50, dtype=np.uint64)).sum()) == kd.num_pairs - 10
+    sweeps = kd.stats["sweeps"]
+    kd.advance(20_013)                                   # the merged pairs (day 20,006) leave last
+    assert kd.num_pairs == 0 and kd.stats["sweeps"] == sweeps + 1
+    kd.advance(20_100)                                   # nothing left: no scan
+    assert kd.stats["sweeps"] == sweeps + 1
