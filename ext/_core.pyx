@@ -6,7 +6,7 @@ Batch loops take pre-checked, contiguous numpy arrays and run without the GIL. S
 thread-safe: one writer at a time (see the README's concurrency notes).
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 cimport numpy as cnp
@@ -33,3 +33,4 @@ include "_bloom.pxi"
 include "_keyed.pxi"
 include "_agents.pxi"
 include "_intern.pxi"
+include "_arrow.pxi"

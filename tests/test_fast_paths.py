@@ -379,3 +379,13 @@ def test_resolve_batch_simulated_equals_reference():
         assert cat.resolve_batch(ev).equals(reference_resolve_batch(cat, ev))
         if i == 3:
             break
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_conform_of_dictionary_columns_equals_dense(seed):
+    """Dictionary-typed text columns (as the Parquet reader yields them) conform to the same table."""
+    r = random.Random(100 + seed)
+    t = random_batch(r, r.choice([1, 5, 300, 3000]))
+    enc = pa.table({c: (t.column(c).dictionary_encode() if pa.types.is_string(t.column(c).type) else t.column(c))
+                    for c in t.column_names})
+    assert conform(enc).equals(conform(t))

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._core import decode_dictionary
 from ..events import EVENT_SCHEMA, _map_unique, _sort_by_time, conform, normalize_ip
 
 #: Reasons a record can be skipped, as written to :attr:`ReadStats.skipped` (stable strings).
@@ -493,6 +494,8 @@ def normalize_ip_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     """:func:`normalize_ip` over a string array: canonical IPv4 strings (most of them) are kept as they are
     in one vectorised regex pass; only the other values are mapped, once per distinct value. O(n) Arrow."""
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_dictionary(arr.type) and pa.types.is_string(arr.type.value_type):   # once per distinct value
+        return decode_dictionary(pa.DictionaryArray.from_arrays(arr.indices, normalize_ip_array(arr.dictionary)))
     if not pa.types.is_string(arr.type):
         arr = arr.cast(pa.string())
     if arr.null_count == len(arr):
@@ -505,6 +508,13 @@ def normalize_ip_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.replace_with_mask(arr, other, mapped)
 
 
+def _is_text(t: pa.DataType) -> bool:
+    """string, large_string, or a dictionary of either."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
 def conform_fast(t: pa.Table) -> pa.Table:
     """:func:`raresketch.events.conform`, same output, with the IP columns normalised column-wise
     (:func:`normalize_ip_array`) instead of one Python call per distinct address. Used when the timestamp
@@ -512,8 +522,7 @@ def conform_fast(t: pa.Table) -> pa.Table:
     names = t.column_names
     if "@timestamp" not in names or "host.id" not in names or not pa.types.is_timestamp(t.column("@timestamp").type):
         return conform(t)
-    ips = [c for c in _IP_COLUMNS if c in names and (pa.types.is_string(t.column(c).type)
-                                                    or pa.types.is_large_string(t.column(c).type))]
+    ips = [c for c in _IP_COLUMNS if c in names and _is_text(t.column(c).type)]
     if not ips:
         return conform(t)
     keep = pc.and_(pc.is_valid(t.column("@timestamp")), pc.is_valid(t.column("host.id")))

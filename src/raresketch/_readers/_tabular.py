@@ -7,12 +7,14 @@ record batches of at most ``batch_size`` rows (CSV through ``pyarrow.csv.open_cs
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..events import REQUIRED_COLUMNS, _sort_by_time
+from .._core import decode_dictionary
+from ..events import EVENT_SCHEMA, REQUIRED_COLUMNS, _sort_by_time
 from ._common import ReadStats, Source, conform_fast, parse_timestamp_array
 
 
@@ -36,7 +38,7 @@ def finish_table(t: pa.Table, stats: ReadStats) -> pa.Table:
             stats.skip("missing_timestamp", n)
     host = t.column("host.id")
     if not pa.types.is_string(host.type):
-        host = host.cast(pa.string())
+        host = decode_dictionary(host) if pa.types.is_dictionary(host.type) else host.cast(pa.string())
         t = t.set_column(t.column_names.index("host.id"), "host.id", host)
     bad_host = pc.and_(pc.is_valid(t.column("@timestamp")),
                        pc.or_kleene(pc.is_null(host), pc.equal(host, "")))
@@ -68,7 +70,14 @@ def iter_arrow(obj: Any, batch_size: int, stats: ReadStats) -> Iterator[pa.Table
 def read_parquet(path_or_file: Any, batch_size: int, stats: ReadStats) -> Iterator[pa.Table]:
     import pyarrow.parquet as pq
 
+    # Text columns are read dictionary-encoded (as Parquet stores them: ~5x cheaper to decode) and expanded by
+    # conform with decode_dictionary; the IP columns are normalised once per distinct value on the way.
     pf = pq.ParquetFile(path_or_file)
+    text = [f.name for f in pf.schema_arrow if f.name in EVENT_SCHEMA.names and pa.types.is_string(f.type)]
+    if text and (isinstance(path_or_file, (str, os.PathLike)) or hasattr(path_or_file, "seek")):
+        if hasattr(path_or_file, "seek"):
+            path_or_file.seek(0)
+        pf = pq.ParquetFile(path_or_file, read_dictionary=text)
     for b in pf.iter_batches(batch_size=batch_size):
         yield finish_table(pa.Table.from_batches([b]), stats)
 
