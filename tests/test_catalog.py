@@ -294,3 +294,70 @@ def test_resolve_real_otrf_batch(cat):
     assert any(n == "Teams.exe" and s == "teams" for n, s in zip(names, both["raresketch.im.service"]))
     assert sum(1 for k in res if k and "/ip/" in k) > 50
     assert both["raresketch.process.is_script_engine"].count(True) > 500
+
+
+def _host_tuple_by_full_walk(cat, name):
+    """The definition _host_tuples memoises per parent domain: a full suffix-rule walk of the name and every
+    suffix of it for IM services and allow-listing."""
+    from raresketch.catalog import _ip_literal
+    from raresketch.events import normalize_domain
+
+    n = normalize_domain(name)
+    if not n:
+        return (n, None, None, None, None, None, None, False)
+    lit = _ip_literal(n)
+    if lit is not None:
+        return (n, lit, None, None, None, None, None, lit in cat._allow_exact)
+    labels = n.split(".")
+    prov = svc = label = res = None
+    m = cat._trie.match(labels[::-1])
+    if m is not None:
+        depth, (prov, svc), star = m
+        label = labels[-depth - 1] if depth < len(labels) else star
+        res = f"{prov}/{svc}/{label}" if label else None
+    suffixes = [".".join(labels[i:]) for i in range(len(labels))]
+    im = cat._im_exact.get(n) or next((cat._im_suffix[s] for s in suffixes if s in cat._im_suffix), None)
+    allowed = n in cat._allow_exact or any(s in cat._allow_suffix for s in suffixes)
+    return (n, None, prov, svc, label, res, im, allowed)
+
+
+def test_host_tuples_memo_per_parent_equals_full_walk(tmp_path):
+    """Every rule of the catalogue (plus globs, ``*`` rules, IM and allow-list suffixes of an extension) under
+    random and repeated prefixes: the per-parent memo gives exactly the full walk's answer."""
+    import random
+
+    ext = tmp_path / "ext.toml"
+    ext.write_text('[[cloud]]\nsuffix = "*.data.acme.example"\nprovider = "acme"\nservice = "data"\n'
+                   '[[cloud]]\nsuffix = "bkt-*.acme.example"\nprovider = "acme"\nservice = "bucket"\n'
+                   '[[im]]\nservice = "chatco"\ndomain = "chat.example"\n'
+                   '[allow]\ndestinations = [".corp.example", "ok.acme.example"]\n')
+    cat = Catalog(str(ext))
+    rules = []
+
+    def walk(node, path):
+        if node.value is not None:
+            rules.append(".".join(reversed(path)))
+        for lab, child in node.exact.items():
+            walk(child, path + [lab])
+        if node.star is not None:
+            walk(node.star, path + ["*"])
+        for g, child in node.globs:
+            walk(child, path + [g])
+
+    walk(cat._trie.root, [])
+    r = random.Random(7)
+    fills = ["x", "abc123", "s3", "bkt-9", "s3-website-eu-west-1", "data", "ok", "www", "a-b", "core"]
+    names = ["", "localhost", "com", "10.1.2.3", "[::1]", "chat.example", "a.chat.example", "corp.example",
+             "x.corp.example", "ok.acme.example", "no.acme.example", None]
+    for rule in rules:
+        for _ in range(4):
+            labs = [r.choice(fills) + (str(r.randrange(50)) if r.random() < 0.5 else "") if lab in ("*",) or
+                    "*" in lab else lab for lab in rule.split(".")]
+            prefix = [r.choice(fills) for _ in range(r.randrange(3))]
+            names.append(".".join(prefix + labs).upper() if r.random() < 0.1 else ".".join(prefix + labs))
+    names += names[: len(names) // 2]                      # repeats hit the memo
+    assert len(rules) > 500
+    got = cat._host_tuples(names)
+    assert got == [_host_tuple_by_full_walk(cat, v) for v in names]
+    assert sum(1 for g in got if g[5]) > 1000             # resources named, several per rule
+    assert any(g[6] == "chatco" for g in got) and any(g[7] for g in got)
