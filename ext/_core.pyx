@@ -21,6 +21,7 @@ cnp.import_array()
 cdef extern from "rs_hash.h" nogil:
     uint64_t rs_fmix64(uint64_t k)
     uint64_t rs_murmur3_64(const uint8_t *data, int64_t length, uint32_t seed)
+    uint64_t rs_xxh3(const uint8_t *data, int64_t length)
     uint64_t rs_hash_pair(uint64_t a, uint64_t b, uint32_t seed)
     uint64_t rs_reduce(uint64_t h, uint64_t n)
     int rs_clz64(uint64_t x)

@@ -5,6 +5,9 @@ NULL_KEY = 0
 
 _ARROW_OFFSETS = {}
 
+#: fast_keys' value for a null (any fixed 64-bit constant: a real string hashes to it with probability 2**-64).
+cdef uint64_t FAST_NULL = 0x6A09E667F3BCC909ULL
+
 
 cdef inline uint64_t _hash_pyobj(object v, uint32_t seed) except? 0:
     cdef const char* s
@@ -35,8 +38,9 @@ cdef object _hash_sequence(object values, uint32_t seed):
     return out
 
 
-cdef object _hash_arrow_binary(object arr, uint32_t seed, bint large):
-    """Zero-copy hashing over an Arrow (large_)string/binary array's offsets and data buffers."""
+cdef object _hash_arrow_binary(object arr, uint32_t seed, bint large, bint fast=False):
+    """Zero-copy hashing over an Arrow (large_)string/binary array's offsets and data buffers: MurmurHash3
+    (nulls -> NULL_KEY), or with ``fast`` XXH3-64 (nulls -> FAST_NULL; ``seed`` unused)."""
     cdef Py_ssize_t n = len(arr), i, off = arr.offset
     out = np.empty(n, dtype=np.uint64)
     if n == 0:
@@ -51,6 +55,7 @@ cdef object _hash_arrow_binary(object arr, uint32_t seed, bint large):
     cdef const uint8_t* dp = NULL
     cdef bint has_valid = validity is not None and arr.null_count > 0
     cdef Py_ssize_t vbit
+    cdef uint64_t null_key = FAST_NULL if fast else NULL_KEY
     empty = np.zeros(1, dtype=np.uint8)
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None and data_buf.size > 0 else empty
     dp = &data[0]
@@ -63,9 +68,12 @@ cdef object _hash_arrow_binary(object arr, uint32_t seed, bint large):
                 if has_valid:
                     vbit = off + i
                     if not (valid[vbit >> 3] >> (vbit & 7)) & 1:
-                        o[i] = 0
+                        o[i] = null_key
                         continue
-                o[i] = rs_murmur3_64(dp + off64[off + i], off64[off + i + 1] - off64[off + i], seed)
+                if fast:
+                    o[i] = rs_xxh3(dp + off64[off + i], off64[off + i + 1] - off64[off + i])
+                else:
+                    o[i] = rs_murmur3_64(dp + off64[off + i], off64[off + i + 1] - off64[off + i], seed)
     else:
         off32 = np.frombuffer(offsets_buf, dtype=np.int32)
         with nogil:
@@ -73,31 +81,35 @@ cdef object _hash_arrow_binary(object arr, uint32_t seed, bint large):
                 if has_valid:
                     vbit = off + i
                     if not (valid[vbit >> 3] >> (vbit & 7)) & 1:
-                        o[i] = 0
+                        o[i] = null_key
                         continue
-                o[i] = rs_murmur3_64(dp + off32[off + i], off32[off + i + 1] - off32[off + i], seed)
+                if fast:
+                    o[i] = rs_xxh3(dp + off32[off + i], off32[off + i + 1] - off32[off + i])
+                else:
+                    o[i] = rs_murmur3_64(dp + off32[off + i], off32[off + i + 1] - off32[off + i], seed)
     return out
 
 
-cdef object _hash_arrow(object arr, uint32_t seed):
+cdef object _hash_arrow(object arr, uint32_t seed, bint fast=False):
     t = arr.type
+    cdef uint64_t null_key = FAST_NULL if fast else NULL_KEY
     if pa.types.is_dictionary(t):
-        # Hash each distinct value once, then gather by index; null indices get NULL_KEY.
-        dict_keys = _hash_arrow(arr.dictionary, seed)
+        # Hash each distinct value once, then gather by index; null indices get the null key.
+        dict_keys = _hash_arrow(arr.dictionary, seed, fast)
         idx = arr.indices
         out = dict_keys[np.asarray(idx.fill_null(0)).astype(np.intp, copy=False)] if len(dict_keys) else \
-            np.zeros(len(arr), dtype=np.uint64)
+            np.full(len(arr), null_key, dtype=np.uint64)
         if idx.null_count:
-            out[np.asarray(idx.is_null())] = 0
+            out[np.asarray(idx.is_null())] = null_key
         return out
     if pa.types.is_string(t) or pa.types.is_binary(t):
-        return _hash_arrow_binary(arr, seed, False)
+        return _hash_arrow_binary(arr, seed, False, fast)
     if pa.types.is_large_string(t) or pa.types.is_large_binary(t):
-        return _hash_arrow_binary(arr, seed, True)
+        return _hash_arrow_binary(arr, seed, True, fast)
     if hasattr(pa.types, "is_string_view") and (pa.types.is_string_view(t) or pa.types.is_binary_view(t)):
-        return _hash_arrow_binary(arr.cast(pa.large_binary()), seed, True)
+        return _hash_arrow_binary(arr.cast(pa.large_binary()), seed, True, fast)
     if pa.types.is_null(t):
-        return np.zeros(len(arr), dtype=np.uint64)
+        return np.full(len(arr), null_key, dtype=np.uint64)
     raise TypeError(f"hash64 takes Arrow string or binary arrays, not {t}")
 
 
@@ -201,4 +213,46 @@ def mix64(keys, uint64_t seed=0):
     with nogil:
         for i in range(x.shape[0]):
             o[i] = rs_fmix64(x[i] ^ seed)
+    return out
+
+
+def fast_keys(columns):
+    """One in-memory index key per row of one or more aligned Arrow string columns: XXH3-64 of each value
+    (nulls a fixed marker), folded over the columns in order with ``fmix64``, so equal rows (all columns
+    equal, nulls equal to nulls) give equal keys and different rows differ with probability ~2**-64.
+
+    For hash tables that live in memory only (the key resolver's per-stream indexes): 3-5x cheaper than
+    :func:`hash64` on short strings, but **not** the stable MurmurHash3 keys that sketches save and merge.
+    ``columns``: Arrow arrays or chunked arrays (string, large_string, binary, view, dictionary, null) of
+    equal length. Returns uint64[n]. O(total bytes), GIL released per column.
+    """
+    if isinstance(columns, (pa.Array, pa.ChunkedArray)):
+        columns = [columns]
+    if not columns:
+        raise ValueError("fast_keys needs at least one column")
+    vals = []
+    for c in columns:
+        if isinstance(c, pa.ChunkedArray):
+            v = np.concatenate([_hash_arrow(ch, 0, True) for ch in c.chunks]) if c.num_chunks else \
+                np.empty(0, dtype=np.uint64)
+        elif isinstance(c, pa.Array):
+            v = _hash_arrow(c, 0, True)
+        else:
+            raise TypeError(f"fast_keys takes Arrow arrays, not {type(c).__name__}")
+        vals.append(v)
+    cdef Py_ssize_t i, n = vals[0].shape[0]
+    if any(v.shape[0] != n for v in vals):
+        raise ValueError("fast_keys needs columns of equal length")
+    if len(vals) == 1:
+        return vals[0]
+    out = vals[0].copy()
+    cdef uint64_t[::1] o = out
+    cdef const uint64_t[::1] x
+    cdef uint64_t salt
+    for j in range(1, len(vals)):
+        x = vals[j]
+        salt = <uint64_t>j * 0x9E3779B97F4A7C15ULL
+        with nogil:
+            for i in range(n):
+                o[i] = rs_fmix64(o[i] ^ rs_fmix64(x[i] + salt))
     return out

@@ -116,4 +116,10 @@ RS_INLINE uint64_t rs_reduce(uint64_t h, uint64_t n) {
 /* Number of leading zero bits of a non-zero 64-bit value. */
 RS_INLINE int rs_clz64(uint64_t x) { return __builtin_clzll(x); }
 
+/* XXH3-64 (xxHash 0.8, vendored in ext/xxhash, header-only): 3-5x faster than MurmurHash3 on short strings.
+ * Only for keys that live in memory (the key resolver's indexes): saved keys stay MurmurHash3. */
+#define XXH_INLINE_ALL
+#include "xxhash/xxhash.h"
+RS_INLINE uint64_t rs_xxh3(const uint8_t *data, int64_t length) { return XXH3_64bits(data, (size_t)length); }
+
 #endif /* RS_HASH_H */

@@ -132,3 +132,31 @@ def fmix64(k: int) -> int:
 def test_mix64_is_murmur_finaliser():
     keys = [0, 1, 2**63, 2**64 - 1, 123456789]
     assert rs.mix64(np.array(keys, dtype=np.uint64), 7).tolist() == [fmix64(k ^ 7) for k in keys]
+
+
+def test_fast_keys_equal_rows_equal_keys_in_every_arrow_layout():
+    """fast_keys (in-memory index keys, XXH3): equal rows get equal keys whatever the layout, different rows
+    differ, nulls are a value of their own, and column order matters."""
+    import random
+
+    from raresketch._core import fast_keys
+
+    r = random.Random(3)
+    vals = ["", "a", "b", "ab", "powershell.exe", "é", "x" * 300, None]
+    rows = [(r.choice(vals), r.choice(vals)) for _ in range(2000)]
+    a, b = pa.array([x for x, _ in rows]), pa.array([y for _, y in rows])
+    k = fast_keys([a, b])
+    by_row: dict = {}
+    for row, key in zip(rows, k.tolist()):
+        assert by_row.setdefault(row, key) == key
+    assert len(set(by_row.values())) == len(by_row)                    # distinct rows, distinct keys
+    for aa, bb in ((a.dictionary_encode(), b), (a.cast(pa.large_string()), b.cast(pa.large_binary())),
+                   (pa.chunked_array([a[:700], a[700:]]), b)):
+        assert fast_keys([aa, bb]).tolist() == k.tolist()
+    assert fast_keys([b, a]).tolist() != k.tolist()
+    single = fast_keys(a)
+    null_keys = {single[i] for i, (x, _) in enumerate(rows) if x is None}
+    assert len(null_keys) == 1 and null_keys.isdisjoint(single[[x is not None for x, _ in rows]])
+    assert set(fast_keys(pa.nulls(3)).tolist()) == null_keys
+    with pytest.raises(ValueError):
+        fast_keys([a, b[:10]])

@@ -4,7 +4,7 @@
 :class:`~raresketch.baseline.EventKeys` (the Engine's and Spark's). It keeps, for the life of a stream, one
 :class:`~raresketch._core.KeyIndex` per identity — destination name, destination address, process tuple — with
 the catalogue's answers for each distinct raw value as numpy columns indexed by id. A batch then costs one
-hash pass per string column (~80 M strings/s), one index lookup per identity and a few numpy gathers; the
+hash pass per string column (XXH3, :func:`~raresketch._core.fast_keys`: these index keys are never saved), one index lookup per identity and a few numpy gathers; the
 catalogue (Python) runs only for values never seen before in the stream. The caches are bounded (``limit``
 distinct values per identity; full means emptied and refilled), so memory stays fixed under a flood of new
 names. Results are identical to resolving each row with :meth:`Catalog.resolve_batch` and hashing its
@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._core import KeyIndex, hash64, hash_pair
+from ._core import KeyIndex, fast_keys, hash64, hash_pair
 from .baseline import EventKeys, normalize_command_line
 from .catalog import Catalog
 
@@ -27,8 +27,6 @@ __all__ = ["KeyResolver", "Flags"]
 
 _PROCESS_COLUMNS = ("process.executable", "process.name", "process.code_signature.subject_name",
                     "process.pe.original_file_name", "host.os.type")
-#: Key standing for a null value inside the combined process key (hash64("") is 0, as is a null's key).
-_NULL_PART = np.uint64(0x9E3779B97F4A7C15)
 _MAX_NAMES = 200_000
 
 
@@ -174,13 +172,13 @@ class KeyResolver:
         dom, ip = col("destination.domain"), col("destination.ip")
         D = self._dom.cols
         if dom is not None:
-            d = self._dom.ids(hash64(dom), lambda rows: self._dom_attrs(dom.take(pa.array(rows)).to_pylist()))
+            d = self._dom.ids(fast_keys(dom), lambda rows: self._dom_attrs(dom.take(pa.array(rows)).to_pylist()))
             D = self._dom.cols
             has_name, is_lit = D["has_name"][d], D["is_lit"][d]
         else:
             d, has_name, is_lit = np.zeros(n, np.int32), np.zeros(n, bool), np.zeros(n, bool)
         if ip is not None:
-            i = self._ip.ids(hash64(ip), lambda rows: self._ip_attrs(ip.take(pa.array(rows))))
+            i = self._ip.ids(fast_keys(ip), lambda rows: self._ip_attrs(ip.take(pa.array(rows))))
             I = self._ip.cols
             ip_valid = I["valid"][i]
         else:
@@ -214,14 +212,8 @@ class KeyResolver:
 
         # process: one combined key per (executable, name, signer, original file name, OS)
         pcols = [col(c) for c in _PROCESS_COLUMNS]
-        pkey = np.zeros(n, np.uint64)
-        for j, a in enumerate(pcols):
-            if a is None:
-                continue
-            h = hash64(a)
-            if a.null_count:
-                h[~a.is_valid().to_numpy(zero_copy_only=False)] = _NULL_PART
-            pkey = hash_pair(pkey, h) if j else h
+        present = [a for a in pcols if a is not None]     # an all-null column adds nothing to tell rows apart
+        pkey = fast_keys(present) if present else np.zeros(n, np.uint64)
         p = self._proc.ids(pkey, lambda rows: self._proc_attrs(pcols, rows))
         P = self._proc.cols
         process = P["P"][p]
