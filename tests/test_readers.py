@@ -474,3 +474,40 @@ def test_ecs_dotted_keys_inside_nested_objects():
     assert r["host.id"] == "ws-7"
     assert r["process.code_signature.subject_name"] == "Acme" and r["process.parent.name"] == "cmd.exe"
     assert r["destination.domain"] == "x.example" and r["raresketch.domain_source"] == "event"
+
+
+def _endpoint_doc(i: int) -> dict:
+    return {"@timestamp": f"2024-03-01T10:00:{i:02d}.000Z", "ecs": {"version": "8.10.0"},
+            "event": {"category": ["network"], "kind": "event", "module": "endpoint"},
+            "host": {"id": f"h{i % 3}", "name": f"pc{i % 3}"},
+            "process": {"executable": "C:\\\\Windows\\\\System32\\\\svchost.exe", "name": "svchost.exe", "pid": 4},
+            "destination": {"ip": "52.95.110.1", "port": 443, "domain": f"b{i}.s3.amazonaws.com"}}
+
+
+def _winlogbeat_sysmon_doc(i: int) -> dict:
+    d = _endpoint_doc(i)
+    d["ecs"] = {"version": "1.12.0"}
+    d["event"] = {"category": ["network"], "code": "3", "module": "sysmon"}
+    d["winlog"] = {"channel": "Microsoft-Windows-Sysmon/Operational", "provider_name": "Microsoft-Windows-Sysmon",
+                   "event_id": "3", "event_data": {"Image": d["process"]["executable"], "ProcessId": "4",
+                                                   "DestinationIp": "52.95.110.1", "DestinationPort": "443",
+                                                   "UtcTime": f"2024-03-01 10:00:{i:02d}.000",
+                                                   "DestinationHostname": f"b{i}.s3.amazonaws.com"}}
+    return d
+
+
+def test_auto_reads_an_elastic_index_mixing_endpoint_and_winlogbeat_sysmon_as_ecs(tmp_path):
+    """Mostly Endpoint documents with some Winlogbeat-Sysmon ones: every event is read (the Sysmon reader would
+    drop the Endpoint lines); a Winlogbeat-Sysmon-only file still goes to the Sysmon reader."""
+    from raresketch._readers import Source, detect_format
+
+    mixed = tmp_path / "mixed.json"
+    docs = [_winlogbeat_sysmon_doc(i) if i % 10 == 0 else _endpoint_doc(i) for i in range(30)]
+    mixed.write_text("\n".join(json.dumps(d) for d in docs) + "\n")
+    stats = ReadStats()
+    got = pa.concat_tables(read_events(str(mixed), stats=stats))
+    assert got.num_rows == 30 and stats.skipped == {}
+    assert sorted(got.column("destination.domain").to_pylist()) == sorted(f"b{i}.s3.amazonaws.com" for i in range(30))
+    only = tmp_path / "wlb.json"
+    only.write_text("\n".join(json.dumps(_winlogbeat_sysmon_doc(i)) for i in range(5)) + "\n")
+    assert detect_format(Source(str(only))) == "sysmon"

@@ -72,6 +72,7 @@ def detect_format(src: Source) -> str:
     if stripped.startswith(b"#separator") or stripped.startswith(b"#fields"):
         return "zeek"
     votes: dict[str, int] = {}
+    elastic = 0                         # ECS records that say so (Elastic Endpoint, Beats): not a fallback shape
     for line in head.split(b"\n")[:-1] or [head]:
         if not line.strip():
             continue
@@ -82,6 +83,7 @@ def detect_format(src: Source) -> str:
         if isinstance(d, dict):
             k = classify_record(d)
             votes[k] = votes.get(k, 0) + 1
+            elastic += k == "ecs" and ("ecs" in d or isinstance(d.get("event"), dict))
         if sum(votes.values()) >= 50:
             break
     if not votes:
@@ -89,7 +91,11 @@ def detect_format(src: Source) -> str:
         if b"," in first and b"@timestamp" in first and _csv_header_has_timestamp(first):
             return "csv"  # (a broken JSON line that merely contains "@timestamp" stays JSON lines: counted)
         return "ecs"
-    # Any Sysmon/Zeek/OCSF record wins over ecs (ECS is the fallback shape of everything).
+    # An Elastic index mixing Endpoint documents with (fewer) Winlogbeat Sysmon ones is ECS: the ECS reader reads
+    # both (Winlogbeat's Sysmon module writes ECS fields too); the Sysmon reader would drop the Endpoint lines.
+    if votes.get("sysmon") and elastic > votes["sysmon"]:
+        return "ecs"
+    # Otherwise any Sysmon/Zeek/OCSF record wins over ecs (ECS is the fallback shape of everything).
     for k in ("sysmon", "zeek", "ocsf"):
         if votes.get(k):
             return k
