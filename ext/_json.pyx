@@ -9,7 +9,6 @@ reader. The parse runs without the GIL.
 """
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, calloc
-from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
 import numpy as np
@@ -21,14 +20,19 @@ cdef extern from "rs_json.h" nogil:
         RSJ_INT
         RSJ_BOOL
         RSJ_HAS
-    ctypedef struct rsj_entry:
-        const char *path
+    ctypedef struct rsj_pair:
+        const char *key
         uint32_t len
-        int32_t leaf
+        int32_t parent
+        int32_t entry
         uint64_t hash
+        uint64_t a
+        uint64_t b
     ctypedef struct rsj_spec:
-        rsj_entry *entries
         int32_t n_entries
+        int32_t *leaf
+        rsj_pair *pairs
+        int32_t n_pairs
         int32_t *table
         uint32_t mask
         int32_t n_cols
@@ -45,8 +49,9 @@ cdef extern from "rs_json.h" nogil:
         int8_t *has
         uint8_t *valid
         int64_t null_count
-    uint64_t rsj_fnv(uint64_t h, const char *s, size_t n)
-    uint64_t RSJ_FNV0
+    uint64_t rsj_hkey(int32_t parent, const char *k, size_t n)
+    void rsj_words(const char *k, size_t n, uint64_t *a, uint64_t *b)
+    int64_t rsj_count_lines(const char *block, int64_t len)
     int64_t rsj_project(const rsj_spec *sp, const char *block, int64_t len, int64_t n_lines,
                         int64_t *starts, int64_t *ends, uint8_t *status, rsj_col *cols)
 
@@ -82,7 +87,8 @@ cdef class Projector:
     cdef readonly tuple kinds
 
     def __cinit__(self):
-        self.sp.entries = NULL
+        self.sp.leaf = NULL
+        self.sp.pairs = NULL
         self.sp.table = NULL
         self.sp.kinds = NULL
         self.sp.has_str = NULL
@@ -103,18 +109,31 @@ cdef class Projector:
         self.paths = tuple(names)
         self.kinds = tuple(paths[p] for p in names)
         cdef int n_cols = len(names)
-        cdef int n_ent = n_cols + len(prefixes)
+        entries = list(names) + prefixes
+        index = {p: i for i, p in enumerate(entries)}
+        # every (parent prefix, rest) spelling of every entry: "a.b.c" = root+"a.b.c" = "a"+"b.c" = "a.b"+"c"
+        pairs = []
+        for j, p in enumerate(entries):
+            parts = p.split(".")
+            pairs.append((-1, p, j))
+            for k in range(1, len(parts)):
+                pairs.append((index[".".join(parts[:k])], ".".join(parts[k:]), j))
+        cdef int n_ent = len(entries)
+        cdef int n_pairs = len(pairs)
         cdef uint32_t size = 16
-        while size < 4 * <uint32_t>n_ent:
+        while size < 4 * <uint32_t>n_pairs:
             size *= 2
-        self.sp.entries = <rsj_entry *>calloc(n_ent, sizeof(rsj_entry))
+        self.sp.leaf = <int32_t *>calloc(n_ent, sizeof(int32_t))
+        self.sp.pairs = <rsj_pair *>calloc(n_pairs, sizeof(rsj_pair))
         self.sp.table = <int32_t *>calloc(size, sizeof(int32_t))
         self.sp.kinds = <uint8_t *>calloc(n_cols, 1)
         self.sp.has_str = <const char **>calloc(n_cols, sizeof(char *))
         self.sp.has_len = <uint32_t *>calloc(n_cols, sizeof(uint32_t))
-        if not (self.sp.entries and self.sp.table and self.sp.kinds and self.sp.has_str and self.sp.has_len):
+        if not (self.sp.leaf and self.sp.pairs and self.sp.table and self.sp.kinds and self.sp.has_str
+                and self.sp.has_len):
             raise MemoryError()
         self.sp.n_entries = n_ent
+        self.sp.n_pairs = n_pairs
         self.sp.n_cols = n_cols
         self.sp.mask = size - 1
         self._keep = []
@@ -133,20 +152,25 @@ cdef class Projector:
                 self.sp.has_len[c] = len(b)
             else:
                 raise ValueError(f"unknown kind {kind!r} for {p!r}")
-        for i, p in enumerate(list(names) + prefixes):
-            b = p.encode("utf-8")
+        for i in range(n_ent):
+            self.sp.leaf[i] = i if i < n_cols else -1
+        for i, (parent, key, entry) in enumerate(pairs):
+            b = key.encode("utf-8")
             self._keep.append(b)
-            self.sp.entries[i].path = <const char *>b
-            self.sp.entries[i].len = len(b)
-            self.sp.entries[i].leaf = i if i < n_cols else -1
-            self.sp.entries[i].hash = rsj_fnv(RSJ_FNV0, <const char *>b, len(b))
-            slot = <uint32_t>self.sp.entries[i].hash & self.sp.mask
+            self.sp.pairs[i].key = <const char *>b
+            self.sp.pairs[i].len = len(b)
+            self.sp.pairs[i].parent = parent
+            self.sp.pairs[i].entry = entry
+            self.sp.pairs[i].hash = rsj_hkey(parent, <const char *>b, len(b))
+            rsj_words(<const char *>b, len(b), &self.sp.pairs[i].a, &self.sp.pairs[i].b)
+            slot = <uint32_t>self.sp.pairs[i].hash & self.sp.mask
             while self.sp.table[slot]:
                 slot = (slot + 1) & self.sp.mask
             self.sp.table[slot] = i + 1
 
     def __dealloc__(self):
-        free(self.sp.entries)
+        free(self.sp.leaf)
+        free(self.sp.pairs)
         free(self.sp.table)
         free(self.sp.kinds)
         free(<void *>self.sp.has_str)
@@ -167,7 +191,8 @@ cdef class Projector:
         cdef const char *data = <const char *>&view[0] if n else NULL
         cdef int64_t n_lines = 0
         if n:
-            n_lines = block.count(b"\n") + (view[n - 1] != 10)
+            with nogil:
+                n_lines = rsj_count_lines(data, n)
         cdef int n_cols = self.sp.n_cols
         status_a = np.zeros(n_lines, np.uint8)
         starts_a = np.zeros(n_lines, np.int64)

@@ -1,10 +1,9 @@
 /* JSON lines -> columns of wanted dotted paths, on yyjson (ext/yyjson). Used by ext/_json.pyx.
  *
  * A block holds many '\n'-terminated lines. Each line is parsed on its own by yyjson (strict RFC 8259,
- * UTF-8 validated). The root object is walked key by key: the dotted path of each key (parent path + "." +
- * key, so nested {"a": {"b": 1}}, dotted {"a.b": 1} and mixed records all give "a.b") is looked up in a
- * small open-addressing hash table of the wanted leaf paths and of their prefixes; only objects at a wanted
- * prefix are descended into. A line is "fast" when it parses, its root is an object, every wanted leaf found
+ * UTF-8 validated). The root object is walked key by key: each (parent prefix, key) pair is looked up in a
+ * small open-addressing hash table that maps every way of spelling a wanted path or prefix (nested
+ * {"a": {"b": 1}}, dotted {"a.b": 1}, mixed) to it; only objects at a wanted prefix are descended into. A line is "fast" when it parses, its root is an object, every wanted leaf found
  * has the expected JSON type (or null), no wanted path or prefix occurs twice (duplicate keys: the per-line
  * reader keeps the last one, in an order this walk does not reproduce), it nests at most 1024 containers
  * (orjson's depth limit) and its strings fit 32-bit offsets. Every other line gets a non-zero status and is
@@ -12,7 +11,7 @@
  * layouts: validity bitmap, int32 offsets + bytes, int64 values, bit-packed booleans).
  *
  * Cost: one yyjson parse per line (O(line bytes)) plus O(keys on wanted paths) hash lookups of
- * O(key bytes) each. No Python object is touched: the caller releases the GIL around rsj_project(). */
+ * O(1) each (plus one memcmp of the key on a hit). No Python object is touched: the caller releases the GIL around rsj_project(). */
 #ifndef RS_JSON_H
 #define RS_JSON_H
 
@@ -38,17 +37,24 @@ enum {
 #define RSJ_MAX_CONTAINERS 1024
 #define RSJ_POOL_LINE (1 << 16) /* lines up to this many bytes parse in a reused memory pool */
 
+/* A (parent, key) pair that leads to an entry: the entry's path is the parent's path + "." + key (key alone
+ * at the root, parent -1). A path of k dotted parts is reachable by up to k pairs ("a.b.c" = "a.b" + "c" =
+ * "a" + "b.c" = root + "a.b.c"), all registered, so nested, dotted and mixed keys resolve by one lookup. */
 typedef struct {
-    const char *path;   /* full dotted path */
+    const char *key;
     uint32_t len;
-    int32_t leaf;       /* column index, or -1 for a prefix */
-    uint64_t hash;      /* FNV-1a of path */
-} rsj_entry;
+    int32_t parent;     /* entry index of the parent prefix, -1 = root */
+    int32_t entry;      /* entry reached */
+    uint64_t hash;      /* rsj_hkey(parent, key) */
+    uint64_t a, b;      /* the key's words as rsj_hkey loads them (the whole key when len <= 16) */
+} rsj_pair;
 
 typedef struct {
-    rsj_entry *entries;
-    int32_t n_entries;
-    int32_t *table;     /* entry index + 1, 0 = empty */
+    int32_t n_entries;  /* leaves (= columns, first) and prefixes */
+    int32_t *leaf;      /* per entry: its column, or -1 for a prefix */
+    rsj_pair *pairs;
+    int32_t n_pairs;
+    int32_t *table;     /* pair index + 1, 0 = empty */
     uint32_t mask;
     int32_t n_cols;
     uint8_t *kinds;     /* per column */
@@ -71,33 +77,53 @@ typedef struct {
     int64_t null_count;
 } rsj_col;
 
-static inline uint64_t rsj_fnv(uint64_t h, const char *s, size_t n) {
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
+/* The words of a key that rsj_hkey mixes: its first and last 8 bytes (4 when shorter; bytes 0, n/2, n-1
+ * below 4). Together they hold every byte of a key of at most 16 bytes. O(1). */
+static inline void rsj_words(const char *k, size_t n, uint64_t *a, uint64_t *b) {
+    *a = 0;
+    *b = 0;
+    if (n >= 8) {
+        memcpy(a, k, 8);
+        memcpy(b, k + n - 8, 8);
+    } else if (n >= 4) {
+        uint32_t x, y;
+        memcpy(&x, k, 4);
+        memcpy(&y, k + n - 4, 4);
+        *a = x;
+        *b = y;
+    } else if (n > 0) {
+        const unsigned char *u = (const unsigned char *)k;
+        *a = (uint64_t)u[0] | ((uint64_t)u[n / 2] << 8) | ((uint64_t)u[n - 1] << 16);
     }
-    return h;
 }
-#define RSJ_FNV0 14695981039346656037ULL
 
-/* Index of the entry whose path is prefix + "." + key (key alone at the root), or -1. */
-static inline int32_t rsj_lookup(const rsj_spec *sp, uint64_t h, const rsj_entry *parent, const char *k,
-                                 size_t kl) {
-    uint32_t plen = parent ? parent->len : 0;
-    size_t want = parent ? (size_t)plen + 1 + kl : kl;
+/* Hash of a key (its words) under a parent, with its length. O(1). */
+static inline uint64_t rsj_hwords(int32_t parent, uint64_t a, uint64_t b, size_t n) {
+    uint64_t h = a * 0x9E3779B97F4A7C15ULL;
+    h ^= (b + ((uint64_t)n << 48) + ((uint64_t)(uint32_t)(parent + 1) << 24)) * 0xC2B2AE3D27D4EB4FULL;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ULL;
+    return h ^ (h >> 32);
+}
+
+static inline uint64_t rsj_hkey(int32_t parent, const char *k, size_t n) {
+    uint64_t a, b;
+    rsj_words(k, n, &a, &b);
+    return rsj_hwords(parent, a, b, n);
+}
+
+/* Entry reached by key under parent (-1 = root), or -1. Keys of at most 16 bytes compare by their words. */
+static inline int32_t rsj_lookup(const rsj_spec *sp, int32_t parent, const char *k, size_t kl) {
+    uint64_t a, b;
+    rsj_words(k, kl, &a, &b);
+    uint64_t h = rsj_hwords(parent, a, b, kl);
     for (uint32_t i = (uint32_t)h & sp->mask;; i = (i + 1) & sp->mask) {
         int32_t e = sp->table[i];
         if (!e) return -1;
-        const rsj_entry *en = &sp->entries[e - 1];
-        if (en->hash != h || en->len != want) continue;
-        if (parent) {
-            if (memcmp(en->path, parent->path, plen) != 0 || en->path[plen] != '.') continue;
-            if (memcmp(en->path + plen + 1, k, kl) != 0) continue;
-        } else if (memcmp(en->path, k, kl) != 0) {
-            continue;
-        }
-        return e - 1;
+        const rsj_pair *pr = &sp->pairs[e - 1];
+        if (pr->hash == h && pr->len == kl && pr->parent == parent && pr->a == a && pr->b == b &&
+            (kl <= 16 || memcmp(pr->key, k, kl) == 0))
+            return pr->entry;
     }
 }
 
@@ -107,23 +133,20 @@ typedef struct {
     uint8_t *seen;      /* per entry */
 } rsj_line;
 
-static int rsj_walk(rsj_line *ln, yyjson_val *obj, const rsj_entry *parent) {
+static int rsj_walk(rsj_line *ln, yyjson_val *obj, int32_t parent) {
     size_t idx, max;
     yyjson_val *key, *val;
     const rsj_spec *sp = ln->sp;
-    uint64_t h0 = parent ? rsj_fnv(parent->hash, ".", 1) : RSJ_FNV0;
     yyjson_obj_foreach(obj, idx, max, key, val) {
-        const char *k = unsafe_yyjson_get_str(key);
-        size_t kl = unsafe_yyjson_get_len(key);
-        int32_t e = rsj_lookup(sp, rsj_fnv(h0, k, kl), parent, k, kl);
+        int32_t e = rsj_lookup(sp, parent, unsafe_yyjson_get_str(key), unsafe_yyjson_get_len(key));
         if (e < 0) continue;
         if (ln->seen[e]) return RSJ_DUPLICATE;
         ln->seen[e] = 1;
-        const rsj_entry *en = &sp->entries[e];
-        if (en->leaf >= 0) {
-            ln->slot[en->leaf] = val;
+        int32_t leaf = sp->leaf[e];
+        if (leaf >= 0) {
+            ln->slot[leaf] = val;
         } else if (yyjson_is_obj(val)) {
-            int r = rsj_walk(ln, val, en);
+            int r = rsj_walk(ln, val, e);
             if (r) return r;
         }
     }
@@ -218,6 +241,20 @@ static int rsj_emit(const rsj_spec *sp, yyjson_val **slot, rsj_col *cols, int64_
     return RSJ_OK;
 }
 
+/* Number of lines in block[0:len): its '\n' bytes, plus one for a last line without it. O(len), a loop
+ * the compiler vectorises (several GB/s; memchr per line costs more on ~2 KB lines). */
+static int64_t rsj_count_lines(const char *block, int64_t len) {
+    const unsigned char *p = (const unsigned char *)block;
+    int64_t n = 0, i = 0;
+    while (i < len) {
+        int64_t stop = len - i > 65536 ? i + 65536 : len;
+        uint32_t c = 0; /* narrow counter per chunk: vectorises well */
+        for (; i < stop; i++) c += p[i] == '\n';
+        n += c;
+    }
+    return n + (len > 0 && p[len - 1] != '\n');
+}
+
 /* Project every line of block[0:len) (which ends with '\n'; a '\r' before it is dropped). starts/ends
  * receive each line's byte range, status its RSJ_* code; the rows of fast lines are appended to cols in
  * line order and their count returned (or -1 when out of memory). n_lines must be the number of '\n'. */
@@ -265,7 +302,7 @@ static int64_t rsj_project(const rsj_spec *sp, const char *block, int64_t len, i
                     if (st == RSJ_OK) {
                         memset(slot, 0, sizeof(yyjson_val *) * (size_t)sp->n_cols);
                         memset(seen, 0, (size_t)sp->n_entries);
-                        st = rsj_walk(&ln, root, NULL);
+                        st = rsj_walk(&ln, root, -1);
                     }
                     if (st == RSJ_OK) st = rsj_check(sp, slot, cols, str_room);
                     if (st == RSJ_OK) {

@@ -8,21 +8,19 @@ A record becomes one event when it looks like a network event: ``event.category`
   ``tls.client.server_name``
 - ``network.direction``: ECS ``outbound``/``egress`` -> ``egress``, ``inbound``/``ingress`` -> ``ingress``
 
-Two paths give the same events (tests/test_readers_fast.py checks it):
+Two paths give the same events (tests/test_readers_fast.py, tests/test_readers_ecs_json.py check it):
 
-- fast (column-wise): a block of about 4 MiB of lines is parsed by Arrow's JSON reader with an explicit
-  schema of the wanted nested ECS fields (others ignored) and flattened with Arrow compute. Lines that this
-  cannot read exactly are left to the slow path, found without parsing: lines that do not look like one JSON
-  object (``{...}``), lines with invalid UTF-8 (Arrow's validator, then Python's decoder to find them), lines
-  with a dotted key (``"process.name":``, plain or ``\u002e``-escaped: two RE2 passes) and, when Arrow
-  rejects a block (malformed JSON, a value of an unexpected type such as a numeric ``@timestamp``), the lines
-  found by bisecting the block (bounded work; past the bound the rest of the block goes slow). When most of
-  two blocks in a row go slow, the rest of the file is read slowly. With more than one CPU, reading and
-  parsing run one block ahead in a worker thread (they release the GIL).
-  Why Arrow: on real (2 KB) Elastic Endpoint/Winlogbeat lines, msgspec with typed Structs of the wanted
-  fields decodes about 2x faster than Arrow parses, but building the Arrow columns from the decoded Python
-  objects costs more than that gain (same reader on msgspec: 0.8x); orjson and pysimdjson are slower still
-  (benches/compare_json.py).
+- fast (column-wise): a block of about 4 MiB of lines goes through the compiled projector
+  (``raresketch._json``, yyjson: one parse per line, GIL released) which returns, for the lines it can read
+  exactly, one Arrow array per wanted ECS path (nested, dotted and mixed keys alike); the arrays are
+  flattened with Arrow compute (:func:`_flatten`). A line it cannot read exactly is left to the slow path:
+  blank or malformed JSON, invalid UTF-8, a root that is not an object, a wanted field of another JSON type
+  than the fast path takes (a numeric ``@timestamp``, a string port, ...), a wanted path or prefix present
+  twice (duplicate or overlapping keys), more than 1024 containers (orjson's nesting limit). About 0.5 us a
+  line for 2 KB lines plus the column work (benches/compare_json.py). With more than one CPU, reading and
+  projecting run one block ahead in a worker thread.
+  Before it (up to 0.1): Arrow's JSON reader with an explicit schema, about 5x slower on 2 KB lines and
+  unable to read dotted keys or type mismatches (those lines went slow after RE2 pre-checks and bisection).
 - slow (per line): one ``orjson.loads`` plus one visit of the record's keys that lie on a wanted ECS path.
 
 Rows of both paths are merged in file order before batching, so batches hold the same events as a purely
@@ -32,15 +30,14 @@ from __future__ import annotations
 
 import os
 import queue
-import re
 import threading
 from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pj
 
+from .._json import Projector
 from ..events import EVENT_SCHEMA, _map_unique, normalize_ip
 from ._common import (IPV4_CANONICAL, read_json_rows, ReadStats, Source, _build, _sort_by_time, conform_fast,
                       loads_line, parse_timestamp_array, parse_timestamps)
@@ -190,62 +187,25 @@ def read_ecs_slow(src: Source, batch_size: int, stats: ReadStats) -> Iterator[pa
 # --------------------------------------------------------------------------------------------- fast path
 
 BLOCK_BYTES = 1 << 22
-_S = pa.string()
-_I = pa.int64()
-_B = pa.bool_()
+_S, _I, _B = "string", "int", "bool"
 
-
-def _schema_from_paths(paths: dict[str, pa.DataType]) -> pa.Schema:
-    tree: dict = {}
-    for p, typ in paths.items():
-        node = tree
-        parts = p.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = typ
-
-    def mk(node: dict) -> list:
-        return [pa.field(k, pa.struct(mk(v)) if isinstance(v, dict) else v) for k, v in node.items()]
-
-    return pa.schema(mk(tree))
-
-
-# Every ECS path the per-line reader looks at, with the JSON type it accepts on the fast path. A line whose
-# value has another type makes Arrow fail, and the line then goes the slow path.
-_FAST_PATHS: dict[str, pa.DataType] = {}
+# Every ECS path the per-line reader looks at, with the JSON type the projector accepts for it. A line whose
+# value has another type (a numeric ``@timestamp``, a string port, ...) goes the per-line way, which coerces.
+_FAST_PATHS: dict[str, str] = {}
 for _f in EVENT_SCHEMA:
     if _f.name in ("raresketch.domain_source", "host.id"):
         continue
     _FAST_PATHS[_f.name] = (_S if _f.name == "@timestamp" else _I if pa.types.is_integer(_f.type)
                             else _B if pa.types.is_boolean(_f.type) else _S)
 _FAST_PATHS.update({"host.id": _S, "agent.id": _S, "host.hostname": _S, "destination.address": _S,
-                    "url.domain": _S, "tls.client.server_name": _S, "event.category": pa.list_(_S)})
+                    "url.domain": _S, "tls.client.server_name": _S,
+                    # ecs_row's test: absent/null -> 0, "network" or a list holding it -> 1, anything else -> 2
+                    "event.category": "has:network"})
 assert {p for ps in _PATHS.values() for p in ps} | set(_EXTRA) == set(_FAST_PATHS)
-_FAST_SCHEMA = _schema_from_paths(_FAST_PATHS)
-_PARSE = pj.ParseOptions(explicit_schema=_FAST_SCHEMA, unexpected_field_behavior="ignore")
-
-#: A key holding a dot (``"a.b":``), written plainly or escaped (``\u002e``); it may also match inside a
-#: string value, which only sends that line the slow way. Two RE2 passes, one per form: each pattern starts
-#: with a literal byte, which RE2 skips to with memchr (4-5x faster than one pass of their alternation).
-_DOTTED_KEY = r'\.[^"\n]*"[ \t\r]*:'
-_ESCAPED_DOTTED_KEY = r'\\u002[eE][^"\n]*"[ \t\r]*:'
-_LBRACE, _RBRACE, _CR, _NL = ord("{"), ord("}"), ord("\r"), ord("\n")
+_PROJECTOR = Projector(_FAST_PATHS)
 _DIRECTIONS = pa.array(["outbound", "egress", "inbound", "ingress"])
 _DIRECTION_TO = pa.array(["egress", "egress", "ingress", "ingress"])
 _HELPERS = ("_line", "_ts_state")
-_ROW = re.compile(r"in row (\d+)\s*$")
-
-
-def _read_json(buf) -> pa.Table:
-    ro = pj.ReadOptions(use_threads=pa.cpu_count() > 1, block_size=max(1 << 20, len(buf) + 1))
-    return pj.read_json(pa.BufferReader(pa.py_buffer(buf)), read_options=ro, parse_options=_PARSE)
-
-
-def _field(t: pa.Table, path: str) -> pa.Array:
-    parts = path.split(".")
-    col = t.column(parts[0])
-    col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    return pc.struct_field(col, parts[1:]) if len(parts) > 1 else col
 
 
 def _truthy(a: pa.Array) -> pa.Array:
@@ -273,30 +233,26 @@ def _is_ip(a: pa.Array) -> pa.Array:
     return pc.replace_with_mask(canon, other, ok)
 
 
-def _flatten(t: pa.Table, lines: np.ndarray, stats: ReadStats) -> pa.Table:
-    """Arrow-parsed records -> candidate rows (schema columns + ``_line`` + ``_ts_state``), counting the
-    records ``ecs_row`` would skip. Column-wise re-statement of :func:`ecs_row`."""
-    n = t.num_rows
+def _flatten(t: dict[str, pa.Array], lines: np.ndarray, stats: ReadStats) -> pa.Table:
+    """Projected records (``{ECS path: array}``, one value per line of ``lines``) -> candidate rows (schema
+    columns + ``_line`` + ``_ts_state``), counting the records ``ecs_row`` would skip. Column-wise
+    re-statement of :func:`ecs_row`; O(n) Arrow work, O(distinct) Python calls for non-ASCII lower-casing and
+    non-canonical addresses."""
+    n = len(lines)
     keep = np.ones(n, bool)
-    cat = _field(t, "event.category")
-    if cat.null_count < n:
-        flat = pc.list_flatten(cat)
-        parents = pc.list_parent_indices(cat).to_numpy(zero_copy_only=False)
-        net = np.zeros(n, bool)
-        net[parents[pc.fill_null(pc.equal(flat, "network"), False).to_numpy(zero_copy_only=False)]] = True
-        not_net = cat.is_valid().to_numpy(zero_copy_only=False) & ~net
-        if not_net.any():
-            stats.skip("not_network_event", int(not_net.sum()))
-            keep &= ~not_net
+    not_net = t["event.category"].to_numpy(zero_copy_only=False) == 2
+    if not_net.any():
+        stats.skip("not_network_event", int(not_net.sum()))
+        keep &= ~not_net
     cols: dict[str, Any] = {}
     for col, paths in _PATHS.items():
-        vals = [_field(t, p) for p in paths]
+        vals = [t[p] for p in paths]
         cols[col] = vals[0] if len(vals) == 1 else pc.coalesce(*vals)
-    addr = _field(t, "destination.address")
+    addr = t["destination.address"]
     if addr.null_count < n:
         has = _truthy(addr)
         ip, dom = cols["destination.ip"], cols["destination.domain"]
-        is_ip = _is_ip(pc.if_else(has, addr, pa.scalar(None, _S)))
+        is_ip = _is_ip(pc.if_else(has, addr, pa.scalar(None, pa.string())))
         to_ip = pc.and_(pc.and_(has, pc.is_null(ip)), is_ip)
         to_dom = pc.and_(pc.and_(pc.and_(has, pc.invert(to_ip)), pc.is_null(dom)), pc.invert(is_ip))
         cols["destination.ip"] = pc.if_else(to_ip, addr, ip)
@@ -306,9 +262,9 @@ def _flatten(t: pa.Table, lines: np.ndarray, stats: ReadStats) -> pa.Table:
     if no_dest.any():
         stats.skip("no_destination", int(no_dest.sum()))
         keep &= ~no_dest
-    hid, aid = _field(t, "host.id"), _field(t, "agent.id")
+    hid, aid = t["host.id"], t["agent.id"]
     first = pc.if_else(_truthy(hid), hid, aid)
-    hn, name = _field(t, "host.hostname"), _field(t, "host.name")
+    hn, name = t["host.hostname"], t["host.name"]
     cols["host.id"] = pc.coalesce(first, _lower(pc.if_else(_truthy(hn), hn, name)))
     d = cols["network.direction"]
     if d.null_count < n:
@@ -318,7 +274,7 @@ def _flatten(t: pa.Table, lines: np.ndarray, stats: ReadStats) -> pa.Table:
     for c in ("destination.port", "source.port"):  # as _build: out of int32 range -> null
         v = cols[c]
         bad = pc.fill_null(pc.or_(pc.less(v, -(1 << 31)), pc.greater_equal(v, 1 << 31)), False)
-        cols[c] = pc.if_else(bad, pa.scalar(None, _I), v).cast(pa.int32())
+        cols[c] = pc.if_else(bad, pa.scalar(None, pa.int64()), v).cast(pa.int32())
     ts, state = parse_timestamp_array(cols["@timestamp"])
     cols["@timestamp"] = ts
     out = pa.table({f.name: cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in EVENT_SCHEMA})
@@ -362,105 +318,6 @@ def _finish(t: pa.Table, stats: ReadStats) -> pa.Table:
     return out
 
 
-class _Blocks:
-    """Splits one block into lines and decides, without parsing, which lines may go the fast way."""
-
-    def __init__(self, block: bytes):
-        self.block = block
-        a = np.frombuffer(block, np.uint8)
-        self.ends = np.flatnonzero(a == _NL)  # block ends with \n
-        self.starts = np.empty_like(self.ends)
-        self.starts[0] = 0
-        self.starts[1:] = self.ends[:-1] + 1
-        n = len(self.ends)
-        last = self.ends - 1
-        last = np.where((last >= self.starts) & (a[np.maximum(last, 0)] == _CR), last - 1, last)
-        good = (self.ends > self.starts) & (a[np.minimum(self.starts, len(a) - 1)] == _LBRACE)
-        good &= (last >= self.starts) & (a[np.maximum(last, 0)] == _RBRACE)
-        offsets = np.empty(n + 1, np.int64)
-        offsets[0] = 0
-        offsets[1:] = self.ends + 1
-        lines = pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets),
-                                                                          pa.py_buffer(block)])
-        good &= ~pc.match_substring_regex(lines, _DOTTED_KEY).to_numpy(zero_copy_only=False)
-        good &= ~pc.match_substring_regex(lines, _ESCAPED_DOTTED_KEY).to_numpy(zero_copy_only=False)
-        try:  # Arrow's UTF-8 validation (SIMD, ~10x Python's decode); on failure find the lines
-            lines.cast(pa.large_string())
-        except pa.ArrowInvalid:
-            self._bad_utf8(good)
-        self.good = good
-
-    def _bad_utf8(self, good: np.ndarray) -> None:
-        """Lines with invalid UTF-8 go slow (repaired and counted there)."""
-        pos = 0
-        mv = memoryview(self.block)
-        while True:
-            try:
-                str(mv[pos:], "utf-8")
-                break
-            except UnicodeDecodeError as e:
-                k = int(np.searchsorted(self.ends, pos + e.start))
-                good[k] = False
-                pos = int(self.ends[k]) + 1
-
-    def line(self, i: int) -> bytes:
-        p = self.block[self.starts[i]:self.ends[i]]
-        return p[:-1] if p.endswith(b"\r") else p
-
-
-def _parse_block(bl: _Blocks, stats: ReadStats | None = None) -> tuple[list[tuple[np.ndarray, pa.Table]], np.ndarray]:
-    """Arrow-parse the good lines; returns ([(line indices, table)], mask of lines left to the slow path)."""
-    good = bl.good
-    slow = ~good
-    if not good.any():
-        return [], slow
-    if good.all():
-        buf = bl.block
-    else:
-        b = bytearray(bl.block)
-        for i in np.flatnonzero(slow):  # blank the lines left to the slow path (Arrow skips blank lines)
-            s, e = int(bl.starts[i]), int(bl.ends[i])
-            b[s:e] = b" " * (e - s)
-        buf = bytes(b)
-    out: list[tuple[np.ndarray, pa.Table]] = []
-    budget = 4 * len(buf)
-    todo = [(0, len(good))]  # ranges of lines [lo, hi), processed in file order (the output is re-sorted)
-    while todo:
-        lo, hi = todo.pop()
-        idx = np.flatnonzero(good[lo:hi]) + lo
-        if len(idx) == 0:
-            continue
-        s, e = int(bl.starts[lo]), int(bl.ends[hi - 1]) + 1
-        if budget < 0:
-            slow[idx] = True
-            continue
-        try:
-            t = _read_json(memoryview(buf)[s:e] if (s, e) != (0, len(buf)) else buf)
-            if t.num_rows == len(idx):
-                out.append((idx, t))
-                continue
-            msg = ""
-        except (pa.ArrowInvalid, UnicodeDecodeError, ValueError) as exc:
-            msg = str(exc)
-        if len(idx) == 1:
-            slow[idx] = True
-            continue
-        m = _ROW.search(msg)
-        r = int(m.group(1)) if m else -1
-        if 0 <= r < len(idx):  # Arrow names the first row it rejects: that line goes slow, the rest again
-            bad = int(idx[r])
-            budget -= int(bl.ends[bad]) + 1 - s  # Arrow stopped there
-            slow[bad] = True
-            todo.append((bad + 1, hi))
-            todo.append((lo, bad))
-        else:  # no row named: bisect
-            budget -= e - s
-            mid = int(idx[len(idx) // 2])
-            todo.append((mid, hi))
-            todo.append((lo, mid))
-    return out, slow
-
-
 class _Batcher:
     """Candidate rows in file order -> batches of ``batch_size`` candidates, finished like RowBuffer's."""
 
@@ -486,17 +343,12 @@ class _Batcher:
             yield _finish(t, self.stats)
 
 
-def _prepared(src: Source) -> Iterator[tuple[_Blocks, list, np.ndarray]]:
-    """Blocks of the source, split into lines and Arrow-parsed (what needs no ``stats``): the part of the
-    fast path that :func:`_ahead` may run in a worker thread."""
-    mostly_slow = 0
+def _prepared(src: Source) -> Iterator[tuple[bytes, np.ndarray, np.ndarray, np.ndarray, dict]]:
+    """Blocks of the source, each projected by :data:`_PROJECTOR` (``(block, status, starts, ends,
+    columns)``; status 0 = projected): the part of the fast path that needs no ``stats`` and that
+    :func:`_ahead` may run in a worker thread (the projector releases the GIL). O(block bytes)."""
     for block in src.blocks(BLOCK_BYTES):
-        bl = _Blocks(block)
-        if mostly_slow >= 2:
-            bl.good[:] = False
-        parsed, slow = _parse_block(bl, None)
-        mostly_slow = mostly_slow + 1 if int(slow.sum()) * 2 > len(bl.good) else 0
-        yield bl, parsed, slow
+        yield (block, *_PROJECTOR.project(block))
 
 
 def _n_cpus() -> int:
@@ -578,26 +430,28 @@ def read_ecs(src: Source, batch_size: int, stats: ReadStats, fast: bool = True) 
 
 
 def _read_prepared(blocks: Iterator, batcher: _Batcher, stats: ReadStats) -> Iterator[pa.Table]:
-    for bl, parsed, slow in blocks:
-        n_slow = int(slow.sum())
+    for block, status, starts, ends, cols in blocks:
+        slow = np.flatnonzero(status)
         parts = []
-        for idx, t in parsed:
-            stats.read += len(idx)
-            if t.num_rows:
-                parts.append(_flatten(t, idx, stats))
-        if n_slow:
+        n_fast = len(status) - len(slow)
+        if n_fast:
+            stats.read += n_fast
+            idx = np.flatnonzero(status == 0) if len(slow) else np.arange(len(status))
+            parts.append(_flatten(cols, idx, stats))
+        if len(slow):
             rows, at = [], []
-            for i in np.flatnonzero(slow):
+            for i in slow.tolist():
                 stats.read += 1
-                d = loads_line(bl.line(int(i)), stats)
+                d = loads_line(block[starts[i]:ends[i]], stats)
                 if d is None:
                     continue
                 row = ecs_row(d, stats)
                 if row is not None:
                     rows.append(row)
-                    at.append(int(i))
+                    at.append(i)
             if rows:
                 parts.append(_rows_table(rows, at))
+        parts = [p for p in parts if p.num_rows]
         if not parts:
             continue
         cand = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
