@@ -174,15 +174,43 @@ class Source:
             for p in parts:
                 yield p[:-1] if p.endswith(b"\r") else p
 
-    def blocks(self, size: int = 1 << 22) -> Iterator[bytes]:
+    def blocks(self, size: int = 1 << 22) -> Iterator[bytes | memoryview]:
         """Yield the content in blocks of whole lines (about ``size`` bytes each, more when one line is
         longer); every block ends with ``\\n`` (one is added to a last line without it). Together the blocks
-        hold exactly the lines of :meth:`lines` (with their ``\\r``), so a reader may mix both views."""
+        hold exactly the lines of :meth:`lines` (with their ``\\r``), so a reader may mix both views.
+
+        A block is bytes or a read-only memoryview of bytes (slice it and pass the slice to ``bytes()`` for a
+        ``str``/``bytes`` API). An uncompressed file object with ``readinto`` is read straight into each
+        block's own buffer (no copy of the block in Python; the partial line at its end is copied to the
+        next one); other sources are read by :meth:`_read` and joined. O(size) per block."""
         if self._consumed:
             raise RuntimeError("source already consumed")
         self._consumed = True
-        rest = self.head
+        readinto = None if self.gzip else getattr(self.fh, "readinto", None)
+        rest: bytes = self.head
         while True:
+            if readinto is not None:
+                buf = bytearray(len(rest) + size)
+                buf[: len(rest)] = rest
+                mv = memoryview(buf)
+                got = len(rest)
+                while got < len(buf):
+                    k = readinto(mv[got:])
+                    if not k:
+                        break
+                    got += k
+                if got == len(rest):  # end of input
+                    mv.release()
+                    break
+                cut = buf.rfind(b"\n", 0, got)
+                if cut < 0:
+                    rest = bytes(mv[:got])
+                    mv.release()
+                    continue
+                rest = bytes(mv[cut + 1 : got])
+                mv.release()
+                yield memoryview(buf).toreadonly()[: cut + 1]
+                continue
             chunk = self._read(size)
             if not chunk:
                 break

@@ -442,7 +442,7 @@ def _read_prepared(blocks: Iterator, batcher: _Batcher, stats: ReadStats) -> Ite
             rows, at = [], []
             for i in slow.tolist():
                 stats.read += 1
-                d = loads_line(block[starts[i]:ends[i]], stats)
+                d = loads_line(bytes(block[starts[i]:ends[i]]), stats)
                 if d is None:
                     continue
                 row = ecs_row(d, stats)
