@@ -12,10 +12,13 @@ real document carries and the reader skips (``agent.*``, ``ecs.version``, ``even
 
 Contenders (each reads the same first ``--lines`` lines from memory):
 
-- ``read_events``: ``raresketch.read_events(..., format="ecs")`` as installed (the whole reader: parse,
-  flatten, conform, sort, batches in EVENT_SCHEMA).
-- ``arrow parse``: ``pyarrow.json.read_json`` with the reader's explicit schema of the wanted nested fields,
-  parse only (what the Arrow fast path costs before flattening).
+- ``read_events``: the ECS reader of this tree (the whole reader: yyjson projection, flatten, conform, sort,
+  batches in EVENT_SCHEMA), and with ``--before REF`` the reader (``_ecs.py`` and ``_common.py``) committed at
+  ``REF`` (e.g. ``main`` before the projector: Arrow's JSON reader), imported side by side.
+- ``raresketch._json projector``: ``Projector.project`` per 4 MiB block, parse + Arrow columns of every
+  wanted path, no flattening (what the reader's fast path costs before Arrow compute).
+- ``arrow parse``: ``pyarrow.json.read_json`` with an explicit schema of the wanted nested fields, parse only
+  (what the previous Arrow fast path cost before flattening).
 - ``orjson + rows``: ``orjson.loads`` per line plus the per-line reader's row mapping and column building (the
   per-line reader, ``read_events(..., fast=False)`` equivalent).
 - ``orjson parse``: ``orjson.loads`` per line only.
@@ -24,6 +27,9 @@ Contenders (each reads the same first ``--lines`` lines from memory):
 - ``msgspec + columns``: the same plus building the Arrow columns of every wanted path.
 - ``simdjson parse``: ``simdjson.Parser.parse`` per line plus fetching the wanted fields (JSON pointers),
   when pysimdjson is installed.
+
+``--e2e`` adds ``raresketch run FILE --out /dev/null`` (reader + engine, end to end, in this process; the
+lines are written to a temporary file), for this tree and, with ``--before``, with the reader at ``REF``.
 
 Arrow runs with its default thread pool unless ``--one-core`` (pins the process to one CPU, Arrow to one
 thread), which is what the other contenders use anyway (they hold the GIL).
@@ -215,25 +221,56 @@ def _blocks(data: bytes, size: int = 1 << 22) -> list[bytes]:
     return out
 
 
-def load_ecs_module(ref: str):
-    """``raresketch/_readers/_ecs.py`` as committed at git ``ref`` (e.g. the commit before an optimisation),
-    imported next to the installed one, for a before/after run in one process."""
-    import importlib.util
+def _git_show(ref: str, path: str) -> bytes:
     import subprocess
-    import tempfile
 
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-    src = subprocess.run(["git", "show", f"{ref}:src/raresketch/_readers/_ecs.py"], cwd=root, check=True,
-                         capture_output=True).stdout
-    fd, path = tempfile.mkstemp(suffix="_ecs.py")
+    return subprocess.run(["git", "show", f"{ref}:{path}"], cwd=root, check=True, capture_output=True).stdout
+
+
+def _import_source(name: str, src: bytes):
+    import importlib.util
+    import tempfile
+
+    fd, path = tempfile.mkstemp(suffix=".py")
     with os.fdopen(fd, "wb") as f:
         f.write(src)
-    name = "raresketch._readers._ecs_" + "".join(c for c in ref if c.isalnum())
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+def load_ecs_module(ref: str):
+    """``raresketch/_readers/_ecs.py`` and the ``_common.py`` it imports (its ``Source``) as committed at git
+    ``ref`` (e.g. the commit before an optimisation), imported next to the installed ones, for a before/after
+    run in one process. The module's ``Source`` is the one it was written for."""
+    tag = "".join(c for c in ref if c.isalnum())
+    common = _import_source(f"raresketch._readers._common_{tag}",
+                            _git_show(ref, "src/raresketch/_readers/_common.py"))
+    src = _git_show(ref, "src/raresketch/_readers/_ecs.py").replace(b"from ._common import",
+                                                                     f"from ._common_{tag} import".encode())
+    mod = _import_source(f"raresketch._readers._ecs_{tag}", src)
+    mod.Source = common.Source
+    return mod
+
+
+def _arrow_schema(paths: dict) -> pa.Schema:
+    """The explicit Arrow JSON schema of the wanted paths (nested structs), from the reader's kinds."""
+    typ = {"string": pa.string(), "int": pa.int64(), "bool": pa.bool_()}
+    tree: dict = {}
+    for p, kind in paths.items():
+        node = tree
+        parts = p.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = typ.get(kind, pa.list_(pa.string()))
+
+    def mk(node: dict) -> list:
+        return [pa.field(k, pa.struct(mk(v)) if isinstance(v, dict) else v) for k, v in node.items()]
+
+    return pa.schema(mk(tree))
 
 
 class MsgspecEcs:
@@ -252,7 +289,7 @@ class MsgspecEcs:
 
         self.ecs, self._repeat, self._is_not = ecs, repeat, is_not
         i64 = Annotated[int, msgspec.Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
-        py = {pa.string(): str, pa.int64(): i64, pa.bool_(): bool, pa.list_(pa.string()): list[str]}
+        py = {"string": str, "int": i64, "bool": bool, "has:network": list[str]}
 
         def attr(key):
             return key if key.isidentifier() and not key.startswith("_") else "f_" + re.sub(r"\W", "_", key)
@@ -289,63 +326,101 @@ class MsgspecEcs:
             elif any(map(self._is_not, vals, self._repeat(sub[1]))):
                 self._columns(vals, sub[0], out)
 
-    def table(self, evs) -> pa.Table:
+    def table(self, evs) -> dict:
         n = len(evs)
         leaves: dict = {}
         self._columns(evs, self.spec, leaves)
         cols = {}
-        for path, typ in self.ecs._FAST_PATHS.items():
+        typ = {"string": pa.string(), "int": pa.int64(), "bool": pa.bool_()}
+        for path, kind in self.ecs._FAST_PATHS.items():
             v = leaves.get(path)
-            cols[path] = pa.nulls(n, typ) if v is None or v.count(None) == n else pa.array(v, typ)
-        return pa.table(cols)
-
-    def flat(self, t: pa.Table, path: str) -> pa.Array:
-        return t.column(path).combine_chunks()
+            if kind.startswith("has:"):
+                want = kind[4:]
+                cols[path] = pa.array([0 if x is None else 1 if want in x else 2 for x in v] if v else [0] * n,
+                                      pa.int8())
+            else:
+                cols[path] = (pa.nulls(n, typ[kind]) if v is None or v.count(None) == n
+                              else pa.array(v, typ[kind]))
+        return cols
 
     def read(self, data: bytes, stats) -> int:
+        """Clean input only: every line must be an object the Structs decode (no per-line fallback)."""
         from raresketch._readers._common import Source
 
         ecs = self.ecs
         batcher = ecs._Batcher(65536, stats)
-        field = ecs._field
-        ecs._field = lambda t, p: (t.column(p).combine_chunks() if t.schema.get_field_index(p) >= 0
-                                   else field(t, p))
         n = 0
-        try:
-            for block in Source(data).blocks(ecs.BLOCK_BYTES):
-                bl = ecs._Blocks(block)
-                assert bl.good.all(), "clean input only"
-                evs = self.decode_lines(block)
-                assert len(evs) == len(bl.good)
-                stats.read += len(evs)
-                t = ecs._flatten(self.table(evs), np.arange(len(evs)), stats)
-                for b in batcher.add(t):
-                    n += b.num_rows
-            for b in batcher.flush():
+        for block in Source(data).blocks(ecs.BLOCK_BYTES):
+            evs = self.decode_lines(block)
+            stats.read += len(evs)
+            t = ecs._flatten(self.table(evs), np.arange(len(evs)), stats)
+            for b in batcher.add(t):
                 n += b.num_rows
-        finally:
-            ecs._field = field
+        for b in batcher.flush():
+            n += b.num_rows
         return n
 
 
-def contenders(data: bytes, before: str | None) -> dict:
+def e2e_runner(path: str, ecs_mod=None):
+    """``raresketch run PATH --out /dev/null`` in this process (its summary on stderr silenced), with the ECS
+    reader of ``ecs_mod`` (``read_ecs`` and the ``Source`` it was written for) when given. Returns the number
+    of lines read."""
+    import contextlib
+    import io
+
+    import raresketch._readers as readers
+    from raresketch.cli import main as cli_main
+
+    def run() -> int:
+        saved = readers.read_ecs, readers.Source
+        if ecs_mod is not None:
+            readers.read_ecs, readers.Source = ecs_mod.read_ecs, ecs_mod.Source
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err):
+                cli_main(["run", path, "--format", "ecs", "--out", os.devnull], standalone_mode=False)
+        finally:
+            readers.read_ecs, readers.Source = saved
+        m = [ln for ln in err.getvalue().splitlines() if "read" in ln]
+        assert m, err.getvalue()[-2000:]
+        return int(m[0].split("read")[1].split()[0].replace(",", ""))
+
+    return run
+
+
+def contenders(data: bytes, before: str | None, e2e_path: str | None = None) -> dict:
     """name -> (function of no argument returning the number of records, what it includes)."""
+    from raresketch._json import Projector
     from raresketch._readers import ReadStats, _ecs
     from raresketch._readers._common import Source
 
     blocks = _blocks(data)
     old = load_ecs_module(before) if before else None
+    parse = pj.ParseOptions(explicit_schema=_arrow_schema(_ecs._FAST_PATHS), unexpected_field_behavior="ignore")
+    proj = Projector(_ecs._FAST_PATHS)
 
     def reader(mod, fast: bool = True):
+        src_cls = getattr(mod, "Source", Source)
+
         def run() -> int:
             st = ReadStats()
-            for _ in mod.read_ecs(Source(data), 65536, st, fast=fast):
+            for _ in mod.read_ecs(src_cls(data), 65536, st, fast=fast):
                 pass
             return st.read
         return run
 
     def arrow_parse() -> int:
-        return sum(_ecs._read_json(b).num_rows for b in blocks)
+        ro = pj.ReadOptions(use_threads=pa.cpu_count() > 1, block_size=max(1 << 20, max(map(len, blocks)) + 1))
+        return sum(pj.read_json(pa.BufferReader(pa.py_buffer(b)), read_options=ro, parse_options=parse).num_rows
+                   for b in blocks)
+
+    def projector() -> int:
+        n = 0
+        for b in blocks:
+            status = proj.project(b)[0]
+            assert not status.any(), "clean lines expected"
+            n += len(status)
+        return n
 
     def orjson_parse() -> int:
         loads = orjson.loads
@@ -353,8 +428,14 @@ def contenders(data: bytes, before: str | None) -> dict:
 
     out = {}
     if old is not None:
-        out[f"read_events ecs, Arrow JSON, at {before} (before)"] = (reader(old), "whole reader")
-    out["read_events ecs, Arrow JSON, this tree (after)"] = (reader(_ecs), "whole reader")
+        out[f"read_events ecs at {before} (before)"] = (reader(old), "whole reader")
+    out["read_events ecs, yyjson projector, this tree (after)"] = (reader(_ecs), "whole reader")
+    if e2e_path:
+        if old is not None:
+            out[f"raresketch run, reader at {before} (before)"] = (e2e_runner(e2e_path, old),
+                                                                    "end to end: reader + engine")
+        out["raresketch run, this tree (after)"] = (e2e_runner(e2e_path), "end to end: reader + engine")
+    out["raresketch._json Projector.project"] = (projector, "parse + Arrow column per wanted path")
     try:
         ms = MsgspecEcs(_ecs)
     except ImportError:
@@ -369,9 +450,9 @@ def contenders(data: bytes, before: str | None) -> dict:
             return sum(len(ms.decode_lines(b)) for b in blocks)
 
         def msgspec_columns() -> int:
-            return sum(ms.table(ms.decode_lines(b)).num_rows for b in blocks)
+            return sum(len(ms.table(ms.decode_lines(b))["@timestamp"]) for b in blocks)
 
-        out["same reader, msgspec Structs instead of Arrow JSON"] = (msgspec_reader, "whole reader (clean lines)")
+        out["same reader, msgspec Structs instead of the projector"] = (msgspec_reader, "whole reader (clean lines)")
     out["per-line reader (orjson.loads + rows)"] = (reader(_ecs, fast=False), "whole reader")
     out["Arrow read_json, explicit schema"] = (arrow_parse, "parse to nested Arrow table")
     if ms is not None:
@@ -382,7 +463,7 @@ def contenders(data: bytes, before: str | None) -> dict:
         import simdjson
     except ImportError:
         return out
-    spec = _ecs._schema_from_paths(_ecs._FAST_PATHS)
+    spec = _arrow_schema(_ecs._FAST_PATHS)
 
     def tree_of(fields):
         return {f.name: tree_of(f.type) if pa.types.is_struct(f.type) else f.type for f in fields}
@@ -425,6 +506,7 @@ def main(argv=None) -> None:
     ap.add_argument("--one-core", action="store_true", help="pin to one CPU and Arrow to one thread")
     ap.add_argument("--only", default="", help="comma-separated substrings of contender names")
     ap.add_argument("--before", default="", help="git ref whose _ecs.py is the 'before' reader")
+    ap.add_argument("--e2e", action="store_true", help="also `raresketch run` end to end (reader + engine)")
     args = ap.parse_args(argv)
     if args.make:
         n = make_lines(*args.make)
@@ -443,10 +525,25 @@ def main(argv=None) -> None:
                 break
     data = b"".join(lines)
     n_lines, mb = len(lines), len(data) / 1e6
-    todo = contenders(data, args.before or None)
+    e2e_path = None
+    if args.e2e:
+        import tempfile
+
+        fd, e2e_path = tempfile.mkstemp(suffix=".jsonl")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    todo = contenders(data, args.before or None, e2e_path)
     if args.only:
         keys = [s.strip() for s in args.only.split(",")]
         todo = {k: v for k, v in todo.items() if any(s in k for s in keys) or k.startswith("read_events")}
+    try:
+        _measure(todo, args, n_lines, mb, data)
+    finally:
+        if e2e_path:
+            os.unlink(e2e_path)
+
+
+def _measure(todo: dict, args, n_lines: int, mb: float, data: bytes) -> None:
     wall = {k: float("inf") for k in todo}
     cpu = {k: float("inf") for k in todo}
     for r in range(args.rounds):
