@@ -9,6 +9,7 @@ reader. The parse runs without the GIL.
 """
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, calloc
+from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
 import numpy as np
@@ -35,6 +36,8 @@ cdef extern from "rs_json.h" nogil:
         int32_t n_pairs
         int32_t *table
         uint32_t mask
+        uint64_t *lenmask
+        uint64_t *c0mask
         int32_t n_cols
         uint8_t *kinds
         const char **has_str
@@ -51,9 +54,9 @@ cdef extern from "rs_json.h" nogil:
         int64_t null_count
     uint64_t rsj_hkey(int32_t parent, const char *k, size_t n)
     void rsj_words(const char *k, size_t n, uint64_t *a, uint64_t *b)
-    int64_t rsj_count_lines(const char *block, int64_t len)
-    int64_t rsj_project(const rsj_spec *sp, const char *block, int64_t len, int64_t n_lines,
-                        int64_t *starts, int64_t *ends, uint8_t *status, rsj_col *cols)
+    int64_t rsj_split(const char *block, int64_t len, int64_t **starts, int64_t **ends)
+    int64_t rsj_project(const rsj_spec *sp, const char *block, int64_t n_lines, const int64_t *starts,
+                        const int64_t *ends, uint8_t *status, rsj_col *cols)
 
 #: Line status codes of :meth:`Projector.project` (0: projected).
 STATUS = {
@@ -89,6 +92,8 @@ cdef class Projector:
     def __cinit__(self):
         self.sp.leaf = NULL
         self.sp.pairs = NULL
+        self.sp.lenmask = NULL
+        self.sp.c0mask = NULL
         self.sp.table = NULL
         self.sp.kinds = NULL
         self.sp.has_str = NULL
@@ -126,11 +131,13 @@ cdef class Projector:
         self.sp.leaf = <int32_t *>calloc(n_ent, sizeof(int32_t))
         self.sp.pairs = <rsj_pair *>calloc(n_pairs, sizeof(rsj_pair))
         self.sp.table = <int32_t *>calloc(size, sizeof(int32_t))
+        self.sp.lenmask = <uint64_t *>calloc(n_ent + 1, sizeof(uint64_t))
+        self.sp.c0mask = <uint64_t *>calloc(n_ent + 1, sizeof(uint64_t))
         self.sp.kinds = <uint8_t *>calloc(n_cols, 1)
         self.sp.has_str = <const char **>calloc(n_cols, sizeof(char *))
         self.sp.has_len = <uint32_t *>calloc(n_cols, sizeof(uint32_t))
         if not (self.sp.leaf and self.sp.pairs and self.sp.table and self.sp.kinds and self.sp.has_str
-                and self.sp.has_len):
+                and self.sp.has_len and self.sp.lenmask and self.sp.c0mask):
             raise MemoryError()
         self.sp.n_entries = n_ent
         self.sp.n_pairs = n_pairs
@@ -163,6 +170,8 @@ cdef class Projector:
             self.sp.pairs[i].entry = entry
             self.sp.pairs[i].hash = rsj_hkey(parent, <const char *>b, len(b))
             rsj_words(<const char *>b, len(b), &self.sp.pairs[i].a, &self.sp.pairs[i].b)
+            self.sp.lenmask[parent + 1] |= (<uint64_t>1) << min(len(b), 63)
+            self.sp.c0mask[parent + 1] |= (<uint64_t>1) << (b[0] & 63)
             slot = <uint32_t>self.sp.pairs[i].hash & self.sp.mask
             while self.sp.table[slot]:
                 slot = (slot + 1) & self.sp.mask
@@ -172,6 +181,8 @@ cdef class Projector:
         free(self.sp.leaf)
         free(self.sp.pairs)
         free(self.sp.table)
+        free(self.sp.lenmask)
+        free(self.sp.c0mask)
         free(self.sp.kinds)
         free(<void *>self.sp.has_str)
         free(self.sp.has_len)
@@ -190,16 +201,25 @@ cdef class Projector:
         cdef int64_t n = view.shape[0]
         cdef const char *data = <const char *>&view[0] if n else NULL
         cdef int64_t n_lines = 0
+        cdef int64_t *cs = NULL
+        cdef int64_t *ce = NULL
         if n:
             with nogil:
-                n_lines = rsj_count_lines(data, n)
+                n_lines = rsj_split(data, n, &cs, &ce)
+            if n_lines < 0:
+                raise MemoryError("out of memory while splitting JSON lines")
         cdef int n_cols = self.sp.n_cols
         status_a = np.zeros(n_lines, np.uint8)
-        starts_a = np.zeros(n_lines, np.int64)
-        ends_a = np.zeros(n_lines, np.int64)
+        starts_a = np.empty(n_lines, np.int64)
+        ends_a = np.empty(n_lines, np.int64)
         cdef uint8_t[::1] status = status_a
         cdef int64_t[::1] starts = starts_a
         cdef int64_t[::1] ends = ends_a
+        if n_lines:
+            memcpy(&starts[0], cs, n_lines * sizeof(int64_t))
+            memcpy(&ends[0], ce, n_lines * sizeof(int64_t))
+        free(cs)
+        free(ce)
         nbm = (n_lines + 7) // 8
         keep = []   # per column: the numpy arrays behind its buffers
         cdef rsj_col *cols = <rsj_col *>calloc(n_cols if n_cols else 1, sizeof(rsj_col))
@@ -236,7 +256,7 @@ cdef class Projector:
                 keep.append((valid, arr))
             if n_lines:
                 with nogil:
-                    rows = rsj_project(&self.sp, data, n, n_lines, &starts[0], &ends[0], &status[0], cols)
+                    rows = rsj_project(&self.sp, data, n_lines, &starts[0], &ends[0], &status[0], cols)
                 if rows < 0:
                     raise MemoryError("out of memory while projecting JSON lines")
             out = {}

@@ -56,6 +56,8 @@ typedef struct {
     int32_t n_pairs;
     int32_t *table;     /* pair index + 1, 0 = empty */
     uint32_t mask;
+    uint64_t *lenmask;  /* per parent + 1 (0 = root): bit min(len, 63) set for each key length under it */
+    uint64_t *c0mask;   /* per parent + 1: bit (first byte & 63) set for each key under it */
     int32_t n_cols;
     uint8_t *kinds;     /* per column */
     const char **has_str; /* RSJ_HAS: the string looked for */
@@ -112,8 +114,12 @@ static inline uint64_t rsj_hkey(int32_t parent, const char *k, size_t n) {
     return rsj_hwords(parent, a, b, n);
 }
 
-/* Entry reached by key under parent (-1 = root), or -1. Keys of at most 16 bytes compare by their words. */
+/* Entry reached by key under parent (-1 = root), or -1. Most keys not wanted are rejected by the parent's
+ * length and first-byte masks before hashing; keys of at most 16 bytes compare by their words. */
 static inline int32_t rsj_lookup(const rsj_spec *sp, int32_t parent, const char *k, size_t kl) {
+    if (!kl || !((sp->lenmask[parent + 1] >> (kl < 63 ? kl : 63)) & 1) ||
+        !((sp->c0mask[parent + 1] >> ((unsigned char)k[0] & 63)) & 1))
+        return -1;
     uint64_t a, b;
     rsj_words(k, kl, &a, &b);
     uint64_t h = rsj_hwords(parent, a, b, kl);
@@ -241,26 +247,46 @@ static int rsj_emit(const rsj_spec *sp, yyjson_val **slot, rsj_col *cols, int64_
     return RSJ_OK;
 }
 
-/* Number of lines in block[0:len): its '\n' bytes, plus one for a last line without it. O(len), a loop
- * the compiler vectorises (several GB/s; memchr per line costs more on ~2 KB lines). */
-static int64_t rsj_count_lines(const char *block, int64_t len) {
-    const unsigned char *p = (const unsigned char *)block;
-    int64_t n = 0, i = 0;
-    while (i < len) {
-        int64_t stop = len - i > 65536 ? i + 65536 : len;
-        uint32_t c = 0; /* narrow counter per chunk: vectorises well */
-        for (; i < stop; i++) c += p[i] == '\n';
-        n += c;
+/* Split block[0:len) into lines: *starts/*ends (malloc'd, the caller frees) receive each line's byte range
+ * without its '\n' and a '\r' before it; a last line without '\n' counts. Returns the number of lines, or
+ * -1 when out of memory. One memchr pass, O(len). */
+static int64_t rsj_split(const char *block, int64_t len, int64_t **starts, int64_t **ends) {
+    int64_t cap = 1024, n = 0, pos = 0;
+    int64_t *s = (int64_t *)malloc(sizeof(int64_t) * (size_t)cap);
+    int64_t *e = (int64_t *)malloc(sizeof(int64_t) * (size_t)cap);
+    while (s && e && pos < len) {
+        if (n == cap) {
+            cap *= 2;
+            int64_t *s2 = (int64_t *)realloc(s, sizeof(int64_t) * (size_t)cap);
+            if (s2) s = s2;
+            int64_t *e2 = s2 ? (int64_t *)realloc(e, sizeof(int64_t) * (size_t)cap) : NULL;
+            if (e2) e = e2;
+            if (!s2 || !e2) break;
+        }
+        const char *nl = (const char *)memchr(block + pos, '\n', (size_t)(len - pos));
+        int64_t end = nl ? (int64_t)(nl - block) : len, x = end;
+        if (x > pos && block[x - 1] == '\r') x--;
+        s[n] = pos;
+        e[n] = x;
+        n++;
+        pos = end + 1;
     }
-    return n + (len > 0 && p[len - 1] != '\n');
+    if (!s || !e || pos < len) {
+        free(s);
+        free(e);
+        return -1;
+    }
+    *starts = s;
+    *ends = e;
+    return n;
 }
 
-/* Project every line of block[0:len) (which ends with '\n'; a '\r' before it is dropped). starts/ends
- * receive each line's byte range, status its RSJ_* code; the rows of fast lines are appended to cols in
- * line order and their count returned (or -1 when out of memory). n_lines must be the number of '\n'. */
-static int64_t rsj_project(const rsj_spec *sp, const char *block, int64_t len, int64_t n_lines,
-                           int64_t *starts, int64_t *ends, uint8_t *status, rsj_col *cols) {
-    int64_t rows = 0, pos = 0, line = 0;
+/* Project the n_lines lines block[starts[i]:ends[i]) (from rsj_split): status receives each line's RSJ_*
+ * code; the rows of fast lines are appended to cols in line order and their count returned (or -1 when out
+ * of memory). */
+static int64_t rsj_project(const rsj_spec *sp, const char *block, int64_t n_lines, const int64_t *starts,
+                           const int64_t *ends, uint8_t *status, rsj_col *cols) {
+    int64_t rows = 0, line = 0;
     size_t pool_size = yyjson_read_max_memory_usage(RSJ_POOL_LINE, 0);
     void *pool_buf = malloc(pool_size);
     yyjson_val **slot = (yyjson_val **)calloc((size_t)sp->n_cols + 1, sizeof(yyjson_val *));
@@ -274,13 +300,8 @@ static int64_t rsj_project(const rsj_spec *sp, const char *block, int64_t len, i
     rsj_line ln = {sp, slot, seen};
     const int64_t str_room = INT32_MAX;
     for (int32_t c = 0; c < sp->n_cols; c++) if (cols[c].offsets) cols[c].offsets[0] = 0;
-    while (line < n_lines && pos < len) {
-        const char *nl = (const char *)memchr(block + pos, '\n', (size_t)(len - pos));
-        int64_t end = nl ? (int64_t)(nl - block) : len;
-        int64_t e = end;
-        if (e > pos && block[e - 1] == '\r') e--;
-        starts[line] = pos;
-        ends[line] = e;
+    for (; line < n_lines; line++) {
+        int64_t pos = starts[line], e = ends[line];
         int st = RSJ_INVALID;
         if (e > pos) {
             yyjson_read_err err;
@@ -318,8 +339,6 @@ static int64_t rsj_project(const rsj_spec *sp, const char *block, int64_t len, i
             rows = -1;
             break;
         }
-        line++;
-        pos = end + 1;
     }
     free(pool_buf);
     free(slot);
