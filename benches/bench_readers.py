@@ -20,6 +20,9 @@ Workloads:
   document carries and the reader skips; generator in benches/compare_json.py).
 - ``ecs_dirty``: the same with 0.5 % bad lines (malformed JSON, invalid UTF-8, missing timestamp, arrays).
 - ``parquet``: the events of ``ecs_lines`` already read, written to Parquet (zstd, 64k-row groups).
+
+``test_ecs_json_projector`` times the compiled JSON projector alone (``raresketch._json``, the fast path's
+parse + column building) on ``ecs_endpoint``, in lines/s.
 """
 from __future__ import annotations
 
@@ -217,6 +220,32 @@ def test_ecs_json_lines(benchmark, one_core):
 def test_ecs_json_lines_endpoint(benchmark, one_core):
     st = _run(benchmark, ecs_endpoint_path(), "ecs", "ECS JSON lines, Elastic Endpoint/Winlogbeat (2 KB)")
     assert st.emitted == st.read == N and st.n_skipped == 0
+
+
+def test_ecs_json_projector(benchmark, one_core):
+    """The compiled projector alone (``raresketch._json``: yyjson parse of each line + one Arrow array per
+    wanted ECS path, no flattening) on the 2 KB lines, per 4 MiB block read from memory: lines/s."""
+    from raresketch._readers import _ecs
+    from raresketch._readers._common import Source
+
+    with open(ecs_endpoint_path(), "rb") as f:
+        blocks = [bytes(b) for b in Source(f.read()).blocks(_ecs.BLOCK_BYTES)]
+    best = {"s": float("inf")}
+
+    def run() -> int:
+        t = time.perf_counter()
+        n = 0
+        for b in blocks:
+            status = _ecs._PROJECTOR.project(b)[0]
+            n += int((status == 0).sum())
+        best["s"] = min(best["s"], time.perf_counter() - t)
+        return n
+
+    n = benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=0)
+    benchmark.extra_info["lines"] = n
+    benchmark.extra_info["lines_per_s"] = n / best["s"]
+    print(f"\nJSON projector, 2 KB lines: {n:,} lines in {best['s']:.3f} s = {n / best['s'] / 1e3:,.0f} k lines/s")
+    assert n == N
 
 
 def test_ecs_json_lines_gzip(benchmark, one_core):
