@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from raresketch._json import STATUS, Projector
+from raresketch._json import STATUS, Projector, ipv4_canonical
 from raresketch._readers import ReadStats, _ecs, read_events
 from raresketch._readers._common import Source
 
@@ -189,6 +189,25 @@ def test_releases_the_gil():
     th.join()
     inside = [t for t in ticks if t0 < t < t1]
     assert t1 - t0 < 0.02 or len(inside) >= 2, (t1 - t0, len(inside))
+
+
+_octets = st.sampled_from(["0", "00", "01", "1", "9", "10", "99", "100", "199", "200", "249", "250", "255", "256",
+                           "260", "300", "999", "1000", "", "a", "-1", " 1", "\uff11"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.lists(_octets, min_size=1, max_size=6).map(".".join), st.text(max_size=16)),
+                max_size=40), st.integers(0, 5))
+def test_ipv4_canonical_is_the_regex(vals, cut):
+    import pyarrow.compute as pc
+
+    from raresketch._readers._common import IPV4_CANONICAL
+
+    a = pa.array(vals + ["1.2.3.4", "255.255.255.255", "0.0.0.0", "1.2.3.4\n"], pa.string())
+    for x in (a, a.slice(min(cut, len(a)))):
+        assert ipv4_canonical(x).equals(pc.match_substring_regex(x, IPV4_CANONICAL)), x.to_pylist()
+    with pytest.raises(TypeError):
+        ipv4_canonical(pa.array([1]))
 
 
 # ------------------------------------------------------------------------------------------ the ECS reader

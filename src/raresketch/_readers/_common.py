@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .._core import decode_dictionary
+from .._json import ipv4_canonical
 from ..events import EVENT_SCHEMA, _map_unique, _sort_by_time, conform, normalize_ip
 
 #: Reasons a record can be skipped, as written to :attr:`ReadStats.skipped` (stable strings).
@@ -520,7 +521,8 @@ _IP_COLUMNS = ("destination.ip", "source.ip")
 
 def normalize_ip_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     """:func:`normalize_ip` over a string array: canonical IPv4 strings (most of them) are kept as they are
-    in one vectorised regex pass; only the other values are mapped, once per distinct value. O(n) Arrow."""
+    in one compiled pass (:func:`raresketch._json.ipv4_canonical`, exactly the :data:`IPV4_CANONICAL`
+    regex); only the other values are mapped, once per distinct value. O(n)."""
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     if pa.types.is_dictionary(arr.type) and pa.types.is_string(arr.type.value_type):   # once per distinct value
         return decode_dictionary(pa.DictionaryArray.from_arrays(arr.indices, normalize_ip_array(arr.dictionary)))
@@ -528,7 +530,7 @@ def normalize_ip_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
         arr = arr.cast(pa.string())
     if arr.null_count == len(arr):
         return arr
-    other = pc.invert(pc.fill_null(pc.match_substring_regex(arr, IPV4_CANONICAL), True))
+    other = pc.invert(pc.fill_null(ipv4_canonical(arr), True))  # compiled IPV4_CANONICAL match
     n_other = pc.sum(other.cast(pa.int64())).as_py() or 0
     if not n_other:
         return arr
