@@ -258,7 +258,7 @@ def load_ecs_module(ref: str):
 
 def _arrow_schema(paths: dict) -> pa.Schema:
     """The explicit Arrow JSON schema of the wanted paths (nested structs), from the reader's kinds."""
-    typ = {"string": pa.string(), "int": pa.int64(), "bool": pa.bool_()}
+    typ = {"string": pa.string(), "int": pa.int64(), "int32": pa.int64(), "bool": pa.bool_()}
     tree: dict = {}
     for p, kind in paths.items():
         node = tree
@@ -289,7 +289,7 @@ class MsgspecEcs:
 
         self.ecs, self._repeat, self._is_not = ecs, repeat, is_not
         i64 = Annotated[int, msgspec.Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
-        py = {"string": str, "int": i64, "bool": bool, "has:network": list[str]}
+        py = {"string": str, "int": i64, "int32": i64, "bool": bool, "has:network": list[str]}
 
         def attr(key):
             return key if key.isidentifier() and not key.startswith("_") else "f_" + re.sub(r"\W", "_", key)
@@ -331,9 +331,13 @@ class MsgspecEcs:
         leaves: dict = {}
         self._columns(evs, self.spec, leaves)
         cols = {}
-        typ = {"string": pa.string(), "int": pa.int64(), "bool": pa.bool_()}
+        typ = {"string": pa.string(), "int": pa.int64(), "int32": pa.int32(), "int32_": pa.int32(),
+               "bool": pa.bool_()}
         for path, kind in self.ecs._FAST_PATHS.items():
             v = leaves.get(path)
+            if kind == "int32" and v is not None:  # out of int32 -> null, as the projector
+                v = [x if x is not None and -(1 << 31) <= x < (1 << 31) else None for x in v]
+                kind = "int32_"
             if kind.startswith("has:"):
                 want = kind[4:]
                 cols[path] = pa.array([0 if x is None else 1 if want in x else 2 for x in v] if v else [0] * n,

@@ -21,6 +21,7 @@ cdef extern from "rs_json.h" nogil:
         RSJ_INT
         RSJ_BOOL
         RSJ_HAS
+        RSJ_INT32
     ctypedef struct rsj_pair:
         const char *key
         uint32_t len
@@ -48,6 +49,7 @@ cdef extern from "rs_json.h" nogil:
         int64_t data_cap
         int32_t *offsets
         int64_t *ints
+        int32_t *ints32
         uint8_t *bits
         int8_t *has
         uint8_t *valid
@@ -69,7 +71,7 @@ STATUS = {
     6: "too_big",       # a string column of the block would pass 2 GiB
 }
 
-_KINDS = {"string": RSJ_STRING, "int": RSJ_INT, "bool": RSJ_BOOL}
+_KINDS = {"string": RSJ_STRING, "int": RSJ_INT, "int32": RSJ_INT32, "bool": RSJ_BOOL}
 
 
 cdef class Projector:
@@ -79,7 +81,8 @@ cdef class Projector:
     ----------
     paths : dict[str, str]
         Dotted path -> kind. Kinds: ``"string"`` (JSON string -> ``pa.string()``), ``"int"`` (JSON integer
-        within int64 -> ``pa.int64()``), ``"bool"`` (``pa.bool_()``), ``"has:VALUE"`` (a string or an array of
+        within int64 -> ``pa.int64()``), ``"int32"`` (JSON integer within int64 -> ``pa.int32()``, null when
+        outside int32), ``"bool"`` (``pa.bool_()``), ``"has:VALUE"`` (a string or an array of
         values -> ``pa.int8()``: 0 absent or null, 1 the string VALUE or an array holding it, 2 anything
         else). JSON null or an absent path is null (0 for ``has:``); any other type makes the line's status
         ``wrong_type`` (``has:`` accepts every type). No path may be a prefix of another.
@@ -245,6 +248,10 @@ cdef class Projector:
                     arr = np.zeros(max(n_lines, 1), np.int64)
                     i64 = arr
                     cols[c].ints = &i64[0]
+                elif k == RSJ_INT32:
+                    arr = np.zeros(max(n_lines, 1), np.int32)
+                    i32 = arr
+                    cols[c].ints32 = &i32[0]
                 elif k == RSJ_BOOL:
                     arr = np.zeros(max(nbm, 1), np.uint8)
                     u8 = arr
@@ -273,6 +280,9 @@ cdef class Projector:
                         pa.string(), rows, [vbuf, pa.py_buffer(arr[:rows + 1]), dbuf], nulls)
                 elif k == RSJ_INT:
                     out[self.paths[c]] = pa.Array.from_buffers(pa.int64(), rows, [vbuf, pa.py_buffer(arr[:rows])],
+                                                               nulls)
+                elif k == RSJ_INT32:
+                    out[self.paths[c]] = pa.Array.from_buffers(pa.int32(), rows, [vbuf, pa.py_buffer(arr[:rows])],
                                                                nulls)
                 elif k == RSJ_BOOL:
                     out[self.paths[c]] = pa.Array.from_buffers(pa.bool_(), rows, [vbuf, pa.py_buffer(arr[:nb])],

@@ -20,7 +20,7 @@
 #include <string.h>
 #include "yyjson/yyjson.h"
 
-enum { RSJ_STRING = 0, RSJ_INT = 1, RSJ_BOOL = 2, RSJ_HAS = 3 };
+enum { RSJ_STRING = 0, RSJ_INT = 1, RSJ_BOOL = 2, RSJ_HAS = 3, RSJ_INT32 = 4 };
 
 /* Line status (0 = projected). */
 enum {
@@ -71,6 +71,8 @@ typedef struct {
     int32_t *offsets;   /* n_lines + 1 */
     /* RSJ_INT */
     int64_t *ints;      /* n_lines */
+    /* RSJ_INT32: null outside int32 */
+    int32_t *ints32;    /* n_lines */
     /* RSJ_BOOL: bit-packed values */
     uint8_t *bits;      /* (n_lines + 7) / 8, zeroed */
     /* RSJ_HAS: 0 absent or null, 1 contains, 2 present without it */
@@ -172,6 +174,7 @@ static int rsj_check(const rsj_spec *sp, yyjson_val **slot, rsj_col *cols, int64
             if ((int64_t)unsafe_yyjson_get_len(v) > str_room - cols[c].data_len) return RSJ_TOO_BIG;
             break;
         case RSJ_INT:
+        case RSJ_INT32:
             if (yyjson_is_sint(v)) break;
             if (yyjson_is_uint(v) && unsafe_yyjson_get_uint(v) <= (uint64_t)INT64_MAX) break;
             return RSJ_WRONG_TYPE;
@@ -213,6 +216,15 @@ static int rsj_emit(const rsj_spec *sp, yyjson_val **slot, rsj_col *cols, int64_
             col->ints[row] = null ? 0 : yyjson_is_sint(v) ? unsafe_yyjson_get_sint(v)
                                                            : (int64_t)unsafe_yyjson_get_uint(v);
             break;
+        case RSJ_INT32: {
+            int64_t x = null ? 0 : yyjson_is_sint(v) ? unsafe_yyjson_get_sint(v) : (int64_t)unsafe_yyjson_get_uint(v);
+            if (x < INT32_MIN || x > INT32_MAX) { /* as the per-line reader: out of range -> null */
+                null = 1;
+                x = 0;
+            }
+            col->ints32[row] = (int32_t)x;
+            break;
+        }
         case RSJ_BOOL:
             if (!null && unsafe_yyjson_get_bool(v)) rsj_setbit(col->bits, row);
             break;

@@ -73,6 +73,16 @@ def test_a_path_or_prefix_given_twice_goes_to_the_per_line_reader(line):
     assert project([line])[0] == [DUPLICATE]
 
 
+def test_int32_kind_nulls_values_outside_int32():
+    p = Projector({"p": "int32"})
+    vals = [0, -1, 443, 2 ** 31 - 1, 2 ** 31, -(2 ** 31), -(2 ** 31) - 1, 2 ** 63 - 1, -(2 ** 63), None]
+    status, _, _, cols = p.project(b"\n".join(json.dumps({"p": v}).encode() for v in vals) + b"\n")
+    assert not status.any() and cols["p"].type == pa.int32()
+    assert cols["p"].to_pylist() == [v if v is not None and -(2 ** 31) <= v < 2 ** 31 else None for v in vals]
+    status = p.project(b'{"p": 2e3}\n{"p": "1"}\n{"p": 9223372036854775808}\n{"p": true}\n')[0]
+    assert status.tolist() == [WRONG_TYPE] * 4
+
+
 def test_has_kind():
     lines = [b'{"cat": ["network"]}', b'{"cat": "network"}', b'{"cat": ["process", "network"]}',
              b'{"cat": []}', b'{"cat": "process"}', b'{"cat": [["network"]]}', b'{"cat": {"network": 1}}',
@@ -365,6 +375,7 @@ _strings = st.one_of(st.sampled_from(["tcp", "UDP", "outbound", "Inbound", "egre
                                       "8.8.8.8", "x.example.COM", "Windows", "\u0130X", "caf\u00e9", ""]),
                      st.text(alphabet=st.characters(codec="utf-8"), max_size=8))
 _RIGHT = {"string": _strings, "int": st.integers(-(2 ** 63), 2 ** 63 - 1), "bool": st.booleans(),
+          "int32": st.one_of(st.integers(-(2 ** 31) - 2, 2 ** 31 + 1), st.integers(-(2 ** 63), 2 ** 63 - 1)),
           "has:network": st.sampled_from([["network"], "network", ["process"], ["network", "x"], []])}
 
 

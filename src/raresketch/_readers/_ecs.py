@@ -187,7 +187,7 @@ def read_ecs_slow(src: Source, batch_size: int, stats: ReadStats) -> Iterator[pa
 # --------------------------------------------------------------------------------------------- fast path
 
 BLOCK_BYTES = 1 << 22
-_S, _I, _B = "string", "int", "bool"
+_S, _I, _I32, _B = "string", "int", "int32", "bool"
 
 # Every ECS path the per-line reader looks at, with the JSON type the projector accepts for it. A line whose
 # value has another type (a numeric ``@timestamp``, a string port, ...) goes the per-line way, which coerces.
@@ -195,8 +195,8 @@ _FAST_PATHS: dict[str, str] = {}
 for _f in EVENT_SCHEMA:
     if _f.name in ("raresketch.domain_source", "host.id"):
         continue
-    _FAST_PATHS[_f.name] = (_S if _f.name == "@timestamp" else _I if pa.types.is_integer(_f.type)
-                            else _B if pa.types.is_boolean(_f.type) else _S)
+    _FAST_PATHS[_f.name] = (_S if _f.name == "@timestamp" else _I32 if _f.type == pa.int32()
+                            else _I if pa.types.is_integer(_f.type) else _B if pa.types.is_boolean(_f.type) else _S)
 _FAST_PATHS.update({"host.id": _S, "agent.id": _S, "host.hostname": _S, "destination.address": _S,
                     "url.domain": _S, "tls.client.server_name": _S,
                     # ecs_row's test: absent/null -> 0, "network" or a list holding it -> 1, anything else -> 2
@@ -272,10 +272,6 @@ def _flatten(t: dict[str, pa.Array], lines: np.ndarray, stats: ReadStats) -> pa.
         cols["network.direction"] = pc.take(_DIRECTION_TO, pc.index_in(_lower(d), value_set=_DIRECTIONS))
     for c in ("network.transport", "host.os.type"):
         cols[c] = _lower(cols[c])
-    for c in ("destination.port", "source.port"):  # as _build: out of int32 range -> null
-        v = cols[c]
-        bad = pc.fill_null(pc.or_(pc.less(v, -(1 << 31)), pc.greater_equal(v, 1 << 31)), False)
-        cols[c] = pc.if_else(bad, pa.scalar(None, pa.int64()), v).cast(pa.int32())
     ts, state = parse_timestamp_array(cols["@timestamp"])
     cols["@timestamp"] = ts
     out = pa.table({f.name: cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in EVENT_SCHEMA})
