@@ -247,8 +247,8 @@ def _flatten(t: dict[str, pa.Array], lines: np.ndarray, stats: ReadStats) -> pa.
         keep &= ~not_net
     cols: dict[str, Any] = {}
     for col, paths in _PATHS.items():
-        vals = [t[p] for p in paths]
-        cols[col] = vals[0] if len(vals) == 1 else pc.coalesce(*vals)
+        vals = [v for v in (t[p] for p in paths) if v.null_count < n] or [t[paths[0]]]  # all-null ones add nothing
+        cols[col] = vals[0] if len(vals) == 1 or vals[0].null_count == 0 else pc.coalesce(*vals)
     addr = t["destination.address"]
     if addr.null_count < n:
         has = _truthy(addr)
@@ -256,17 +256,23 @@ def _flatten(t: dict[str, pa.Array], lines: np.ndarray, stats: ReadStats) -> pa.
         is_ip = _is_ip(pc.if_else(has, addr, pa.scalar(None, pa.string())))
         to_ip = pc.and_(pc.and_(has, pc.is_null(ip)), is_ip)
         to_dom = pc.and_(pc.and_(pc.and_(has, pc.invert(to_ip)), pc.is_null(dom)), pc.invert(is_ip))
-        cols["destination.ip"] = pc.if_else(to_ip, addr, ip)
-        cols["destination.domain"] = pc.if_else(to_dom, addr, dom)
+        if pc.any(to_ip).as_py():  # (usually neither: the address repeats destination.ip)
+            cols["destination.ip"] = pc.if_else(to_ip, addr, ip)
+        if pc.any(to_dom).as_py():
+            cols["destination.domain"] = pc.if_else(to_dom, addr, dom)
     no_dest = pc.and_(pc.is_null(cols["destination.ip"]), pc.is_null(cols["destination.domain"]))
     no_dest = no_dest.to_numpy(zero_copy_only=False) & keep
     if no_dest.any():
         stats.skip("no_destination", int(no_dest.sum()))
         keep &= ~no_dest
-    hid, aid = t["host.id"], t["agent.id"]
-    first = pc.if_else(_truthy(hid), hid, aid)
-    hn, name = t["host.hostname"], t["host.name"]
-    cols["host.id"] = pc.coalesce(first, _lower(pc.if_else(_truthy(hn), hn, name)))
+    hid = t["host.id"]
+    hid_ok = _truthy(hid)
+    first = hid if hid_ok.false_count == 0 else pc.if_else(hid_ok, hid, t["agent.id"])
+    if first.null_count == 0:  # every line has a host.id or agent.id: the names are not looked at
+        cols["host.id"] = first
+    else:
+        hn, name = t["host.hostname"], t["host.name"]
+        cols["host.id"] = pc.coalesce(first, _lower(pc.if_else(_truthy(hn), hn, name)))
     d = cols["network.direction"]
     if d.null_count < n:
         cols["network.direction"] = pc.take(_DIRECTION_TO, pc.index_in(_lower(d), value_set=_DIRECTIONS))
