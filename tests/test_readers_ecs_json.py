@@ -198,7 +198,7 @@ def test_releases_the_gil():
     done.set()
     th.join()
     inside = [t for t in ticks if t0 < t < t1]
-    assert t1 - t0 < 0.02 or len(inside) >= 2, (t1 - t0, len(inside))
+    assert t1 - t0 < 0.02 or len(inside) >= 1, (t1 - t0, len(inside))  # with the GIL held: none
 
 
 _octets = st.sampled_from(["0", "00", "01", "1", "9", "10", "99", "100", "199", "200", "249", "250", "255", "256",
@@ -329,10 +329,12 @@ def test_fast_path_equals_per_line_reader_on_varied_lines(monkeypatch, batch_siz
     assert st.repaired["undecodable_bytes"] > 0
 
 
-def test_most_realistic_lines_take_the_fast_path():
-    lines = [json.dumps(VARIANTS[i % 3](i)).encode() for i in range(3000)]
+def test_nested_dotted_and_mixed_lines_all_take_the_fast_path():
+    lines = [json.dumps(VARIANTS[i % 3](i)).encode() for i in range(3000)]  # nested, dotted, mixed
     status = _ecs._PROJECTOR.project(b"\n".join(lines) + b"\n")[0]
-    assert (status == 0).mean() > 0.66  # the third variant repeats process.name: per-line
+    assert not status.any()
+    dup = json.dumps(VARIANTS[-1](0)).encode()  # process.name nested and dotted: per-line
+    assert _ecs._PROJECTOR.project(dup + b"\n")[0].tolist() == [DUPLICATE]
 
 
 def test_read_events_gz_and_plain_file_equal_per_line(tmp_path):
