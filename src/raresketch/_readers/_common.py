@@ -180,15 +180,17 @@ class Source:
         longer); every block ends with ``\\n`` (one is added to a last line without it). Together the blocks
         hold exactly the lines of :meth:`lines` (with their ``\\r``), so a reader may mix both views.
 
-        A block is bytes or a read-only memoryview of bytes (slice it and pass the slice to ``bytes()`` for a
+        A block is bytes or a read-only memoryview (slice it and pass the slice to ``bytes()`` for a
         ``str``/``bytes`` API). An uncompressed file object with ``readinto`` is read straight into each
-        block's own buffer (no copy of the block in Python; the partial line at its end is copied to the
-        next one); other sources are read by :meth:`_read` and joined. O(size) per block."""
+        block's buffer (no copy of the block in Python; the partial line at its end is copied to the next
+        one); other sources are read by :meth:`_read` and joined. A line longer than ``size`` is gathered
+        as a list of pieces and joined once its newline arrives. O(size) per block, O(length) per line."""
         if self._consumed:
             raise RuntimeError("source already consumed")
         self._consumed = True
         readinto = None if self.gzip else getattr(self.fh, "readinto", None)
-        rest: bytes = self.head
+        pending: list = []  # pieces of a line that has not ended yet (longer than a block)
+        rest: bytes = self.head  # the partial line after the last newline (no newline in it)
         while True:
             if readinto is not None:
                 buf = bytearray(len(rest) + size)
@@ -201,30 +203,34 @@ class Source:
                         break
                     got += k
                 if got == len(rest):  # end of input
-                    mv.release()
                     break
-                cut = buf.rfind(b"\n", 0, got)
+                cut = buf.rfind(b"\n", len(rest), got)
                 if cut < 0:
-                    rest = bytes(mv[:got])
-                    mv.release()
+                    pending.append(mv[:got].toreadonly())
+                    rest = b""
                     continue
+                block = mv[: cut + 1].toreadonly()
                 rest = bytes(mv[cut + 1 : got])
-                mv.release()
-                yield memoryview(buf).toreadonly()[: cut + 1]
-                continue
-            chunk = self._read(size)
-            if not chunk:
-                break
-            rest = rest + chunk if rest else chunk
-            if len(rest) < size:
-                continue
-            cut = rest.rfind(b"\n")
-            if cut < 0:
-                continue
-            yield rest[: cut + 1]
-            rest = rest[cut + 1 :]
-        if rest:
-            yield rest if rest.endswith(b"\n") else rest + b"\n"
+            else:
+                chunk = self._read(size)
+                if not chunk:
+                    break
+                rest = rest + chunk if rest else chunk
+                if len(rest) < size:
+                    continue
+                cut = rest.rfind(b"\n")
+                if cut < 0:
+                    pending.append(rest)
+                    rest = b""
+                    continue
+                block, rest = rest[: cut + 1], rest[cut + 1 :]
+            if pending:
+                block = b"".join([*pending, block])
+                pending = []
+            yield block
+        if pending or rest:
+            tail = b"".join([*pending, rest]) if pending else rest
+            yield tail if tail.endswith(b"\n") else tail + b"\n"
 
     def close(self) -> None:
         if self._close:
