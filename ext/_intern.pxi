@@ -105,3 +105,101 @@ cdef class KeyIndex:
             self.clear()
             raise OverflowError(f"KeyIndex is full ({cap} keys); it was cleared")
         return out, first[:nf]
+
+
+cdef inline object _u8(a):
+    return np.ascontiguousarray(a, dtype=np.bool_).view(np.uint8)
+
+
+def gather_keys(d, dom, i, ip, p, proc):
+    """The key resolver's per-row pass (raresketch._keys.KeyResolver.resolve): from the ids of each row's
+    destination name ``d``, address ``i`` and process tuple ``p`` (int32 arrays from :class:`KeyIndex`) and the
+    attribute columns of those ids (dicts of numpy arrays indexed by id: ``dom`` has has_name, is_lit, R, K, S,
+    allow and lit_R, lit_K, lit_S, lit_allow; ``ip`` has R, K, S, allow, valid; ``proc`` has P, script, writable,
+    renamed, allow; ``dom``/``ip`` None when the batch has no such column), per row:
+
+    - resource R and kind K: the name's when it has one, else the event's address's when valid, else the name's own
+      IP literal's; IM service S: the name's, else (no valid address) its literal's, else the address's;
+    - allow: the name's, the literal's where it is used, the valid address's, or the process's;
+    - the process key P and its script / writable / renamed flags.
+
+    Returns ``(resource, kind, im, allow, process, script, writable, renamed)``. One pass, O(n), GIL released.
+    """
+    cdef Py_ssize_t r, n = len(p)
+    cdef bint has_dom = dom is not None, has_ip = ip is not None
+    z64, z8, z32 = np.zeros(1, np.uint64), np.zeros(1, np.uint8), np.zeros(max(n, 1), np.int32)
+    cdef const int32_t[::1] dv = np.ascontiguousarray(d, dtype=np.int32) if has_dom else z32
+    cdef const int32_t[::1] iv = np.ascontiguousarray(i, dtype=np.int32) if has_ip else z32
+    cdef const int32_t[::1] pv = np.ascontiguousarray(p, dtype=np.int32)
+    cdef const uint8_t[::1] d_name = _u8(dom["has_name"]) if has_dom else z8
+    cdef const uint8_t[::1] d_lit = _u8(dom["is_lit"]) if has_dom else z8
+    cdef const uint8_t[::1] d_allow = _u8(dom["allow"]) if has_dom else z8
+    cdef const uint8_t[::1] d_lallow = _u8(dom["lit_allow"]) if has_dom else z8
+    cdef const uint64_t[::1] d_r = dom["R"] if has_dom else z64
+    cdef const uint64_t[::1] d_k = dom["K"] if has_dom else z64
+    cdef const uint64_t[::1] d_s = dom["S"] if has_dom else z64
+    cdef const uint64_t[::1] d_lr = dom["lit_R"] if has_dom else z64
+    cdef const uint64_t[::1] d_lk = dom["lit_K"] if has_dom else z64
+    cdef const uint64_t[::1] d_ls = dom["lit_S"] if has_dom else z64
+    cdef const uint8_t[::1] i_valid = _u8(ip["valid"]) if has_ip else z8
+    cdef const uint8_t[::1] i_allow = _u8(ip["allow"]) if has_ip else z8
+    cdef const uint64_t[::1] i_r = ip["R"] if has_ip else z64
+    cdef const uint64_t[::1] i_k = ip["K"] if has_ip else z64
+    cdef const uint64_t[::1] i_s = ip["S"] if has_ip else z64
+    cdef const uint64_t[::1] p_p = proc["P"]
+    cdef const uint8_t[::1] p_script = _u8(proc["script"])
+    cdef const uint8_t[::1] p_writable = _u8(proc["writable"])
+    cdef const uint8_t[::1] p_renamed = _u8(proc["renamed"])
+    cdef const uint8_t[::1] p_allow = _u8(proc["allow"])
+    resource, kind, im, process = (np.empty(n, np.uint64) for _ in range(4))
+    allow, script, writable, renamed = (np.empty(n, np.bool_) for _ in range(4))
+    cdef uint64_t[::1] o_r = resource
+    cdef uint64_t[::1] o_k = kind
+    cdef uint64_t[::1] o_s = im
+    cdef uint64_t[::1] o_p = process
+    cdef uint8_t[::1] o_allow = allow.view(np.uint8)
+    cdef uint8_t[::1] o_script = script.view(np.uint8)
+    cdef uint8_t[::1] o_writable = writable.view(np.uint8)
+    cdef uint8_t[::1] o_renamed = renamed.view(np.uint8)
+    cdef int32_t a, b, c
+    cdef bint name, lit, valid
+    cdef uint64_t s
+    cdef uint8_t al
+    with nogil:
+        for r in range(n):
+            a = dv[r] if has_dom else 0
+            b = iv[r] if has_ip else 0
+            c = pv[r]
+            name = has_dom and d_name[a]
+            lit = has_dom and d_lit[a]
+            valid = has_ip and i_valid[b]
+            al = p_allow[c]
+            if name:
+                o_r[r] = d_r[a]
+                o_k[r] = d_k[a]
+            elif valid:
+                o_r[r] = i_r[b]
+                o_k[r] = i_k[b]
+            elif lit:
+                o_r[r] = d_lr[a]
+                o_k[r] = d_lk[a]
+                al |= d_lallow[a]
+            else:
+                o_r[r] = 0
+                o_k[r] = 0
+            s = d_s[a] if has_dom else 0
+            if s == 0 and has_dom and not valid:
+                s = d_ls[a]
+            if s == 0 and valid:
+                s = i_s[b]
+            o_s[r] = s
+            if has_dom:
+                al |= d_allow[a]
+            if valid:
+                al |= i_allow[b]
+            o_allow[r] = al
+            o_p[r] = p_p[c]
+            o_script[r] = p_script[c]
+            o_writable[r] = p_writable[c]
+            o_renamed[r] = p_renamed[c]
+    return resource, kind, im, allow, process, script, writable, renamed

@@ -61,7 +61,7 @@ def check(resolver: KeyResolver, events: pa.Table) -> None:
 def _edge_table() -> pa.Table:
     t0 = dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc)
     doms = [None, "evil.s3.amazonaws.com", "54.231.0.10", "slack.com", "api.telegram.org", "", "example.com",
-            "x.blob.core.windows.net", "149.154.167.220", "s3.amazonaws.com", "allowed.example.org"]
+            "x.blob.core.windows.net", "149.154.167.220", "s3.amazonaws.com", "allowed.example.org", "10.0.0.1"]
     ips = [None, "52.216.0.1", "149.154.167.99", "10.0.0.1", "2001:db8::1"]
     exes = [None, r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe", "/usr/bin/python3",
             r"C:\Users\bob\AppData\Local\Temp\updater.exe", r"C:\Program Files\Slack\slack.exe"]

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._core import KeyIndex, fast_keys, hash64, hash_pair
+from ._core import KeyIndex, fast_keys, gather_keys, hash64, hash_pair
 from .baseline import EventKeys, normalize_command_line
 from .catalog import Catalog
 
@@ -168,56 +168,23 @@ class KeyResolver:
             a = _one_chunk(events.column(c))
             return a if a.null_count < n else None
 
-        # destination: from the name when there is one, else the event's address, else the name's own literal
+        # destination: ids of the name and of the address (the catalogue runs for new values only) ...
         dom, ip = col("destination.domain"), col("destination.ip")
-        D = self._dom.cols
+        d = i = None
         if dom is not None:
             d = self._dom.ids(fast_keys(dom), lambda rows: self._dom_attrs(dom.take(pa.array(rows)).to_pylist()))
-            D = self._dom.cols
-            has_name, is_lit = D["has_name"][d], D["is_lit"][d]
-        else:
-            d, has_name, is_lit = np.zeros(n, np.int32), np.zeros(n, bool), np.zeros(n, bool)
         if ip is not None:
             i = self._ip.ids(fast_keys(ip), lambda rows: self._ip_attrs(ip.take(pa.array(rows))))
-            I = self._ip.cols
-            ip_valid = I["valid"][i]
-        else:
-            i, ip_valid = np.zeros(n, np.int32), np.zeros(n, bool)
-        use_ip = ~has_name & ip_valid
-        use_lit = ~has_name & ~ip_valid & is_lit
-
-        def pick(k: str) -> np.ndarray:
-            out = np.zeros(n, np.uint64)
-            if dom is not None:
-                np.copyto(out, D[k][d], where=has_name)
-                if is_lit.any():
-                    np.copyto(out, D["lit_" + k][d], where=use_lit)
-            if ip is not None:
-                np.copyto(out, self._ip.cols[k][i], where=use_ip)
-            return out
-
-        resource, kind = pick("R"), pick("K")
-        im = np.zeros(n, np.uint64)
-        if dom is not None:          # IM service: the name's own when it has one, else the address's
-            im = D["S"][d]
-            if is_lit.any():
-                np.copyto(im, D["lit_S"][d], where=(im == 0) & ~ip_valid)
-        if ip is not None:
-            np.copyto(im, self._ip.cols["S"][i], where=(im == 0) & ip_valid)
-        allow = np.zeros(n, bool)
-        if dom is not None:
-            allow |= D["allow"][d] | (D["lit_allow"][d] & use_lit)
-        if ip is not None:
-            allow |= self._ip.cols["allow"][i] & ip_valid
-
-        # process: one combined key per (executable, name, signer, original file name, OS)
+        # ... and of the process: one combined key per (executable, name, signer, original file name, OS)
         pcols = [col(c) for c in _PROCESS_COLUMNS]
         present = [a for a in pcols if a is not None]     # an all-null column adds nothing to tell rows apart
         pkey = fast_keys(present) if present else np.zeros(n, np.uint64)
         p = self._proc.ids(pkey, lambda rows: self._proc_attrs(pcols, rows))
         P = self._proc.cols
-        process = P["P"][p]
-        allow |= P["allow"][p]
+        # then every row's keys and flags in one compiled pass: the name's resource when it has one, else the
+        # event's address's, else the name's own IP literal's (gather_keys documents the rule)
+        resource, kind, im, allow, process, script, writable, renamed = gather_keys(
+            d, self._dom.cols if dom is not None else None, i, self._ip.cols if ip is not None else None, p, P)
         sha = _one_chunk(events.column("process.hash.sha256"))
         if sha.null_count == n:
             binary = process
@@ -227,7 +194,6 @@ class KeyResolver:
                 np.copyto(binary, process, where=~sha.is_valid().to_numpy(zero_copy_only=False))
 
         # scripting engines: parent and command line, on their rows only
-        script = P["script"][p]
         is_script, has_cmd = np.zeros(n, bool), np.zeros(n, bool)
         parent_engine, cmd_keys = np.zeros(n, np.uint64), np.zeros(n, np.uint64)
         si = np.flatnonzero(script)
@@ -249,4 +215,4 @@ class KeyResolver:
             resource=resource, kind=kind, im=im, binary=binary, parent_engine=parent_engine, cmdline=cmd_keys,
             has_process=process != 0, is_cloud=resource != 0, is_im=im != 0, is_script=is_script,
             has_cmdline=has_cmd)
-        return ev, Flags(allow, P["writable"][p], P["renamed"][p])
+        return ev, Flags(allow, writable, renamed)
