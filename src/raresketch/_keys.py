@@ -4,8 +4,10 @@
 :class:`~raresketch.baseline.EventKeys` (the Engine's and Spark's). It keeps, for the life of a stream, one
 :class:`~raresketch._core.KeyIndex` per identity — destination name, destination address, process tuple — with
 the catalogue's answers for each distinct raw value as numpy columns indexed by id. A batch then costs one
-hash pass per string column (XXH3, :func:`~raresketch._core.fast_keys`: these index keys are never saved), one index lookup per identity and a few numpy gathers; the
-catalogue (Python) runs only for values never seen before in the stream. The caches are bounded (``limit``
+hash pass per identity (XXH3, :func:`~raresketch._core.fast_keys`: these index keys are never saved), one index
+look-up per identity and one compiled pass from the ids to the keys and flags
+(:func:`~raresketch._core.gather_keys`); the catalogue (Python) runs only for values never seen before in the
+stream. The caches are bounded (``limit``
 distinct values per identity; full means emptied and refilled), so memory stays fixed under a flood of new
 names. Results are identical to resolving each row with :meth:`Catalog.resolve_batch` and hashing its
 strings (tests/test_keys.py checks that).
