@@ -389,3 +389,12 @@ def test_conform_of_dictionary_columns_equals_dense(seed):
     enc = pa.table({c: (t.column(c).dictionary_encode() if pa.types.is_string(t.column(c).type) else t.column(c))
                     for c in t.column_names})
     assert conform(enc).equals(conform(t))
+
+
+def test_conform_of_dictionary_binary_with_invalid_utf8_replaces_as_dense_binary():
+    """A dictionary of binary values goes the binary way (invalid UTF-8 replaced), like a dense binary column."""
+    t = pa.table({"@timestamp": pa.array([0, 1], pa.timestamp("us", tz="UTC")), "host.id": ["h", "h"],
+                  "process.name": pa.array([b"a\xffb", b"ok"])})
+    enc = t.set_column(2, "process.name", t.column("process.name").dictionary_encode())
+    assert conform(enc).column("process.name").to_pylist() == conform(t).column("process.name").to_pylist() \
+        == ["a\ufffdb", "ok"]

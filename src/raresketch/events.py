@@ -321,14 +321,12 @@ def _cast_column(col: pa.ChunkedArray, field: pa.Field) -> pa.ChunkedArray | pa.
 
         return parse_timestamps(col.to_pylist())[0]
     if pa.types.is_dictionary(col.type):
-        if pa.types.is_string(t):
+        v = col.type.value_type
+        if pa.types.is_string(t) and (pa.types.is_string(v) or pa.types.is_large_string(v)):
             from ._core import decode_dictionary
 
-            col = decode_dictionary(col)
-            if col.type == t:
-                return col
-        else:
-            col = col.cast(col.type.value_type)
+            return decode_dictionary(col)
+        col = col.cast(v)
     if pa.types.is_string(t) and not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
             return pa.array(
