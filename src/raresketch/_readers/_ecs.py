@@ -365,8 +365,8 @@ _DONE = object()
 
 
 def _ahead(it: Iterator, depth: int = 1) -> Iterator:
-    """The items of ``it`` in order, computed one step ahead by a worker thread: reading, decompressing,
-    the RE2 passes and Arrow's JSON parser release the GIL, so block k+1 is parsed while the caller works on
+    """The items of ``it`` in order, computed one step ahead by a worker thread: reading, decompressing
+    and the projector release the GIL, so block k+1 is parsed while the caller works on
     block k (flattening here, the engine downstream). An exception of ``it`` is raised here, at its place;
     closing this generator stops the worker and waits for it (so the source may be closed after)."""
     q: queue.Queue = queue.Queue(maxsize=depth)
