@@ -19,7 +19,7 @@ def _info(benchmark, n):
 def test_hash64_arrow_strings(benchmark):
     names = hostnames()
     _info(benchmark, len(names))
-    out = benchmark(rs.hash64, names)
+    out = benchmark(rs.sketches.hash64, names)
     assert out.shape == (len(names),)
 
 
@@ -29,7 +29,7 @@ def test_cms_update_and_query(benchmark, width):
     _info(benchmark, len(keys))
 
     def run():
-        cms = rs.CountMinSketch(width, 4)
+        cms = rs.sketches.CountMinSketch(width, 4)
         return cms.update_and_query(keys)
 
     out = benchmark(run)
@@ -41,7 +41,7 @@ def test_hll_update(benchmark):
     _info(benchmark, len(keys))
 
     def run():
-        h = rs.HyperLogLog(12)
+        h = rs.sketches.HyperLogLog(12)
         h.update(keys)
         return h
 
@@ -53,7 +53,7 @@ def test_keyed_distinct_observe(benchmark):
     _info(benchmark, len(dest))
 
     def run():
-        kd = rs.KeyedDistinct(1 << 22, window_days=30)
+        kd = rs.sketches.KeyedDistinct(1 << 22, window_days=30)
         return kd.observe(dest, agent, days)
 
     counts, _ = benchmark(run)
@@ -65,7 +65,7 @@ def test_bloom_add_if_absent(benchmark):
     _info(benchmark, len(keys))
 
     def run():
-        bf = rs.BloomFilter(len(keys), 0.01)
+        bf = rs.sketches.BloomFilter(len(keys), 0.01)
         return bf.add_if_absent(keys)
 
     benchmark(run)
@@ -74,7 +74,7 @@ def test_bloom_add_if_absent(benchmark):
 def test_cms_scalar_per_event_call(benchmark):
     keys = [int(k) for k in zipf_keys()[: min(N, 200_000)]]
     _info(benchmark, len(keys))
-    cms = rs.CountMinSketch(1 << 16, 4)
+    cms = rs.sketches.CountMinSketch(1 << 16, 4)
     add = cms.add
 
     def run():

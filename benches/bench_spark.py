@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import raresketch as rs
-from raresketch import _spark_core as sc
+from raresketch.spark import _core as sc
 from raresketch.simulate import Organisation
 
 

@@ -55,13 +55,13 @@ def main(argv=None):
         rows.append((what, o, peer, p, o / p))
 
     # hash64 from Arrow strings vs mmh3 per string
-    t = best(lambda: rs.hash64(names), rep)
+    t = best(lambda: rs.sketches.hash64(names), rep)
     tp = best(lambda: [mmh3.hash64(s, 0, signed=False)[0] for s in pnames], rep)
     row("hash64 (Arrow strings)", n, t, "mmh3.hash64 per str", pn, tp)
 
     # count-min update+query
     for width in (1 << 16, 1 << 20):
-        t = best(lambda: rs.CountMinSketch(width, 4).update_and_query(keys), rep)
+        t = best(lambda: rs.sketches.CountMinSketch(width, 4).update_and_query(keys), rep)
 
         def ds_cms():
             cm = datasketches.count_min_sketch(4, width)
@@ -76,12 +76,12 @@ def main(argv=None):
                 cm = datasketches.count_min_sketch(4, width)
                 for k in pkeys:
                     cm.update(k)
-            row("CMS update only, width 2^16", n, best(lambda: rs.CountMinSketch(width, 4).update(keys), rep),
+            row("CMS update only, width 2^16", n, best(lambda: rs.sketches.CountMinSketch(width, 4).update(keys), rep),
                 "datasketches count_min update", pn, best(ds_cms_update, rep))
 
     # per-event scalar call from Python
     def ours_scalar():
-        add = rs.CountMinSketch(1 << 16, 4).add
+        add = rs.sketches.CountMinSketch(1 << 16, 4).add
         for k in pkeys:
             add(k)
 
@@ -94,7 +94,7 @@ def main(argv=None):
 
     # HyperLogLog
     def ours_hll():
-        rs.HyperLogLog(12).update(keys)
+        rs.sketches.HyperLogLog(12).update(keys)
 
     def ds_hll():
         h = datasketches.hll_sketch(12, datasketches.HLL_8)
@@ -111,7 +111,7 @@ def main(argv=None):
 
     # Bloom test-and-set
     def ours_bloom():
-        rs.BloomFilter(n, 0.01).add_if_absent(keys)
+        rs.sketches.BloomFilter(n, 0.01).add_if_absent(keys)
 
     def rb_bloom():
         b = rbloom.Bloom(pn, 0.01)
@@ -125,7 +125,7 @@ def main(argv=None):
     pd, pa_ = dest[:pn].tolist(), agent[:pn].tolist()
 
     def ours_kd():
-        rs.KeyedDistinct(1 << 22, window_days=30).observe(dest, agent, 20_000)
+        rs.sketches.KeyedDistinct(1 << 22, window_days=30).observe(dest, agent, 20_000)
 
     def exact_kd():
         seen: dict[int, dict[int, int]] = {}

@@ -68,22 +68,22 @@ def _seed_lines(target: str) -> list[bytes]:
 def _seed_blobs() -> list[bytes]:
     rng = np.random.default_rng(1)
     k = rng.integers(1, 1000, 300).astype(np.uint64)
-    cms = rs.CountMinSketch(32, 2)
+    cms = rs.sketches.CountMinSketch(32, 2)
     cms.update(k)
-    hll = rs.HyperLogLog(4)
+    hll = rs.sketches.HyperLogLog(4)
     hll.update(k)
-    bf = rs.BloomFilter(50, 0.05)
+    bf = rs.sketches.BloomFilter(50, 0.05)
     bf.add(k)
-    kd = rs.KeyedDistinct(64, 64, 30, 4, 0)
+    kd = rs.sketches.KeyedDistinct(64, 64, 30, 4, 0)
     kd.observe(k % 30 + 1, k % 7 + 1, 1000 + (k % 35).astype(np.int64))
-    at = rs.AgentTable(8, 30, 0)
+    at = rs.sketches.AgentTable(8, 30, 0)
     at.observe(k % 5 + 1, np.full(len(k), 1000))
     base = rs.Baseline(rs.Config(capacity=64, max_agents=8))
     return [x.to_bytes() for x in (cms, hll, bf, kd, at, base)]
 
 
-_CLASSES = {"CountMinSketch": rs.CountMinSketch, "HyperLogLog": rs.HyperLogLog, "BloomFilter": rs.BloomFilter,
-            "KeyedDistinct": rs.KeyedDistinct, "AgentTable": rs.AgentTable, "Baseline": rs.Baseline,
+_CLASSES = {"CountMinSketch": rs.sketches.CountMinSketch, "HyperLogLog": rs.sketches.HyperLogLog, "BloomFilter": rs.sketches.BloomFilter,
+            "KeyedDistinct": rs.sketches.KeyedDistinct, "AgentTable": rs.sketches.AgentTable, "Baseline": rs.Baseline,
             "EngineState": rs.Engine}
 
 

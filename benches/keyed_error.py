@@ -23,7 +23,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     keys = (rng.zipf(1.1, args.events) % 200_000).astype(np.uint64)
     members = rng.integers(0, 100_000, args.events).astype(np.uint64)
-    kd = rs.KeyedDistinct(1 << 23, window_days=30, exact_limit=args.exact_limit)
+    kd = rs.sketches.KeyedDistinct(1 << 23, window_days=30, exact_limit=args.exact_limit)
     kd.update(keys, members, 20_000)
     pairs = np.unique(np.stack([keys, members], axis=1), axis=0)
     uk, true = np.unique(pairs[:, 0], return_counts=True)

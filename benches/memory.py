@@ -45,7 +45,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import raresketch as rs  # noqa: E402
 from raresketch._core import mix64  # noqa: E402
-from raresketch.baseline import STRUCTURES, EventKeys, structure_sizes  # noqa: E402
+from raresketch.detect import STRUCTURES, EventKeys, structure_sizes  # noqa: E402
 
 import agreement  # noqa: E402
 from flood import peak_rss_mib, rss_mib  # noqa: E402
@@ -231,7 +231,7 @@ def baseline_nbytes(capacity: int, max_agents: int = rs.Config().max_agents, day
     """Baseline.nbytes at this capacity without allocating it: each KeyedDistinct is 12 bytes per pair slot and 16
     per key slot (both rounded up to a bucket of 4), plus the AgentTable."""
     c4 = lambda x: (x + 3) // 4 * 4  # noqa: E731
-    total = rs.AgentTable(max_agents, days).nbytes
+    total = rs.sketches.AgentTable(max_agents, days).nbytes
     for pairs, keys in structure_sizes(capacity).values():
         total += 12 * c4(pairs) + 16 * c4(keys)
     return total

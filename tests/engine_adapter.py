@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 
 import raresketch
-from raresketch import hash64, hash_pair
+from raresketch.sketches import hash64, hash_pair
 
 # reference evidence name -> engine evidence name
 EVIDENCE = {

@@ -132,7 +132,7 @@ def _wall_day() -> int:
 
 # The command-line normalisation is an input rule (like the catalogue), shared with the engine so both
 # implementations key the same strings; its own behaviour is pinned by test_normalize_command_line.
-from raresketch.detectors import normalize_command_line  # noqa: E402
+from raresketch.detect import normalize_command_line  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------- windowed table

@@ -11,7 +11,7 @@ import raresketch as rs
 
 @pytest.mark.parametrize("capacity,fp_rate", [(1_000, 0.05), (100_000, 0.01), (100_000, 0.001), (300_000, 1e-4)])
 def test_no_false_negatives_and_fp_rate_within_1_5x(capacity, fp_rate):
-    bf = rs.BloomFilter(capacity, fp_rate, seed=capacity)
+    bf = rs.sketches.BloomFilter(capacity, fp_rate, seed=capacity)
     members = np.arange(capacity, dtype=np.uint64) * np.uint64(2654435761)
     bf.add(members)
     assert bf.contains(members).all()
@@ -24,7 +24,7 @@ def test_no_false_negatives_and_fp_rate_within_1_5x(capacity, fp_rate):
 
 
 def test_add_if_absent_is_sequential_test_and_set():
-    bf = rs.BloomFilter(1000, 0.001)
+    bf = rs.sketches.BloomFilter(1000, 0.001)
     got = bf.add_if_absent(np.array([5, 6, 5, 7, 6], dtype=np.uint64))
     assert got.tolist() == [True, True, False, True, False]
     assert bf.add_if_absent(5) is False and bf.add_if_absent(8) is True
@@ -32,36 +32,36 @@ def test_add_if_absent_is_sequential_test_and_set():
 
 
 def test_merge_is_union_and_refuses_mismatch():
-    a, b, u = (rs.BloomFilter(10_000, 0.01, seed=1) for _ in range(3))
+    a, b, u = (rs.sketches.BloomFilter(10_000, 0.01, seed=1) for _ in range(3))
     a.add(np.arange(0, 5000, dtype=np.uint64))
     b.add(np.arange(5000, 9000, dtype=np.uint64))
     u.add(np.arange(0, 9000, dtype=np.uint64))
-    assert rs.BloomFilter.union(a, b) == u
+    assert rs.sketches.BloomFilter.union(a, b) == u
     with pytest.raises(ValueError, match="num_blocks"):
-        a.merge(rs.BloomFilter(20_000, 0.01, seed=1))
+        a.merge(rs.sketches.BloomFilter(20_000, 0.01, seed=1))
     with pytest.raises(ValueError, match="itself"):
         a.merge(a)
 
 
 def test_serialization_and_validation():
-    bf = rs.BloomFilter(5000, 0.01)
+    bf = rs.sketches.BloomFilter(5000, 0.01)
     bf.add(["a", "b"])
     blob = bf.to_bytes()
-    back = rs.BloomFilter.from_bytes(blob)
+    back = rs.sketches.BloomFilter.from_bytes(blob)
     assert back == bf and back.contains(["a", "b", "c"]).tolist()[:2] == [True, True]
     with pytest.raises(ValueError, match="checksum"):
-        rs.BloomFilter.from_bytes(blob[:50] + b"\xff" + blob[51:])
+        rs.sketches.BloomFilter.from_bytes(blob[:50] + b"\xff" + blob[51:])
     with pytest.raises(ValueError):
-        rs.BloomFilter.from_bytes(b"")
+        rs.sketches.BloomFilter.from_bytes(b"")
     with pytest.raises(ValueError, match="fp_rate"):
-        rs.BloomFilter(10, 0.7)
+        rs.sketches.BloomFilter(10, 0.7)
     with pytest.raises(ValueError, match="unsigned 64-bit"):
         bf.add(-1)
 
 
 @given(st.sets(st.integers(0, 2**64 - 1), max_size=200))
 def test_property_no_false_negatives(keys):
-    bf = rs.BloomFilter(max(1, len(keys)), 0.01)
+    bf = rs.sketches.BloomFilter(max(1, len(keys)), 0.01)
     arr = np.array(sorted(keys), dtype=np.uint64)
     bf.add(arr)
     assert bf.contains(arr).all()

@@ -19,7 +19,7 @@ import raresketch as rs
 def test_never_underestimates_and_error_within_bound(conservative, width):
     keys = zipf_keys(200_000, seed=width)
     exact = Counter(keys.tolist())
-    cms = rs.CountMinSketch(width, 4, conservative=conservative)
+    cms = rs.sketches.CountMinSketch(width, 4, conservative=conservative)
     cms.update(keys)
     uniq = np.fromiter(exact.keys(), dtype=np.uint64)
     true = np.fromiter(exact.values(), dtype=np.int64)
@@ -33,8 +33,8 @@ def test_never_underestimates_and_error_within_bound(conservative, width):
 
 def test_conservative_update_is_never_worse():
     keys = zipf_keys(100_000, seed=3)
-    std = rs.CountMinSketch(4096, 4, conservative=False)
-    cu = rs.CountMinSketch(4096, 4, conservative=True)
+    std = rs.sketches.CountMinSketch(4096, 4, conservative=False)
+    cu = rs.sketches.CountMinSketch(4096, 4, conservative=True)
     std.update(keys)
     cu.update(keys)
     uniq = np.unique(keys)
@@ -44,7 +44,7 @@ def test_conservative_update_is_never_worse():
 
 def test_merge_of_standard_sketches_equals_sketch_of_union():
     a_keys, b_keys = zipf_keys(50_000, seed=1), zipf_keys(70_000, seed=2)
-    a, b, u = (rs.CountMinSketch(2048, 5, conservative=False, seed=9) for _ in range(3))
+    a, b, u = (rs.sketches.CountMinSketch(2048, 5, conservative=False, seed=9) for _ in range(3))
     a.update(a_keys)
     b.update(b_keys, counts=np.arange(len(b_keys)) % 3)
     u.update(a_keys)
@@ -52,24 +52,24 @@ def test_merge_of_standard_sketches_equals_sketch_of_union():
     a.merge(b)
     assert np.array_equal(a.table, u.table)
     assert a.total == u.total
-    assert rs.CountMinSketch.union(rs.CountMinSketch(2048, 5, False, 9), u) == u
+    assert rs.sketches.CountMinSketch.union(rs.sketches.CountMinSketch(2048, 5, False, 9), u) == u
 
 
 def test_update_and_query_is_sequential_and_matches_scalar_path():
     keys = zipf_keys(5_000, seed=4)
-    batch = rs.CountMinSketch(512, 3)
-    scalar = rs.CountMinSketch(512, 3)
+    batch = rs.sketches.CountMinSketch(512, 3)
+    scalar = rs.sketches.CountMinSketch(512, 3)
     after = batch.update_and_query(keys)
     assert after.tolist() == [scalar.add(int(k)) for k in keys]
     assert np.array_equal(batch.table, scalar.table)
     assert batch.query(keys).tolist() == [scalar.estimate(int(k)) for k in keys]
     # A repeated key sees its earlier occurrences; prior estimate = after - count.
-    fresh = rs.CountMinSketch(1 << 16, 4)
+    fresh = rs.sketches.CountMinSketch(1 << 16, 4)
     assert fresh.update_and_query(np.array([7, 7, 7, 8], dtype=np.uint64)).tolist() == [1, 2, 3, 1]
 
 
 def test_counts_strings_and_saturation():
-    cms = rs.CountMinSketch(64, 2)
+    cms = rs.sketches.CountMinSketch(64, 2)
     cms.update(["a", "b", "a"], counts=[2, 5, 1])
     assert cms.query(["a", "b", "c"]).tolist()[:2] == [3, 5]
     cms.update(np.array([1], np.uint64), counts=2**32 - 1)
@@ -82,48 +82,48 @@ def test_counts_strings_and_saturation():
 
 
 def test_sizing_helpers():
-    assert rs.CountMinSketch.suggest_width(0.01) == math.ceil(math.e / 0.01)
-    assert rs.CountMinSketch.suggest_depth(0.01) == 5
-    s = rs.CountMinSketch.from_error(0.001, 0.05)
+    assert rs.sketches.CountMinSketch.suggest_width(0.01) == math.ceil(math.e / 0.01)
+    assert rs.sketches.CountMinSketch.suggest_depth(0.01) == 5
+    s = rs.sketches.CountMinSketch.from_error(0.001, 0.05)
     assert (s.width, s.depth) == (2719, 3)
     s.update(np.arange(1000, dtype=np.uint64))
     assert s.error_bound(0.05) == pytest.approx(1000 * 0.05 ** (-1 / 3) / 2719)
     with pytest.raises(ValueError):
-        rs.CountMinSketch(0, 4)
+        rs.sketches.CountMinSketch(0, 4)
     with pytest.raises(ValueError):
-        rs.CountMinSketch(16, 33)
+        rs.sketches.CountMinSketch(16, 33)
 
 
 def test_serialization_round_trip_and_refusals():
-    cms = rs.CountMinSketch(1000, 3, seed=5)
+    cms = rs.sketches.CountMinSketch(1000, 3, seed=5)
     cms.update(zipf_keys(10_000))
     blob = cms.to_bytes()
-    back = rs.CountMinSketch.from_bytes(blob)
+    back = rs.sketches.CountMinSketch.from_bytes(blob)
     assert back == cms and back.total == cms.total and back.seed == 5
     assert pickle.loads(pickle.dumps(cms)) == cms
     with pytest.raises(ValueError, match="checksum"):
-        rs.CountMinSketch.from_bytes(blob[:100] + bytes([blob[100] ^ 1]) + blob[101:])
+        rs.sketches.CountMinSketch.from_bytes(blob[:100] + bytes([blob[100] ^ 1]) + blob[101:])
     with pytest.raises(ValueError):
-        rs.CountMinSketch.from_bytes(blob[:-10])
+        rs.sketches.CountMinSketch.from_bytes(blob[:-10])
     with pytest.raises(ValueError, match="holds a HyperLogLog"):
-        rs.CountMinSketch.from_bytes(rs.HyperLogLog(4).to_bytes())
+        rs.sketches.CountMinSketch.from_bytes(rs.sketches.HyperLogLog(4).to_bytes())
     with pytest.raises(ValueError, match="magic"):
-        rs.CountMinSketch.from_bytes(b"PK\x03\x04" + blob[4:])
+        rs.sketches.CountMinSketch.from_bytes(b"PK\x03\x04" + blob[4:])
 
 
 def test_merge_refuses_incompatible_and_self():
-    a = rs.CountMinSketch(100, 3)
+    a = rs.sketches.CountMinSketch(100, 3)
     with pytest.raises(ValueError, match="itself"):
         a.merge(a)
     with pytest.raises(ValueError, match="width=200"):
-        a.merge(rs.CountMinSketch(200, 3))
+        a.merge(rs.sketches.CountMinSketch(200, 3))
     with pytest.raises(ValueError, match="seed=1"):
-        a.merge(rs.CountMinSketch(100, 3, seed=1))
+        a.merge(rs.sketches.CountMinSketch(100, 3, seed=1))
 
 
 @given(st.lists(st.integers(0, 50), max_size=300))
 def test_property_upper_bound_and_total(values):
-    cms = rs.CountMinSketch(16, 2)
+    cms = rs.sketches.CountMinSketch(16, 2)
     keys = np.array(values, dtype=np.uint64)
     cms.update(keys)
     exact = Counter(values)

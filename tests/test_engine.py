@@ -55,7 +55,7 @@ def test_agent_allow_list_never_alerts_but_learns():
     alerts = eng.process(table(rows))
     assert [a.host_id for a in alerts] == ["h1"]
     assert eng.suppressed["allowlist"] == 1
-    assert eng.baseline.structures["prevalence"].count_one(int(rs.hash64("aws/s3/x1"))) == 1  # learned
+    assert eng.baseline.structures["prevalence"].count_one(int(rs.sketches.hash64("aws/s3/x1"))) == 1  # learned
     with pytest.raises(ValueError, match="allow_agents"):
         rs.Config(allow_agents=[""])
 

@@ -28,7 +28,7 @@ def test_layout_prefix_and_alignment():
 
 
 def test_refusals_name_the_problem():
-    blob = rs.CountMinSketch(8, 2).to_bytes()
+    blob = rs.sketches.CountMinSketch(8, 2).to_bytes()
     body = blob[:-4]
     with pytest.raises(ValueError, match="format version 2"):
         _format.unpack(reseal(body[:4] + struct.pack("<H", 2) + body[6:]), "CountMinSketch")
@@ -48,16 +48,16 @@ def test_refusals_name_the_problem():
 
 @given(st.binary(max_size=300))
 def test_random_bytes_never_crash(data):
-    for cls in (rs.CountMinSketch, rs.HyperLogLog, rs.BloomFilter, rs.KeyedDistinct):
+    for cls in (rs.sketches.CountMinSketch, rs.sketches.HyperLogLog, rs.sketches.BloomFilter, rs.sketches.KeyedDistinct):
         with pytest.raises(ValueError):
             cls.from_bytes(data)
 
 
 @given(st.integers(0, 10_000), st.integers(0, 255))
 def test_any_single_byte_change_is_refused(pos, value):
-    blob = rs.HyperLogLog(6).to_bytes()
+    blob = rs.sketches.HyperLogLog(6).to_bytes()
     pos %= len(blob)
     if blob[pos] == value:
         return
     with pytest.raises(ValueError):
-        rs.HyperLogLog.from_bytes(blob[:pos] + bytes([value]) + blob[pos + 1:])
+        rs.sketches.HyperLogLog.from_bytes(blob[:pos] + bytes([value]) + blob[pos + 1:])

@@ -12,7 +12,7 @@ import raresketch as rs
 @pytest.mark.parametrize("n", [10, 1_000, 1_000_000])
 @pytest.mark.parametrize("p", [10, 12, 14])
 def test_within_three_standard_errors(n, p):
-    h = rs.HyperLogLog(p, seed=n)
+    h = rs.sketches.HyperLogLog(p, seed=n)
     h.update(np.arange(n, dtype=np.uint64))
     h.update(np.arange(n, dtype=np.uint64))  # duplicates change nothing
     assert abs(h.count() - n) <= 3 * h.relative_standard_error * n + 0.5
@@ -20,8 +20,8 @@ def test_within_three_standard_errors(n, p):
 
 
 def test_registers_and_estimate_agree_with_datasketch():
-    keys = [int(k) for k in rs.hash64([f"host-{i}" for i in range(30_000)])]
-    ours = rs.HyperLogLog(12, seed=3)
+    keys = [int(k) for k in rs.sketches.hash64([f"host-{i}" for i in range(30_000)])]
+    ours = rs.sketches.HyperLogLog(12, seed=3)
     ours.update(np.array(keys, dtype=np.uint64))
     theirs = datasketch.HyperLogLogPlusPlus(p=12, hashfunc=lambda k: fmix64(k ^ 3))
     for k in keys:
@@ -32,60 +32,60 @@ def test_registers_and_estimate_agree_with_datasketch():
 
 @pytest.mark.parametrize("n", [5, 200, 3_000, 50_000])
 def test_to_and_from_datasketch(n):
-    h = rs.HyperLogLog(11)
+    h = rs.sketches.HyperLogLog(11)
     h.update(np.arange(n, dtype=np.uint64))
     d = h.to_datasketch()
     assert isinstance(d, datasketch.HyperLogLog)
     assert d.count() == pytest.approx(h.count(), rel=1e-12)
     d.update(10**12)  # continues with the same key mix
     h.add(10**12)
-    back = rs.HyperLogLog.from_datasketch(d)
+    back = rs.sketches.HyperLogLog.from_datasketch(d)
     assert back == h
     with pytest.raises(TypeError, match="HyperLogLogPlusPlus"):
-        rs.HyperLogLog.from_datasketch(datasketch.HyperLogLog(p=8))
+        rs.sketches.HyperLogLog.from_datasketch(datasketch.HyperLogLog(p=8))
     with pytest.raises(ValueError, match="p <= 16"):
-        rs.HyperLogLog(17).to_datasketch()
+        rs.sketches.HyperLogLog(17).to_datasketch()
 
 
 def test_merge_equals_union():
-    a, b, u = rs.HyperLogLog(12), rs.HyperLogLog(12), rs.HyperLogLog(12)
+    a, b, u = rs.sketches.HyperLogLog(12), rs.sketches.HyperLogLog(12), rs.sketches.HyperLogLog(12)
     x = np.arange(0, 60_000, dtype=np.uint64)
     y = np.arange(40_000, 100_000, dtype=np.uint64)
     a.update(x)
     b.update(y)
     u.update(np.concatenate([x, y]))
-    assert rs.HyperLogLog.union(a, b) == u
+    assert rs.sketches.HyperLogLog.union(a, b) == u
     a |= b
     assert a == u
     with pytest.raises(ValueError, match="p=10"):
-        a.merge(rs.HyperLogLog(10))
+        a.merge(rs.sketches.HyperLogLog(10))
     with pytest.raises(ValueError, match="itself"):
         a.merge(a)
 
 
 def test_scalar_path_strings_and_empty():
-    h = rs.HyperLogLog(8)
+    h = rs.sketches.HyperLogLog(8)
     assert h.is_empty() and h.count() == 0.0
     h.update(["a", "b", "a"])
-    h.add(rs.hash64("c"))
+    h.add(rs.sketches.hash64("c"))
     assert round(h.count()) == 3 and len(h) == 3
     with pytest.raises(ValueError, match="p must be"):
-        rs.HyperLogLog(3)
+        rs.sketches.HyperLogLog(3)
 
 
 def test_serialization_round_trip_and_refusals():
-    h = rs.HyperLogLog(10, seed=2)
+    h = rs.sketches.HyperLogLog(10, seed=2)
     h.update(np.arange(5000, dtype=np.uint64))
     blob = h.to_bytes()
-    assert rs.HyperLogLog.from_bytes(blob) == h
+    assert rs.sketches.HyperLogLog.from_bytes(blob) == h
     with pytest.raises(ValueError, match="checksum"):
-        rs.HyperLogLog.from_bytes(blob[:-5] + bytes([blob[-5] ^ 0x40]) + blob[-4:])
+        rs.sketches.HyperLogLog.from_bytes(blob[:-5] + bytes([blob[-5] ^ 0x40]) + blob[-4:])
     with pytest.raises(ValueError):
-        rs.HyperLogLog.from_bytes(blob[: len(blob) // 2])
+        rs.sketches.HyperLogLog.from_bytes(blob[: len(blob) // 2])
     # A register value no 64-bit hash can produce is refused even with a valid checksum.
     from raresketch import _format
 
     params, arrays = _format.unpack(blob, "HyperLogLog")
     arrays[0][0] = 99
     with pytest.raises(ValueError, match="register value out of range"):
-        rs.HyperLogLog.from_bytes(_format.pack("HyperLogLog", params, arrays))
+        rs.sketches.HyperLogLog.from_bytes(_format.pack("HyperLogLog", params, arrays))

@@ -43,7 +43,7 @@ def skewed_events(n, n_keys, n_members, days, seed):
 
 def test_exact_below_limit_with_window_against_reference():
     keys, members, days = skewed_events(60_000, 3_000, 400, 75, seed=1)
-    kd = rs.KeyedDistinct(1 << 16, window_days=30, exact_limit=512)
+    kd = rs.sketches.KeyedDistinct(1 << 16, window_days=30, exact_limit=512)
     ref = ExactKeyed(30)
     counts, last = kd.observe(keys, members, days)
     expect = [ref.observe(int(k), int(m), int(d)) for k, m, d in zip(keys, members, days)]
@@ -58,7 +58,7 @@ def test_exact_below_limit_with_window_against_reference():
 
 
 def test_late_events_within_window_and_too_old():
-    kd = rs.KeyedDistinct(64, window_days=10)
+    kd = rs.sketches.KeyedDistinct(64, window_days=10)
     assert kd.observe_one(1, 1, 100) == (0, 0)
     assert kd.observe_one(1, 2, 95) == (1, 0)    # late but inside the window: learned
     assert kd.observe_one(1, 2, 100) == (2, 95)
@@ -74,7 +74,7 @@ def test_late_events_within_window_and_too_old():
 @pytest.mark.parametrize("n_members", [1_000, 20_000, 200_000])
 def test_sampled_estimates_beyond_limit(n_members):
     limit = 128
-    kd = rs.KeyedDistinct(1 << 20, window_days=30, exact_limit=limit, seed=n_members)
+    kd = rs.sketches.KeyedDistinct(1 << 20, window_days=30, exact_limit=limit, seed=n_members)
     n_keys = 40
     keys = np.repeat(np.arange(n_keys, dtype=np.uint64), n_members)
     members = np.tile(np.arange(n_members, dtype=np.uint64), n_keys) + keys * np.uint64(10**9)
@@ -94,9 +94,9 @@ def test_sampled_estimates_beyond_limit(n_members):
 def test_merge_of_disjoint_streams_equals_one_structure():
     keys, members, days = skewed_events(40_000, 2_000, 300, 40, seed=2)
     half = np.random.default_rng(3).random(len(keys)) < 0.5
-    a = rs.KeyedDistinct(1 << 15, window_days=30, exact_limit=1024)
-    b = rs.KeyedDistinct(1 << 14, window_days=30, exact_limit=1024)
-    one = rs.KeyedDistinct(1 << 15, window_days=30, exact_limit=1024)
+    a = rs.sketches.KeyedDistinct(1 << 15, window_days=30, exact_limit=1024)
+    b = rs.sketches.KeyedDistinct(1 << 14, window_days=30, exact_limit=1024)
+    one = rs.sketches.KeyedDistinct(1 << 15, window_days=30, exact_limit=1024)
     a.update(keys[half], members[half], days[half])
     b.update(keys[~half], members[~half], days[~half])
     one.update(keys, members, days)
@@ -106,14 +106,14 @@ def test_merge_of_disjoint_streams_equals_one_structure():
     assert a.last_seen(keys, members).tolist() == one.last_seen(keys, members).tolist()
     assert a.today == one.today
     with pytest.raises(ValueError, match="window_days=7"):
-        a.merge(rs.KeyedDistinct(64, window_days=7, exact_limit=1024))
+        a.merge(rs.sketches.KeyedDistinct(64, window_days=7, exact_limit=1024))
 
 
 def test_merge_beyond_limit_stays_an_estimate():
     keys = np.repeat(np.arange(20, dtype=np.uint64), 5000)
     members = np.tile(np.arange(5000, dtype=np.uint64), 20)
     half = np.arange(len(keys)) % 2 == 0
-    a, b = rs.KeyedDistinct(1 << 18, exact_limit=128), rs.KeyedDistinct(1 << 18, exact_limit=128)
+    a, b = rs.sketches.KeyedDistinct(1 << 18, exact_limit=128), rs.sketches.KeyedDistinct(1 << 18, exact_limit=128)
     a.update(keys[half], members[half], 20_000)
     b.update(keys[~half], members[~half], 20_000)
     a.merge(b)
@@ -122,7 +122,7 @@ def test_merge_beyond_limit_stays_an_estimate():
 
 
 def test_bounded_memory_under_a_flood_evicts_oldest_and_counts_it():
-    kd = rs.KeyedDistinct(4096, window_days=30)
+    kd = rs.sketches.KeyedDistinct(4096, window_days=30)
     before = kd.nbytes
     normal_keys = np.arange(100, dtype=np.uint64)
     kd.update(normal_keys, np.uint64(1), 20_000)
@@ -135,30 +135,30 @@ def test_bounded_memory_under_a_flood_evicts_oldest_and_counts_it():
     # Evictions never over-count: every count stays within what was really seen.
     assert (kd.count(normal_keys) <= 1).all()
     assert kd.count(flood).max() <= 1
-    kd2 = rs.KeyedDistinct.from_bytes(kd.to_bytes())  # state stays self-consistent
+    kd2 = rs.sketches.KeyedDistinct.from_bytes(kd.to_bytes())  # state stays self-consistent
     assert kd2 == kd
 
 
 def test_serialization_refuses_corrupt_and_inconsistent_state():
-    kd = rs.KeyedDistinct(256, window_days=30)
+    kd = rs.sketches.KeyedDistinct(256, window_days=30)
     kd.update(np.array([1, 1, 2], np.uint64), np.array([1, 2, 1], np.uint64), 20_000)
     blob = kd.to_bytes()
-    assert rs.KeyedDistinct.from_bytes(blob) == kd
+    assert rs.sketches.KeyedDistinct.from_bytes(blob) == kd
     with pytest.raises(ValueError, match="checksum"):
-        rs.KeyedDistinct.from_bytes(blob[:200] + bytes([blob[200] ^ 8]) + blob[201:])
+        rs.sketches.KeyedDistinct.from_bytes(blob[:200] + bytes([blob[200] ^ 8]) + blob[201:])
     params, arrays = _format.unpack(blob, "KeyedDistinct")
     keys = arrays[1].reshape(-1).view(rs._core.KEY_DTYPE)
     keys["wsum"][keys["wsum"] > 0] += 1            # counts no longer the sum of their pairs
     with pytest.raises(ValueError, match="sums of their pairs"):
-        rs.KeyedDistinct.from_bytes(_format.pack("KeyedDistinct", params, arrays))
+        rs.sketches.KeyedDistinct.from_bytes(_format.pack("KeyedDistinct", params, arrays))
     params, arrays = _format.unpack(blob, "KeyedDistinct")
     params["today"] = 30_000                         # every pair now outside the window
     with pytest.raises(ValueError, match="outside the window"):
-        rs.KeyedDistinct.from_bytes(_format.pack("KeyedDistinct", params, arrays))
+        rs.sketches.KeyedDistinct.from_bytes(_format.pack("KeyedDistinct", params, arrays))
 
 
 def test_input_validation():
-    kd = rs.KeyedDistinct(64)
+    kd = rs.sketches.KeyedDistinct(64)
     with pytest.raises(ValueError, match="days must be in"):
         kd.update([1], [1], 0)
     with pytest.raises(TypeError, match="days must be integers"):
@@ -166,14 +166,14 @@ def test_input_validation():
     with pytest.raises(ValueError, match="differ in length"):
         kd.update(np.zeros(2, np.uint64), np.zeros(3, np.uint64), 5)
     with pytest.raises(ValueError, match="capacity"):
-        rs.KeyedDistinct(4)
+        rs.sketches.KeyedDistinct(4)
 
 
 @given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 6), st.integers(1, 40)), max_size=120),
        st.integers(1, 12))
 def test_property_matches_reference(events, window):
     events = sorted(events, key=lambda e: e[2]) if len(events) % 2 else events  # in order and shuffled
-    kd = rs.KeyedDistinct(256, window_days=window, exact_limit=64)
+    kd = rs.sketches.KeyedDistinct(256, window_days=window, exact_limit=64)
     ref = ExactKeyed(window)
     for k, m, d in events:
         assert kd.observe_one(k, m, d) == ref.observe(k, m, d)
@@ -182,7 +182,7 @@ def test_property_matches_reference(events, window):
 
 
 def test_learn_mask_answers_in_sequence_but_learns_only_selected():
-    kd = rs.KeyedDistinct(256, window_days=10)
+    kd = rs.sketches.KeyedDistinct(256, window_days=10)
     keys = np.array([1, 1, 1, 1], np.uint64)
     members = np.array([5, 6, 7, 6], np.uint64)
     counts, last = kd.observe(keys, members, np.array([20, 20, 31, 31]), learn=np.array([True, False, True, True]))
@@ -196,7 +196,7 @@ def test_learn_mask_answers_in_sequence_but_learns_only_selected():
 def test_pair_table_fills_to_90_percent_without_evicting():
     """One level of cuckoo displacement: a pair whose two buckets are full moves a resident to its other
     bucket, so the pair table holds ~90 % of its slots exactly (plain two choices start evicting near 50 %)."""
-    kd = rs.KeyedDistinct(1 << 14, key_capacity=1 << 14, window_days=30)
+    kd = rs.sketches.KeyedDistinct(1 << 14, key_capacity=1 << 14, window_days=30)
     n_keys, per_key = 3_686, 4                       # 14,744 pairs = 90 % of 16,384 slots
     keys = np.repeat(np.arange(1, n_keys + 1, dtype=np.uint64) * 0x9E3779B97F4A7C15, per_key)
     members = np.tile(np.arange(1, per_key + 1, dtype=np.uint64), n_keys)
@@ -207,7 +207,7 @@ def test_pair_table_fills_to_90_percent_without_evicting():
     # every moved pair is still where lookups look: seen on its day, and a reloaded copy agrees
     _, day = kd.observe(keys, members, np.full(keys.size, 20_000), learn=np.zeros(keys.size, bool))
     assert (day == 20_000).all()
-    kd2 = rs.KeyedDistinct.from_bytes(kd.to_bytes())
+    kd2 = rs.sketches.KeyedDistinct.from_bytes(kd.to_bytes())
     assert kd2 == kd
     # beyond full it evicts (and counts it) instead of failing
     kd.update(np.arange(10**7, 10**7 + 4_000, dtype=np.uint64), np.uint64(1), 20_001)
@@ -216,26 +216,26 @@ def test_pair_table_fills_to_90_percent_without_evicting():
 
 def test_state_without_displacement_backoff_still_loads():
     """Files written before displacement have no ``backoff`` parameter: they load, with no back-off."""
-    kd = rs.KeyedDistinct(256, window_days=30)
+    kd = rs.sketches.KeyedDistinct(256, window_days=30)
     kd.update(np.arange(1, 400, dtype=np.uint64), np.uint64(3), 20_000)   # overflows: back-off is set
     params, arrays = _format.unpack(kd.to_bytes(), "KeyedDistinct")
     assert 0 < params.pop("backoff") <= 64
-    old = rs.KeyedDistinct.from_bytes(_format.pack("KeyedDistinct", params, arrays))
+    old = rs.sketches.KeyedDistinct.from_bytes(_format.pack("KeyedDistinct", params, arrays))
     assert (old.count(np.arange(1, 400, dtype=np.uint64)) == kd.count(np.arange(1, 400, dtype=np.uint64))).all()
     params["backoff"] = 10**6
     with pytest.raises(ValueError, match="back-off"):
-        rs.KeyedDistinct.from_bytes(_format.pack("KeyedDistinct", params, arrays))
+        rs.sketches.KeyedDistinct.from_bytes(_format.pack("KeyedDistinct", params, arrays))
 
 
 def test_sweep_scans_only_on_days_that_drop_pairs_and_survives_merge_and_load():
     """The day sweep is skipped while nothing leaves the window (the live-pairs-per-day ring), and the ring is
     rebuilt by from_bytes and kept by merge: afterwards every pair still leaves exactly on its day."""
-    kd = rs.KeyedDistinct(1 << 12, window_days=7)
+    kd = rs.sketches.KeyedDistinct(1 << 12, window_days=7)
     kd.update(np.arange(50, dtype=np.uint64), np.ones(50, dtype=np.uint64), 20_000 + np.arange(50) % 7)
     assert kd.stats["sweeps"] == 0                       # 7 days inside a 7-day window: nothing to drop
-    other = rs.KeyedDistinct(1 << 12, window_days=7)
+    other = rs.sketches.KeyedDistinct(1 << 12, window_days=7)
     other.update(np.arange(50, 60, dtype=np.uint64), np.ones(10, dtype=np.uint64), 20_006)
-    kd = rs.KeyedDistinct.from_bytes(kd.to_bytes())
+    kd = rs.sketches.KeyedDistinct.from_bytes(kd.to_bytes())
     kd.merge(other)
     assert kd.num_pairs == 60
     for day in range(20_007, 20_013):                    # each day drops the pairs last seen 7 days before

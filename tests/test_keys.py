@@ -10,9 +10,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from raresketch import Catalog, conform, default_catalog, hash64, hash_pair
+from raresketch import Catalog, conform, default_catalog
+from raresketch.sketches import hash64, hash_pair
 from raresketch._keys import KeyResolver
-from raresketch.baseline import normalize_command_line
+from raresketch.detect import normalize_command_line
 from raresketch.simulate import Organisation
 
 

@@ -133,18 +133,18 @@ def _reseal(body: bytes) -> bytes:
 def _exercise(obj) -> None:
     """Use a structure that was accepted: queries and a round trip must work."""
     k = np.arange(1, 50, dtype=np.uint64)
-    if isinstance(obj, rs.CountMinSketch):
+    if isinstance(obj, rs.sketches.CountMinSketch):
         obj.update_and_query(k)
-    elif isinstance(obj, rs.HyperLogLog):
+    elif isinstance(obj, rs.sketches.HyperLogLog):
         obj.update(k)
         obj.count()
-    elif isinstance(obj, rs.BloomFilter):
+    elif isinstance(obj, rs.sketches.BloomFilter):
         obj.add(k)
         obj.contains(k)
-    elif isinstance(obj, rs.KeyedDistinct):
+    elif isinstance(obj, rs.sketches.KeyedDistinct):
         obj.observe(k, k % 7, np.full(len(k), max(obj.today, 1)))
         obj.items()
-    elif isinstance(obj, rs.AgentTable):
+    elif isinstance(obj, rs.sketches.AgentTable):
         obj.observe(k, np.full(len(k), max(obj.today, 1)))
     elif isinstance(obj, rs.Baseline):
         obj.info()
@@ -158,22 +158,22 @@ def _exercise(obj) -> None:
 def _blobs() -> dict[str, tuple[type, bytes]]:
     rng = np.random.default_rng(1)
     keys = rng.integers(1, 1000, 400).astype(np.uint64)
-    cms = rs.CountMinSketch(64, 3)
+    cms = rs.sketches.CountMinSketch(64, 3)
     cms.update(keys)
-    hll = rs.HyperLogLog(6)
+    hll = rs.sketches.HyperLogLog(6)
     hll.update(keys)
-    bf = rs.BloomFilter(100, 0.01)
+    bf = rs.sketches.BloomFilter(100, 0.01)
     bf.add(keys)
-    kd = rs.KeyedDistinct(256, 128, 30, 8, 0)
+    kd = rs.sketches.KeyedDistinct(256, 128, 30, 8, 0)
     kd.observe(keys % 60 + 1, keys % 13 + 1, 1000 + (keys % 40).astype(np.int64))
-    at = rs.AgentTable(64, 30, 0)
+    at = rs.sketches.AgentTable(64, 30, 0)
     at.observe(keys % 40, np.full(400, 1000))
     cfg = rs.Config(capacity=64, max_agents=8)
     base = rs.Baseline(cfg)
     eng = rs.Engine(cfg)
-    return {"cms": (rs.CountMinSketch, cms.to_bytes()), "hll": (rs.HyperLogLog, hll.to_bytes()),
-            "bloom": (rs.BloomFilter, bf.to_bytes()), "kd": (rs.KeyedDistinct, kd.to_bytes()),
-            "agents": (rs.AgentTable, at.to_bytes()), "baseline": (rs.Baseline, base.to_bytes()),
+    return {"cms": (rs.sketches.CountMinSketch, cms.to_bytes()), "hll": (rs.sketches.HyperLogLog, hll.to_bytes()),
+            "bloom": (rs.sketches.BloomFilter, bf.to_bytes()), "kd": (rs.sketches.KeyedDistinct, kd.to_bytes()),
+            "agents": (rs.sketches.AgentTable, at.to_bytes()), "baseline": (rs.Baseline, base.to_bytes()),
             "engine": (rs.Engine, eng.to_bytes())}
 
 

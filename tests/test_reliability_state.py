@@ -65,7 +65,7 @@ def _bad_files(tmp: Path, good: bytes) -> dict[str, tuple[bytes, str]]:
     zbuf = io.BytesIO()
     with zipfile.ZipFile(zbuf, "w") as z:
         z.writestr("engine.state", good)
-    cms = rs.CountMinSketch(64, 2).to_bytes()
+    cms = rs.sketches.CountMinSketch(64, 2).to_bytes()
     bad_cfg = _repack(good, "EngineState", lambda p, a: ({**p, "config": {**p["config"], "bogus": 1}}, a))
     return {
         "empty": (b"", "shorter than the smallest valid blob"),

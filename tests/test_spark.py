@@ -1,7 +1,7 @@
 """raresketch.spark: the distributed baseline equals the local one, partials merge associatively, bytes survive
 the JVM, scoring agrees with the local engine, and the streaming example runs (Spark local[2]).
 
-The Spark-free tests (the algorithm of raresketch._spark_core in one process) always run; the Spark ones are
+The Spark-free tests (the algorithm of raresketch.spark._core in one process) always run; the Spark ones are
 skipped when PySpark, pandas or Java is missing.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import raresketch as rs
-from raresketch import _spark_core as sc
+from raresketch.spark import _core as sc
 from raresketch.simulate import Organisation
 
 CFG = rs.Config(capacity=1 << 16, max_agents=1 << 12)
@@ -56,10 +56,23 @@ def local(events):
     return e.baseline
 
 
+def structure_items(bl: rs.Baseline) -> dict[str, dict]:
+    """Every structure's (key -> count) and the AgentTable's (agent -> (run first, last)): a comparison of
+    two baselines' contents independent of slot layout."""
+    out: dict[str, dict] = {}
+    for name, kd in bl.structures.items():
+        k, c = kd.items()
+        out[name] = dict(zip(k.tolist(), c.tolist()))
+    k, f, last = bl.agents.items()
+    out["agents"] = dict(zip(k.tolist(), zip(f.tolist(), last.tolist())))
+    out["days"] = {0: (bl.first_day, bl.today)}
+    return out
+
+
 def assert_same_baseline(a: rs.Baseline, b: rs.Baseline) -> None:
     """Equal AgentTable, window, and equal count for every key below exact_limit (beyond it both are sampled
     estimates: a merged sample differs from a sequential one within the documented error)."""
-    A, B = sc.structure_items(a), sc.structure_items(b)
+    A, B = structure_items(a), structure_items(b)
     assert A["agents"] == B["agents"] and A["days"] == B["days"]
     lim = a.config.exact_limit
     for name in a.structures:
@@ -87,6 +100,19 @@ def test_incremental_build_equals_full(split, local):
     assert_same_baseline(sc.build_baseline_local([split[1]], CFG, parts=5, base=b1), local)
 
 
+def test_distributed_algorithm_honours_allow_agents_and_future_guard(events):
+    """The distributed build drops exactly what Engine.process drops before learning: allow-listed agents when
+    ``allowlist_learn`` is false (matched on host.id or host.name) and events dated past ``max_future_days``."""
+    cfg = CFG.replace(allowlist_learn=False, allow_agents=("acme-lt-00[0-4]*",), max_future_days=1)
+    future = events.slice(0, 50).set_column(
+        0, "@timestamp", pa.array(np.full(50, 4_000_000_000_000_000, np.int64)).cast(pa.timestamp("us", tz="UTC")))
+    both = pa.concat_tables([events, future])
+    e = rs.Engine(cfg)
+    e.process(both)
+    assert e.suppressed["allowlist"] > 0 and e.stats["skipped_future"] == 50
+    assert_same_baseline(sc.build_baseline_local([both], cfg, parts=3), e.baseline)
+
+
 def test_naive_partials_get_new_rare_wrong(events, local):
     """Why new_rare has its own pass: partials built by whole Engines over agent partitions see partial
     prevalence and thresholds, so their first-rare-contacts (habitual explorers) differ."""
@@ -97,7 +123,7 @@ def test_naive_partials_get_new_rare_wrong(events, local):
         e = rs.Engine(CFG)
         e.process(events.filter(pa.array(groups == g)))
         merged = e.baseline if merged is None else merged.merge(e.baseline)
-    A, N = sc.structure_items(local), sc.structure_items(merged)
+    A, N = structure_items(local), structure_items(merged)
     assert A["prevalence"] == N["prevalence"] and A["agents"] == N["agents"]
     assert A["new_rare"] != N["new_rare"]
 
@@ -109,9 +135,9 @@ def test_merge_is_associative_and_commutative(events):
     ab_c = sc.merge_baseline_blobs([sc.merge_baseline_blobs(blobs[:2]), blobs[2]])
     a_bc = sc.merge_baseline_blobs([blobs[0], sc.merge_baseline_blobs(blobs[1:])])
     cba = sc.merge_baseline_blobs(blobs[::-1])
-    items = [sc.structure_items(rs.Baseline.from_bytes(sc.unpack(b))) for b in (ab_c, a_bc, cba)]
+    items = [structure_items(rs.Baseline.from_bytes(sc.unpack(b))) for b in (ab_c, a_bc, cba)]
     assert items[0] == items[1] == items[2]
-    whole = sc.structure_items(rs.Baseline.from_bytes(sc.unpack(sc.build_partial([sc._sorted(keys)], CFG))))
+    whole = structure_items(rs.Baseline.from_bytes(sc.unpack(sc.build_partial([sc._sorted(keys)], CFG))))
     for name in ("prevalence", "kind_agents", "binary_agents", "im_agents"):
         assert items[0][name] == whole[name]
 

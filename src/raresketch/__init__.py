@@ -1,58 +1,36 @@
 """raresketch: find command-and-control traffic hiding in ordinary endpoint network events.
 
-Public API, re-exported from the private modules that implement it.
+The detection API, by layer (each name re-exported from the module that implements it):
+
+- events: :data:`EVENT_SCHEMA`, :func:`conform`, :func:`empty_batch`, :func:`read_events` (with
+  :data:`FORMATS`, :data:`SKIP_REASONS`, :class:`ReadStats`)
+- catalogue: :class:`Catalog`, :func:`default_catalog`, :data:`RESOLVED_SCHEMA`
+- detection: :class:`Config`, :class:`Baseline`, :class:`Engine`
+- alerts: :class:`Alert`, :data:`ALERT_NAMES`, :func:`to_ecs`, :func:`to_ocsf`, :func:`write_alerts`,
+  :func:`alerts_to_table`
+
+The compiled sketches and hashing are :mod:`raresketch.sketches`; Spark is :mod:`raresketch.spark`; the
+simulator is :mod:`raresketch.simulate`.
 """
 from __future__ import annotations
 
-from ._core import (
-    NULL_KEY,
-    AgentTable,
-    BloomFilter,
-    CountMinSketch,
-    HyperLogLog,
-    KeyedDistinct,
-    hash64,
-    hash_pair,
-    mix64,
-)
+from . import sketches
 from ._readers import FORMATS, SKIP_REASONS, ReadStats, read_events
+from ._version import __version__
 from .alerts import ALERT_NAMES, Alert, alerts_to_table, to_ecs, to_ocsf, write_alerts
-from .baseline import Baseline
 from .catalog import RESOLVED_SCHEMA, Catalog, default_catalog
 from .config import Config
-from .engine import Engine
+from .detect import Baseline, Engine
 from .events import EVENT_SCHEMA, conform, empty_batch
 
-__version__ = "0.1.0"
-
 __all__ = [
-    "ALERT_NAMES",
-    "AgentTable",
-    "Alert",
-    "Baseline",
-    "Config",
-    "Engine",
-    "alerts_to_table",
-    "to_ecs",
-    "to_ocsf",
-    "write_alerts",
-    "FORMATS",
-    "RESOLVED_SCHEMA",
-    "SKIP_REASONS",
-    "BloomFilter",
-    "Catalog",
-    "ReadStats",
-    "conform",
-    "default_catalog",
-    "empty_batch",
-    "read_events",
-    "CountMinSketch",
-    "EVENT_SCHEMA",
-    "HyperLogLog",
-    "KeyedDistinct",
-    "NULL_KEY",
-    "__version__",
-    "hash64",
-    "hash_pair",
-    "mix64",
+    # events
+    "EVENT_SCHEMA", "conform", "empty_batch", "read_events", "FORMATS", "SKIP_REASONS", "ReadStats",
+    # catalogue
+    "Catalog", "default_catalog", "RESOLVED_SCHEMA",
+    # detection
+    "Config", "Baseline", "Engine",
+    # alerts
+    "Alert", "ALERT_NAMES", "to_ecs", "to_ocsf", "write_alerts", "alerts_to_table",
+    "sketches", "__version__",
 ]

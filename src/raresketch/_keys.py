@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._core import KeyIndex, fast_keys, gather_keys, hash64, hash_pair
-from .baseline import EventKeys, normalize_command_line
+from .detect._baseline import EventKeys, normalize_command_line
 from .catalog import Catalog
 
 __all__ = ["KeyResolver", "Flags"]

@@ -18,11 +18,11 @@ import click
 import pyarrow as pa
 from tqdm import tqdm
 
-from . import __version__
+from ._version import __version__
 from ._readers import FORMATS, ReadStats, read_events
 from .alerts import Alert, write_alerts
 from .config import Config
-from .engine import Engine
+from .detect import Engine
 
 #: Events held back to put inputs into one event-time order (see ``_batches``); ``--sort-buffer`` overrides it.
 SORT_BUFFER = 1_000_000
@@ -52,8 +52,9 @@ def _fmt_table(rows: list[list[str]], headers: list[str], widths: list[int]) -> 
 
 
 def _alert_rows(alerts: list[Alert]) -> list[list[str]]:
-    return [[a.timestamp.strftime("%Y-%m-%d %H:%M"), a.name, a.severity, a.host_name or a.host_id,
-             a.process_name or a.process_key or "", a.destination_domain or a.destination_ip or a.destination,
+    return [[a.timestamp.strftime("%Y-%m-%d %H:%M"), a.name, a.severity, a.event.get("host.name") or a.host_id,
+             a.event.get("process.name") or a.process_key or "",
+             a.event.get("destination.domain") or a.event.get("destination.ip") or a.destination,
              a.explain()] for a in alerts]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,6 @@ class Config:
     seed: int = 0
     #: Path of a catalogue extension / allow-list TOML file (see raresketch.catalog.Catalog).
     catalog_file: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.allow_agents, (list, str)):
@@ -114,13 +113,12 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d.pop("extra")
         d["allow_agents"] = list(self.allow_agents)
         return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":
-        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"config: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")

@@ -1423,8 +1423,8 @@ def match_ground_truth(alerts: Sequence[Any], ground_truth: pa.Table) -> tuple[l
     for g in ground_truth.to_pylist():
         found = [k for k, a in enumerate(alerts)
                  if a.host_id == g["host.id"] and g["@timestamp"] <= a.timestamp <= g["end"]
-                 and ((g["destination.domain"] is not None and a.destination_domain == g["destination.domain"])
-                      or (g["destination.domain"] is None and a.destination_ip == g["destination.ip"]))]
+                 and ((g["destination.domain"] is not None and a.event.get("destination.domain") == g["destination.domain"])
+                      or (g["destination.domain"] is None and a.event.get("destination.ip") == g["destination.ip"]))]
         used.update(found)
         hits.append(found)
     return hits, [k for k in range(len(alerts)) if k not in used]

@@ -7,14 +7,14 @@ score-then-learn kernel over the batch in event order and returns the prior answ
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from . import _format
-from ._core import AgentTable, KeyedDistinct, hash_pair
-from ._state import atomic_write_bytes, read_state_bytes
-from .config import Config
+from .. import _format
+from .._core import AgentTable, KeyedDistinct, hash_pair
+from .._state import atomic_write_bytes, read_state_bytes
+from ..config import Config
 
 __all__ = ["Baseline", "EventKeys", "Priors", "STRUCTURES", "normalize_command_line", "structure_sizes"]
 
@@ -115,7 +115,6 @@ class Priors:
     binary_agents: np.ndarray
     pair_agents: np.ndarray
     cmdline_agents: np.ndarray
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Baseline:

@@ -20,17 +20,18 @@ from __future__ import annotations
 
 import dataclasses
 import weakref
+from collections import Counter
 from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 
-from ._core import AgentTable, KeyedDistinct, hash_pair
-from ._keys import KeyResolver
-from .baseline import Baseline, EventKeys
-from .catalog import Catalog
-from .config import Config
-from .events import conform
+from .. import _format
+from .._core import AgentTable, KeyedDistinct, hash_pair
+from .._keys import KeyResolver
+from ..catalog import Catalog
+from ..config import Config
+from ..detect import Baseline, EventKeys, prepare
 
 __all__ = [
     "KEY_FIELDS", "KEYS_SCHEMA", "SORT_COLUMNS", "pack", "unpack", "catalog_for", "events_to_keys",
@@ -39,8 +40,6 @@ __all__ = [
     "unpack_structures", "empty_structure", "assemble", "build_baseline_local", "CONTACT_SCHEMA",
     "NEW_RARE_STRUCTURES",
 ]
-
-_US_PER_DAY = 86_400_000_000
 
 #: EventKeys fields in order: (name, kind) with kind "day" (int64 days), "key" (uint64, shipped as int64) or
 #: "flag" (bool). Derived from the dataclass so that a field added to EventKeys travels too.
@@ -93,30 +92,21 @@ def catalog_for(config: Config) -> Catalog:
 
 
 def events_to_keys(batch: pa.Table | pa.RecordBatch, config: Config, catalog: Catalog | None = None) -> pa.Table:
-    """Conform, resolve and hash a batch of events exactly as ``Engine.process`` does before learning: rows
-    with an invalid timestamp or host are dropped, so are days outside [1, 65535] and (when
-    ``allowlist_learn`` is false) allow-listed events. Row order is kept (sorting happens in Spark)."""
+    """Conform, resolve and hash a batch of events with :func:`raresketch.detect.prepare`, the Engine's own
+    first step: the same rows are dropped (invalid timestamp or host, days outside [1, 65535], past
+    ``max_future_days``, allow-listed agents or destinations when ``allowlist_learn`` is false), except
+    "too old", which needs the stream's order (Spark's input is in event order after its sort). Rows come out
+    in event-time order within the batch (sorting across batches happens in Spark)."""
     if isinstance(batch, pa.RecordBatch):
         batch = pa.Table.from_batches([batch])
-    events = conform(batch)
-    if events.num_rows == 0:
-        return KEYS_SCHEMA.empty_table()
-    ts = events["@timestamp"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
-    days = ts // _US_PER_DAY
-    keep = (days >= 1) & (days <= 65535)
     catalog = catalog or catalog_for(config)
-    if not keep.all():
-        events = events.filter(pa.array(keep))
-        ts = ts[keep]
-    if events.num_rows == 0:
-        return KEYS_SCHEMA.empty_table()
     resolver = _RESOLVERS.get(catalog)
     if resolver is None:
         resolver = _RESOLVERS[catalog] = KeyResolver(catalog)
-    ev, flags = resolver.resolve(events, ts // _US_PER_DAY)
-    if not config.allowlist_learn and flags.allow.any():
-        keep = np.flatnonzero(~flags.allow)
-        ev, ts = ev.take(keep), ts[keep]
+    p = prepare(batch, config, resolver, Counter(), Counter(), today=None)
+    if p is None or p.kidx.size == 0:
+        return KEYS_SCHEMA.empty_table()
+    ev, ts = p.ev, p.ts
     cols = [pa.array(ts, pa.int64())]
     for name, kind in KEY_FIELDS:
         v = getattr(ev, name)
@@ -261,16 +251,12 @@ def _column(batch: pa.Table | pa.RecordBatch, name: str) -> np.ndarray:
 
 def pack_structures(structures: dict[str, KeyedDistinct]) -> bytes:
     """Several named structures as one blob: a packed Baseline-format container (versioned, checksummed)."""
-    from . import _format
-
     names = sorted(structures)
     return pack(_format.pack("Baseline", {"config": {}, "structures": names},
                              [np.frombuffer(structures[n].to_bytes(), dtype=np.uint8) for n in names]))
 
 
 def unpack_structures(blob: bytes) -> dict[str, KeyedDistinct]:
-    from . import _format
-
     params, arrays = _format.unpack(unpack(blob), "Baseline")
     return {n: KeyedDistinct.from_bytes(a.tobytes()) for n, a in zip(params["structures"], arrays)}
 
@@ -352,17 +338,3 @@ def build_baseline_local(events: Iterable[pa.Table], config: Config | None = Non
           for p in _split(contacts, pa_key, parts)]
     return assemble(config, at, merge_baseline_blobs([p for p in partials if p]),
                     merge_new_rare_blobs([p for p in nr if p]), base)
-
-
-def structure_items(bl: Baseline) -> dict[str, dict[int, int]]:
-    """Every structure's (key -> count) and the AgentTable's (agent -> (run first, last)): a comparison of
-    two baselines' contents independent of slot layout."""
-    out: dict[str, dict] = {}
-    for name, kd in bl.structures.items():
-        k, c = kd.items()
-        out[name] = dict(zip(k.tolist(), c.tolist()))
-    k, f, last = bl.agents.items()
-    out["agents"] = dict(zip(k.tolist(), zip(f.tolist(), last.tolist())))
-    out["days"] = {0: (bl.first_day, bl.today)}
-    return out
-

@@ -19,14 +19,13 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
-from . import _spark_core as core
-from .alerts import ALERT_TABLE_SCHEMA, alerts_to_table  # noqa: F401 (ALERT_TABLE_SCHEMA re-exported)
-from .baseline import Baseline
-from .config import Config
-from .engine import Engine
+from . import _core as core
+from ..alerts import ALERT_TABLE_SCHEMA, alerts_to_table  # noqa: F401 (ALERT_TABLE_SCHEMA re-exported)
+from ..config import Config
+from ..detect import Baseline, Engine, Guard
 
 try:
-    from pyspark.sql import DataFrame, SparkSession, Window
+    from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 except ImportError as e:  # pragma: no cover - exercised only without the extra
@@ -246,44 +245,37 @@ def score(df: DataFrame, baseline: Baseline, config: Config | None = None, *, pa
     cols = [c for c in SCORE_ORDER if c in df.columns]
     parts, names = _plain_names(df.repartition(n, _c("host.id")).sortWithinPartitions(*[_c(c) for c in cols]))
     alerts = parts.mapInArrow(run, ALERT_SPARK_SCHEMA)
-    limit = config.max_alerts_per_day
-    w = Window.partitionBy(_c("raresketch.detector"), F.col("_day")).orderBy(
-        _c("@timestamp"), _c("host.id"), _c("rule.name"), _c("raresketch.destination"))
-    return (alerts.withColumn("_day", F.floor(F.unix_micros(_c("@timestamp")) / 86_400_000_000))
-            .withColumn("_n", F.row_number().over(w)).filter(F.col("_n") <= limit).drop("_day", "_n"))
+    # The global volume guard (per detector and day), by the same Guard as the local engine, over all alerts in
+    # event order: alerts are few, so one partition holds them.
+    gcfg = config.replace(dedup_hours=0, max_alerts_per_agent_day=None).to_dict()
+
+    def volume(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        guard = Guard(Config.from_dict(gcfg))
+        for b in batches:
+            kept = guard.filter_table(pa.Table.from_batches([_renamed(b, anames)]))
+            if kept.num_rows:
+                yield from kept.to_batches()
+
+    order = ["@timestamp", "host.id", "rule.name", "raresketch.destination"]
+    ordered, anames = _plain_names(alerts.repartition(1).sortWithinPartitions(*[_c(c) for c in order]))
+    return ordered.mapInArrow(volume, ALERT_SPARK_SCHEMA)
 
 
 class AlertDeduper:
-    """Dedup across calls of :func:`score` (micro-batches, daily jobs): keeps the last emitted time of each
-    (alert name, agent, process, destination) and drops an alert less than ``dedup_hours`` after it. Alerts
-    are few (thousands a day), so this runs on the driver over the collected alerts table."""
+    """Dedup across calls of :func:`score` (micro-batches, daily jobs), by the local engine's :class:`Guard`:
+    keeps the last emitted time of each (alert, agent, process, destination) and drops an alert less than
+    ``dedup_hours`` after it. Alerts are few (thousands a day), so this runs on the driver over the collected
+    alerts table."""
 
     def __init__(self, dedup_hours: float = 24.0):
-        self.window_us = int(dedup_hours * 3_600_000_000)
-        self.last: dict[tuple, int] = {}
-        self.suppressed = 0
+        self.guard = Guard(Config(dedup_hours=dedup_hours, max_alerts_per_day=1 << 62, max_alerts_per_agent_day=None))
+
+    @property
+    def suppressed(self) -> int:
+        return self.guard.suppressed["dedup"]
 
     def filter(self, alerts: pa.Table) -> pa.Table:
-        if alerts.num_rows == 0:
-            return alerts
-        alerts = alerts.sort_by([("@timestamp", "ascending")])
-        ts = alerts["@timestamp"].cast(pa.int64()).to_pylist()
-        key_cols = [alerts[c].to_pylist() for c in ("rule.name", "host.id", "raresketch.process_key",
-                                                     "raresketch.destination")]
-        keep = []
-        for i, t in enumerate(ts):
-            k = tuple(col[i] for col in key_cols)
-            prev = self.last.get(k)
-            if prev is not None and t - prev < self.window_us:
-                self.suppressed += 1
-                keep.append(False)
-                continue
-            self.last[k] = t
-            keep.append(True)
-        if len(self.last) > 100_000:
-            newest = max(ts)
-            self.last = {k: v for k, v in self.last.items() if newest - v < self.window_us}
-        return alerts.filter(pa.array(keep))
+        return self.guard.filter_table(alerts.sort_by([("@timestamp", "ascending")]))
 
 
 def local_session(cores: int = 2, app: str = "raresketch") -> SparkSession:

@@ -1,0 +1,75 @@
+"""The :class:`Alert` record: which rule fired on which event, the triggering event's fields under their ECS
+names, and the figures that made it fire."""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._rules import ALERTS, RULES, AlertDefinition
+
+__all__ = ["Alert", "EVENT_FIELDS"]
+
+#: The triggering event's fields an alert carries (ECS names, in the order the ECS document nests them).
+EVENT_FIELDS: tuple[str, ...] = (
+    "host.id", "host.name", "user.name", "process.name", "process.executable", "process.pid",
+    "process.command_line", "process.hash.sha256", "process.parent.name", "destination.domain", "destination.ip",
+    "destination.port")
+
+
+@dataclass
+class Alert:
+    """One alert: which rule fired on which event, and the figures that made it fire (``evidence``).
+
+    ``event`` holds the triggering event's :data:`EVENT_FIELDS` under their ECS names (``alert.event["host.name"]``);
+    ``destination`` is what dedup keys on (the cloud resource, else the IM destination's name or address).
+    """
+
+    detector: str
+    variation: str
+    timestamp: _dt.datetime
+    process_key: str | None
+    destination: str
+    event: dict[str, Any] = field(default_factory=dict)
+    variations: list[str] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    cloud_resource: str | None = None
+    im_service: str | None = None
+    #: Position of the event among all events the engine processed (sorted by time within each batch).
+    row: int | None = None
+
+    @property
+    def definition(self) -> AlertDefinition:
+        return ALERTS[(self.detector, self.variation)]
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def severity(self) -> str:
+        return self.definition.severity
+
+    @property
+    def host_id(self) -> str:
+        return self.event.get("host.id")
+
+    def explain(self) -> str:
+        """A one-line reason an analyst can read: the rule's sentence, then the clause of each matched
+        variation, least specific first (texts in ``data/rules``)."""
+        rule = RULES[self.detector]
+        values = {"cloud_resource": self.cloud_resource, "process_key": self.process_key,
+                  "im_service": self.im_service}
+        values.update({k: ", ".join(v) if isinstance(v, list) else v for k, v in self.evidence.items()})
+        parts = [rule.why.format_map(_Missing(values))]
+        for d in reversed(rule.variations):
+            if d.why and d.variation in self.variations:
+                parts.append(d.why.format_map(_Missing(values)))
+        return "; ".join(parts)
+
+
+class _Missing(dict):
+    """Format values; a key the evidence lacks reads ``None`` (as ``dict.get`` did)."""
+
+    def __missing__(self, key: str) -> None:
+        return None

@@ -1,0 +1,85 @@
+"""Alerts as ECS-style JSON documents (``event.kind: "alert"``, ``rule.*``, ``threat.*``) and JSON lines."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from typing import IO, Any, Iterable
+
+from ._alert import EVENT_FIELDS, Alert
+
+__all__ = ["to_ecs", "write_alerts", "SEVERITY_ID"]
+
+#: ECS ``event.severity`` / OCSF ``severity_id`` of each severity.
+SEVERITY_ID = {"informational": 1, "low": 2, "medium": 3, "high": 4}
+
+
+def iso(ts: _dt.datetime) -> str:
+    """ISO 8601 in UTC with microseconds and a ``Z``."""
+    return ts.astimezone(_dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    """The dict without None values and without sub-dicts left empty by that (recursively)."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            v = drop_none(v)
+            if not v:
+                continue
+        if v is not None:
+            out[k] = v
+    return out
+
+
+def _nest(fields: dict[str, Any]) -> dict[str, Any]:
+    """``{"host.id": x, "host.name": y}`` -> ``{"host": {"id": x, "name": y}}`` (in the order given)."""
+    out: dict[str, Any] = {}
+    for path, v in fields.items():
+        *parents, leaf = path.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = v
+    return out
+
+
+def to_ecs(alert: Alert) -> dict[str, Any]:
+    """The alert as a nested ECS-style document (``event.kind: "alert"``, ``rule.*``, ``threat.*``)."""
+    d = alert.definition
+    doc = {
+        "@timestamp": iso(alert.timestamp),
+        "message": d.description,
+        "event": {"kind": "alert", "category": ["network", "threat"], "type": ["connection", "indicator"],
+                  "module": "raresketch", "dataset": "raresketch.alerts", "severity": SEVERITY_ID[d.severity]},
+        "rule": {"name": d.name, "id": f"raresketch.{d.id}", "description": d.description,
+                 "category": d.detector, "ruleset": "raresketch"},
+        "threat": {"framework": "MITRE ATT&CK",
+                   "tactic": {"id": d.tactic_id, "name": d.tactic_name,
+                              "reference": f"https://attack.mitre.org/tactics/{d.tactic_id}/"},
+                   "technique": {"id": d.technique_id, "name": d.technique_name,
+                                 "reference": "https://attack.mitre.org/techniques/"
+                                              + d.technique_id.replace(".", "/") + "/"}},
+    }
+    doc.update(_nest({f: alert.event.get(f) for f in EVENT_FIELDS}))
+    doc["raresketch"] = {"detector": d.detector, "variation": d.variation, "severity": d.severity,
+                         "variations": list(alert.variations), "destination": alert.destination,
+                         "process_key": alert.process_key, "cloud": {"resource": alert.cloud_resource},
+                         "im": {"service": alert.im_service}, "evidence": dict(alert.evidence),
+                         "why": alert.explain(), "attacker_goals": d.attacker_goals,
+                         "investigative_actions": list(d.investigative_actions)}
+    return drop_none(doc)
+
+
+def write_alerts(alerts: Iterable[Alert], out: IO[str], output_format: str = "ecs") -> int:
+    """Write alerts as JSON lines (``ecs`` or ``ocsf``) to a text stream; returns the number written."""
+    from ._ocsf import to_ocsf
+
+    conv = {"ecs": to_ecs, "ocsf": to_ocsf}.get(output_format)
+    if conv is None:
+        raise ValueError(f"output format must be 'ecs' or 'ocsf', not {output_format!r}")
+    n = 0
+    for a in alerts:
+        out.write(json.dumps(conv(a), separators=(",", ":"), default=str))
+        out.write("\n")
+        n += 1
+    return n

@@ -1,0 +1,10 @@
+"""Detection: the windowed :class:`Baseline`, the two detectors' rules and gates, the :class:`Guard` (dedup and
+volume) and the :class:`Engine` that runs prepare -> keys -> observe -> rules -> guard -> alerts."""
+from ._baseline import STRUCTURES, Baseline, EventKeys, Priors, normalize_command_line, structure_sizes
+from ._engine import Engine
+from ._guard import Guard, dedup_key
+from ._prepare import Prepared, prepare
+from ._rules import Matches, gate, match
+
+__all__ = ["Baseline", "Engine", "EventKeys", "Guard", "Matches", "Prepared", "Priors", "STRUCTURES", "dedup_key",
+           "gate", "match", "normalize_command_line", "prepare", "structure_sizes"]

@@ -1,0 +1,101 @@
+"""Step one of every path that learns or scores (the Engine's and Spark's): from a raw batch to the keys of the
+events that will be learned, with every drop counted. One implementation, so both build the same baseline."""
+from __future__ import annotations
+
+import datetime as _dt
+import fnmatch
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from ..config import Config
+from ..events import conform
+from .._keys import Flags, KeyResolver, _one_chunk
+from ._baseline import EventKeys
+
+__all__ = ["Prepared", "prepare", "allowed_agents"]
+
+_US_PER_DAY = 86_400_000_000
+
+
+@dataclass
+class Prepared:
+    """A batch ready to learn: ``events`` is the whole conformed batch in event-time order; ``kidx`` the rows
+    kept (their keys ``ev``, catalogue ``flags``, allow-list mask, event times in µs and the newest day when each
+    is scored); rows not kept were counted by reason."""
+
+    events: pa.Table
+    kidx: np.ndarray
+    ev: EventKeys
+    flags: Flags
+    allow: np.ndarray
+    ts: np.ndarray
+    ref_day: np.ndarray
+
+
+def allowed_agents(events: pa.Table, patterns: tuple[str, ...]) -> np.ndarray:
+    """Events whose host.id or host.name matches a glob of ``patterns`` (case-insensitive; once per distinct
+    value)."""
+    out = np.zeros(events.num_rows, dtype=bool)
+    pats = [p.lower() for p in patterns]
+    for col in ("host.id", "host.name"):
+        enc = events[col].combine_chunks().dictionary_encode()
+        hit = np.array([v is not None and any(fnmatch.fnmatchcase(v.lower(), p) for p in pats)
+                        for v in enc.dictionary.to_pylist()] + [False], dtype=bool)
+        idx = enc.indices.fill_null(len(enc.dictionary)).to_numpy(zero_copy_only=False)
+        out |= hit[idx]
+    return out
+
+
+def prepare(batch: pa.Table, config: Config, resolver: KeyResolver, stats: Counter, suppressed: Counter,
+            today: int | None) -> Prepared | None:
+    """Conform, sort by ``@timestamp``, drop (and count in ``stats``) invalid rows, days outside [1, 65535],
+    events past ``max_future_days``, and — when ``today`` is given (the baseline's newest day; None for Spark's
+    unordered partitions) — events ``training_days`` or more older than the newest day seen so far; resolve the
+    rest through ``resolver``; drop allow-listed events when ``allowlist_learn`` is false (``suppressed``).
+    None when nothing is left of the batch. O(n) plus the resolver's O(new distinct values)."""
+    n_in = batch.num_rows
+    events = conform(batch)
+    if events.num_rows < n_in:
+        stats["skipped_invalid"] += n_in - events.num_rows
+    if events.num_rows == 0:
+        return None
+    ts = _one_chunk(events.column("@timestamp")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    if ts.size > 1 and not (ts[1:] >= ts[:-1]).all():           # readers already yield sorted batches
+        order = np.argsort(ts, kind="stable")
+        events, ts = events.take(pa.array(order)), ts[order]
+    days = ts // _US_PER_DAY
+    ok = (days >= 1) & (days <= 65535)
+    if not ok.all():
+        stats["skipped_timestamp_out_of_range"] += int((~ok).sum())
+    if config.max_future_days is not None:
+        future = ok & (days > _dt.datetime.now(_dt.timezone.utc).timestamp() // 86400 + config.max_future_days)
+        if future.any():
+            stats["skipped_future"] += int(future.sum())
+            ok &= ~future
+    if today is not None:
+        # Too old: W or more days before the newest day seen so far (including earlier events of this batch).
+        newest = np.maximum.accumulate(np.maximum(np.where(ok, days, 0), today))
+        newest = np.concatenate([[today], newest[:-1]]) if len(newest) else newest
+        too_old = ok & (days <= newest - config.training_days)
+        if too_old.any():
+            stats["too_old"] += int(too_old.sum())
+        keep = ok & ~too_old
+        ref_day = np.maximum(newest, days)               # the newest day when each event is scored
+    else:
+        keep, ref_day = ok, days
+    ev, flags = resolver.resolve(events, days)
+    allow = flags.allow
+    if config.allow_agents:
+        allow = allow | allowed_agents(events, config.allow_agents)
+    if not config.allowlist_learn and allow.any():
+        suppressed["allowlist"] += int((allow & keep).sum())
+        keep &= ~allow
+    kidx = np.flatnonzero(keep)                      # kept row -> row of ``events``
+    if kidx.size == 0:
+        return Prepared(events, kidx, ev.take(kidx), flags.take(kidx), allow[kidx], ts[kidx], ref_day[kidx])
+    if kidx.size < events.num_rows:
+        ev, flags, allow, ref_day, ts = ev.take(kidx), flags.take(kidx), allow[kidx], ref_day[kidx], ts[kidx]
+    return Prepared(events, kidx, ev, flags, allow, ts, ref_day)
