@@ -278,7 +278,48 @@ class Catalog:
             ids = self._batch_resolver.lookup(table).flags.ids
         return ids.table()
 
+    def explain(self, name: str | None, ip: str | None = None) -> dict[str, Any]:
+        """What a destination (``destination.domain`` = ``name``, ``destination.ip`` = ``ip``) resolves to, as
+        :meth:`resolve_batch` resolves it, and why: the :data:`RESOLVED_SCHEMA` destination columns (short
+        names), ``source`` (0 none, 1 the name, 2 the address, 3 the name's own IP literal) and ``why``, one
+        line per decision (which source won, which suffix rule, network or list matched, what allow-listed it)."""
+        t = pa.table({"destination.domain": pa.array([name], pa.string()),
+                      "destination.ip": pa.array([ip], pa.string())})
+        with self._batch_lock:
+            flags = CatalogResolver(self, 16).lookup(t).flags
+        r = flags.ids.table().to_pylist()[0]
+        src, im_src = int(flags.source[0]), int(flags.ids.im_source[0])
+        out = {short: r["raresketch." + col] for short, col in _EXPLAINED.items()}
+        out["source"] = src
+        host = self.resolve_host(name) if name is not None else None
+        why = [("no name and no address: nothing to resolve", "the name", "the event's address",
+                "the name's own IP literal")[src] + (f" {out['destination']!r} decides the destination" if src else "")]
+        if src == 1 and host.cloud_provider is not None:
+            n, label = host.name, host.cloud_label
+            rule = n[len(label) + 1:] if label and n.startswith(label + ".") else n
+            why.append(f"cloud suffix rule matched: {rule!r} -> provider {host.cloud_provider}, service "
+                       f"{host.cloud_service}" + (f", label {label!r}" if label else " (the provider's own endpoint)")
+                       + " (PSL PRIVATE blocks, cloud_suffixes.tsv, extensions)")
+        elif src == 1:
+            why.append("no cloud suffix rule matches the name")
+        if src in (2, 3) or out["ip_provider"]:
+            addr = ip if src != 3 else out["destination"]
+            why.append(f"address {addr!r}: " + (f"published network of {out['ip_provider']} (ip_ranges)"
+                                                 if out["ip_provider"] else "in no published network"))
+        if im_src == 1:
+            why.append(f"IM domain list matched the name: {out['im_service']} (im_domains.tsv, extensions)")
+        elif im_src in (2, 3):
+            why.append(f"IM network of {out['im_service']} (ip_ranges)")
+        if out["allowlisted"]:
+            why.append("allow-listed by an extension's [allow] destinations (exact name or address, or '.suffix')")
+        out["why"] = why
+        return out
 
+
+# Catalog.explain's keys -> RESOLVED_SCHEMA columns (without the ``raresketch.`` prefix)
+_EXPLAINED = {"destination": "destination.key", "cloud_resource": "cloud.resource", "cloud_provider": "cloud.provider",
+              "cloud_service": "cloud.service", "ip_provider": "destination.ip_provider", "im_service": "im.service",
+              "allowlisted": "allowlisted"}
 _MAYBE_IP_RE = re.compile(_MAYBE_IP)
 
 
