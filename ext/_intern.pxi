@@ -112,8 +112,8 @@ cdef inline object _u8(a):
 
 
 def gather_keys(d, dom, i, ip, p, proc):
-    """The key resolver's per-row pass (raresketch._keys.KeyResolver.resolve): from the ids of each row's
-    destination name ``d``, address ``i`` and process tuple ``p`` (int32 arrays from :class:`KeyIndex`) and the
+    """The key resolver's per-row pass (raresketch.catalog._resolver.CatalogResolver.lookup): from the ids of each
+    row's destination name ``d``, address ``i`` and process tuple ``p`` (int32 arrays from :class:`KeyIndex`) and the
     attribute columns of those ids (dicts of numpy arrays indexed by id: ``dom`` has has_name, is_lit, R, K, S,
     allow and lit_R, lit_K, lit_S, lit_allow; ``ip`` has R, K, S, allow, valid; ``proc`` has P, script, writable,
     renamed, allow; ``dom``/``ip`` None when the batch has no such column), per row:

@@ -126,7 +126,8 @@ class _Attrs:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the index and of the numeric columns (the texts are shared with the catalogue's memos)."""
+        """Bytes of the index and of the columns; a text column counts its pointers (8 bytes per id), not the
+        strings themselves (about 50-150 bytes per distinct name or address more)."""
         return self.index.nbytes + sum(c.nbytes for c in self.cols.values())
 
 
@@ -157,7 +158,8 @@ class CatalogResolver:
         The catalogue whose answers are cached (one resolver per catalogue).
     limit : int
         Distinct values kept per identity (destination names, addresses, process tuples); about 40 bytes each
-        plus the texts (shared with the catalogue's memos).
+        for the keys and flags, plus the texts (about 100-250 bytes per distinct name or address: pointers and
+        the normalised name, address and resource strings).
 
     ``names`` maps cloud-resource and process keys to their text (bounded, for inspection and evidence).
     Cost per batch: O(rows) compiled/numpy work plus O(new distinct values) catalogue calls. Not thread-safe.
