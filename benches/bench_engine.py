@@ -16,7 +16,7 @@ import pytest
 from workloads import N
 
 import raresketch as rs
-from raresketch._keys import KeyResolver
+from raresketch.detect import KeyResolver
 from raresketch.catalog import Catalog
 from raresketch.events import conform
 from raresketch.simulate import Organisation

@@ -112,8 +112,8 @@ cdef inline object _u8(a):
 
 
 def gather_keys(d, dom, i, ip, p, proc):
-    """The key resolver's per-row pass (raresketch._keys.KeyResolver.resolve): from the ids of each row's
-    destination name ``d``, address ``i`` and process tuple ``p`` (int32 arrays from :class:`KeyIndex`) and the
+    """The key resolver's per-row pass (raresketch.catalog._resolver.CatalogResolver.lookup): from the ids of each
+    row's destination name ``d``, address ``i`` and process tuple ``p`` (int32 arrays from :class:`KeyIndex`) and the
     attribute columns of those ids (dicts of numpy arrays indexed by id: ``dom`` has has_name, is_lit, R, K, S,
     allow and lit_R, lit_K, lit_S, lit_allow; ``ip`` has R, K, S, allow, valid; ``proc`` has P, script, writable,
     renamed, allow; ``dom``/``ip`` None when the batch has no such column), per row:
@@ -121,9 +121,12 @@ def gather_keys(d, dom, i, ip, p, proc):
     - resource R and kind K: the name's when it has one, else the event's address's when valid, else the name's own
       IP literal's; IM service S: the name's, else (no valid address) its literal's, else the address's;
     - allow: the name's, the literal's where it is used, the valid address's, or the process's;
-    - the process key P and its script / writable / renamed flags.
+    - the process key P and its script / writable / renamed flags;
+    - which source won, as uint8 codes (0 none, 1 the event's name, 2 the event's address, 3 the name's own IP
+      literal): ``source`` for R and K, ``im_source`` for S, ``address`` for the address (2, else 3, else 0).
 
-    Returns ``(resource, kind, im, allow, process, script, writable, renamed)``. One pass, O(n), GIL released.
+    Returns ``(resource, kind, im, allow, process, script, writable, renamed, source, im_source, address)``. One
+    pass, O(n), GIL released. This is the one place where the precedence is written.
     """
     cdef Py_ssize_t r, n = len(p)
     cdef bint has_dom = dom is not None, has_ip = ip is not None
@@ -161,6 +164,10 @@ def gather_keys(d, dom, i, ip, p, proc):
     cdef uint8_t[::1] o_script = script.view(np.uint8)
     cdef uint8_t[::1] o_writable = writable.view(np.uint8)
     cdef uint8_t[::1] o_renamed = renamed.view(np.uint8)
+    source, im_source, address = (np.empty(n, np.uint8) for _ in range(3))
+    cdef uint8_t[::1] o_src = source
+    cdef uint8_t[::1] o_imsrc = im_source
+    cdef uint8_t[::1] o_addr = address
     cdef int32_t a, b, c
     cdef bint name, lit, valid
     cdef uint64_t s
@@ -177,21 +184,31 @@ def gather_keys(d, dom, i, ip, p, proc):
             if name:
                 o_r[r] = d_r[a]
                 o_k[r] = d_k[a]
+                o_src[r] = 1
             elif valid:
                 o_r[r] = i_r[b]
                 o_k[r] = i_k[b]
+                o_src[r] = 2
             elif lit:
                 o_r[r] = d_lr[a]
                 o_k[r] = d_lk[a]
                 al |= d_lallow[a]
+                o_src[r] = 3
             else:
                 o_r[r] = 0
                 o_k[r] = 0
+                o_src[r] = 0
+            o_addr[r] = 2 if valid else (3 if lit else 0)
             s = d_s[a] if has_dom else 0
+            o_imsrc[r] = 1 if s != 0 else 0
             if s == 0 and has_dom and not valid:
                 s = d_ls[a]
+                if s != 0:
+                    o_imsrc[r] = 3
             if s == 0 and valid:
                 s = i_s[b]
+                if s != 0:
+                    o_imsrc[r] = 2
             o_s[r] = s
             if has_dom:
                 al |= d_allow[a]
@@ -202,4 +219,4 @@ def gather_keys(d, dom, i, ip, p, proc):
             o_script[r] = p_script[c]
             o_writable[r] = p_writable[c]
             o_renamed[r] = p_renamed[c]
-    return resource, kind, im, allow, process, script, writable, renamed
+    return resource, kind, im, allow, process, script, writable, renamed, source, im_source, address

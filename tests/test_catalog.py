@@ -8,7 +8,7 @@ import random
 import pyarrow as pa
 import pytest
 
-from raresketch._catalog_ip import IpOwner, IpTable, parse_cidrs, refresh_ip_ranges
+from raresketch.catalog import IpOwner, IpTable, parse_cidrs, refresh_ip_ranges
 from raresketch._readers import read_events
 from raresketch.catalog import RESOLVED_SCHEMA, Catalog, default_catalog, process_key, psl_private_blocks
 
@@ -268,8 +268,13 @@ def test_resolve_batch_once_per_distinct_value():
              "process.executable": f"C:\\p\\{i % 5}.exe"} for i in range(20000)]
     r = c.resolve_batch(_batch(rows))
     assert r.num_rows == 20000
-    assert len(c._host_rows) == 50                      # one memo row per distinct name
+    seen = c._batch_resolver                            # one cached answer per distinct name / address / process
+    assert (len(seen._dom.index), len(seen._ip.index), len(seen._proc.index)) == (50, 7, 5)
     assert c._process.cache_info().misses == 5
+    calls = []
+    c.host_rows = lambda values: calls.append(values) or Catalog.host_rows(c, values)
+    assert c.resolve_batch(_batch(rows[::-1])).equals(r.take(pa.array(range(19999, -1, -1))))
+    assert calls == [] and len(seen._dom.index) == 50   # a second batch of known values asks the catalogue nothing
     assert r.column("raresketch.cloud.resource").to_pylist()[:2] == ["aws/s3/b0", "aws/s3/b1"]
     # same answer as the scalar API
     for i in (0, 1, 4999, 19999):
@@ -299,7 +304,7 @@ def test_resolve_real_otrf_batch(cat):
 def _host_tuple_by_full_walk(cat, name):
     """The definition _host_tuples memoises per parent domain: a full suffix-rule walk of the name and every
     suffix of it for IM services and allow-listing."""
-    from raresketch.catalog import _ip_literal
+    from raresketch.catalog._catalog import _ip_literal
     from raresketch.events import normalize_domain
 
     n = normalize_domain(name)

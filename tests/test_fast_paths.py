@@ -141,7 +141,7 @@ def test_maybe_ip_never_misses_an_address(ip_corpus, domain_corpus):
     for v, maybe in zip(vals, m.tolist()):
         if not maybe:
             assert normalize_ip(v) is None, v
-    from raresketch.catalog import _ip_literal
+    from raresketch.catalog._catalog import _ip_literal
 
     for v in vals:
         if v is not None:

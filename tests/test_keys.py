@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import random
 
 import numpy as np
 import pyarrow as pa
@@ -12,7 +13,7 @@ import pytest
 
 from raresketch import Catalog, conform, default_catalog
 from raresketch.sketches import hash64, hash_pair
-from raresketch._keys import KeyResolver
+from raresketch.detect import KeyResolver
 from raresketch.detect import normalize_command_line
 from raresketch.simulate import Organisation
 
@@ -124,3 +125,43 @@ def test_names_are_remembered_and_bounded():
     res = default_catalog().resolve_batch(b)["raresketch.cloud.resource"].to_pylist()
     for k, name in zip(ev.resource[ev.is_cloud][:50].tolist(), [x for x in res if x is not None][:50]):
         assert r.names[k] == name
+
+
+def _texts_of_resolve_batch(cat: Catalog, events: pa.Table, rows: np.ndarray) -> dict[str, list]:
+    r = cat.resolve_batch(events.take(pa.array(rows, pa.int64())))
+    return {c: r[c].to_pylist() for c in ("raresketch.process.key", "raresketch.cloud.resource",
+                                          "raresketch.cloud.provider", "raresketch.cloud.service",
+                                          "raresketch.im.service", "raresketch.process.script_engine")}
+
+
+def test_flags_texts_equal_resolve_batch(allow_catalog):
+    """flags.texts(rows) (the resolver's per-id texts picked by the winning source) against resolve_batch on those
+    rows, on random, edge and simulated batches, with rows in any order and after Flags.take; and the source code
+    says where the destination came from."""
+    from test_fast_paths import random_batch
+
+    rng = np.random.default_rng(5)
+    sim = list(itertools.islice(Organisation(agents=40, days=12, seed=4).batches(20_000), 3))
+    for cat in (default_catalog(), allow_catalog):
+        resolver = KeyResolver(cat, limit=300)           # small: emptied and refilled inside the stream
+        batches = [_edge_table(), *sim] + [conform(random_batch(random.Random(s), 2000, 0.0)) for s in range(4)]
+        kept = []
+        for b in batches:
+            _, flags = resolver.resolve(b, np.zeros(b.num_rows, np.int64))
+            rows = rng.permutation(b.num_rows)[: max(1, b.num_rows // 3)]
+            assert flags.texts(rows) == _texts_of_resolve_batch(cat, b, rows)
+            taken = flags.take(rows[::2])
+            assert taken.texts(rows) == flags.texts(rows)      # texts read rows of the original batch
+            assert np.array_equal(taken.source, flags.source[rows[::2]])
+            kept.append((b, flags, rows))
+            dom = b["destination.domain"].combine_chunks()
+            ip = b["destination.ip"].combine_chunks()
+            res = cat.resolve_batch(b)["raresketch.destination.key"].to_pylist()
+            src = flags.source
+            assert set(np.unique(src).tolist()) <= {0, 1, 2, 3}
+            assert all(k is None for k in np.array(res, object)[src == 0])
+            assert not pc.is_null(dom).to_numpy(zero_copy_only=False)[(src == 1) | (src == 3)].any()
+            assert not pc.is_null(ip).to_numpy(zero_copy_only=False)[src == 2].any()
+            assert pc.is_null(ip).to_numpy(zero_copy_only=False)[src == 3].all()
+        for b, flags, rows in kept:                       # still right after later batches refilled the caches
+            assert flags.texts(rows) == _texts_of_resolve_batch(cat, b, rows)

@@ -3,8 +3,9 @@ volume) and the :class:`Engine` that runs prepare -> keys -> observe -> rules ->
 from ._baseline import STRUCTURES, Baseline, EventKeys, Priors, normalize_command_line, structure_sizes
 from ._engine import Engine
 from ._guard import Guard, dedup_key
+from ._keys import KeyResolver
 from ._prepare import Prepared, prepare
 from ._rules import Matches, gate, match
 
-__all__ = ["Baseline", "Engine", "EventKeys", "Guard", "Matches", "Prepared", "Priors", "STRUCTURES", "dedup_key",
+__all__ = ["Baseline", "Engine", "EventKeys", "Guard", "KeyResolver", "Matches", "Prepared", "Priors", "STRUCTURES", "dedup_key",
            "gate", "match", "normalize_command_line", "prepare", "structure_sizes"]

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from .. import _format
-from .._keys import KeyResolver, _one_chunk
+from ._keys import KeyResolver, _one_chunk
 from .._state import atomic_write_bytes, read_state_bytes
 from ..alerts import EVENT_FIELDS, Alert
 from ..catalog import Catalog, default_catalog
@@ -33,8 +33,6 @@ __all__ = ["Engine"]
 log = logging.getLogger("raresketch")
 
 _US_PER_MIN = 60_000_000
-_TEXTS = ("raresketch.process.key", "raresketch.cloud.resource", "raresketch.cloud.provider",
-          "raresketch.cloud.service", "raresketch.im.service", "raresketch.process.script_engine")
 
 
 def _false(col: pa.Array, idx: np.ndarray) -> np.ndarray:
@@ -133,7 +131,7 @@ class Engine:
         rows = p.kidx[cand]
         sub = p.events.take(pa.array(rows))
         cols = {c: sub.column(c).to_pylist() for c in EVENT_FIELDS}
-        texts = self._texts(p, rows)
+        texts = p.flags.texts(rows)
         out: list[Alert] = []
         for j, i in enumerate(cand.tolist()):
             day = int(p.ev.days[i])
@@ -164,10 +162,6 @@ class Engine:
                 out.append(a)
         self.guard.prune(int(p.ts[-1] // _US_PER_MIN))
         return out
-
-    def _texts(self, p: Prepared, rows: np.ndarray) -> dict[str, list]:
-        resolved = self.catalog.resolve_batch(p.events.take(pa.array(rows)))
-        return {c: resolved.column(c).to_pylist() for c in _TEXTS}
 
     def habitual_explorers(self) -> list[tuple[str, int]]:
         """Processes that met ``habitual_explorer_n`` or more rare cloud resources first in the window, with

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from ..config import Config
 from ..events import conform
-from .._keys import Flags, KeyResolver, _one_chunk
+from ._keys import Flags, KeyResolver, _one_chunk
 from ._baseline import EventKeys
 
 __all__ = ["Prepared", "prepare", "allowed_agents"]

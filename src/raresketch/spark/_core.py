@@ -28,10 +28,9 @@ import pyarrow as pa
 
 from .. import _format
 from .._core import AgentTable, KeyedDistinct, hash_pair
-from .._keys import KeyResolver
 from ..catalog import Catalog
 from ..config import Config
-from ..detect import Baseline, EventKeys, prepare
+from ..detect import Baseline, EventKeys, KeyResolver, prepare
 
 __all__ = [
     "KEY_FIELDS", "KEYS_SCHEMA", "SORT_COLUMNS", "pack", "unpack", "catalog_for", "events_to_keys",

@@ -1,0 +1,106 @@
+"""The shipped lists (``data/catalog/*.tsv``, ``ip_ranges/``, the PSL PRIVATE blocks) and their provenance.
+
+Every list carries its source, date and licence in its leading ``#`` comment lines; :func:`load_shipped` records
+the relevant lines by list name, which :meth:`Catalog.sources` returns. See ``data/catalog/README.md``.
+"""
+from __future__ import annotations
+
+import os
+from importlib import resources
+from typing import Callable
+
+from ._ip import IpOwner, parse_cidrs, refresh_ip_ranges
+from ._process import ProcessRules
+from ._suffix import SuffixTrie, derive_service, psl_private_blocks
+
+__all__ = ["data_dir", "load_shipped", "read_tsv", "refresh"]
+
+
+def data_dir() -> str:
+    """The folder of the shipped lists (``raresketch/data/catalog``)."""
+    return str(resources.files("raresketch") / "data" / "catalog")
+
+
+def read_tsv(path: str) -> tuple[list[dict], list[str]]:
+    """Rows (dicts by header) and the leading ``#`` comment lines (provenance) of a TSV file."""
+    rows, comments, header = [], [], None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith("#"):
+                comments.append(line[1:].strip())
+                continue
+            if not line.strip():
+                continue
+            parts = line.split("\t")
+            if header is None:
+                header = parts
+                continue
+            parts += [""] * (len(header) - len(parts))
+            rows.append(dict(zip(header, parts)))
+    return rows, comments
+
+
+def load_shipped(trie: SuffixTrie, add_im: Callable[[str, str, str], None], process: ProcessRules,
+                 use_psl: bool, ip_ranges_dir: str | None) -> tuple[dict[str, str], list]:
+    """Fill ``trie`` (PSL PRIVATE cloud blocks first, then ``cloud_suffixes.tsv``, which wins on naming),
+    the IM domains (through ``add_im(service, match, domain)``) and ``process`` from the shipped lists.
+
+    Returns the provenance by list name and the ``(network, priority, owner)`` entries of the published networks
+    (from ``ip_ranges_dir``, else ``$RARESKETCH_IP_RANGES``, else the shipped snapshot)."""
+    data = data_dir()
+    sources: dict[str, str] = {}
+    proj, com = read_tsv(os.path.join(data, "cloud_suffixes.tsv"))
+    sources["cloud_suffixes.tsv"] = " ".join(com[1:3])
+    proj_services = [(r["suffix"], r["provider"], r["service"]) for r in proj]
+    if use_psl:
+        sections, com = read_tsv(os.path.join(data, "psl_sections.tsv"))
+        wanted = {r["title"]: (r["provider"], r["service"]) for r in sections}
+        blocks, meta = psl_private_blocks()
+        sources["public_suffix_list"] = (
+            f"publicsuffixlist package PSL VERSION {meta.get('version')} COMMIT {meta.get('commit')}, "
+            f"{len(wanted)} PRIVATE blocks selected by psl_sections.tsv")
+        for title, rules in blocks:
+            if title not in wanted:
+                continue
+            prov, svc = wanted[title]
+            for rule in rules:
+                trie.add(rule, (prov, derive_service(rule, svc, proj_services)), override=False)
+    for r in proj:  # project list wins on naming
+        trie.add(r["suffix"], (r["provider"], r["service"]), override=True)
+
+    rows, com = read_tsv(os.path.join(data, "im_domains.tsv"))
+    sources["im_domains.tsv"] = " ".join(com[:3])
+    for r in rows:
+        add_im(r["service"], r["match"], r["domain"])
+
+    prov_rows, com = read_tsv(os.path.join(data, "ip_providers.tsv"))
+    sources["ip_ranges"] = " ".join(com[1:4])
+    ip_dir = ip_ranges_dir or os.environ.get("RARESKETCH_IP_RANGES") or os.path.join(data, "ip_ranges")
+    ip_entries: list = []
+    for r in prov_rows:
+        owner = IpOwner(r["provider"], r["kind"], r["im_service"] or None)
+        for fam in ("ipv4", "ipv6"):
+            p = os.path.join(ip_dir, r["directory"], f"{fam}_merged.txt")
+            if os.path.exists(p):
+                with open(p, encoding="utf-8") as f:
+                    ip_entries += [(n, int(r["priority"]), owner) for n in parse_cidrs(f.read())]
+    if ip_dir != os.path.join(data, "ip_ranges"):
+        sources["ip_ranges"] += f" (overridden by {ip_dir})"
+
+    eng_rows, com = read_tsv(os.path.join(data, "script_engines.tsv"))
+    sources["script_engines.tsv"] = " ".join(com[2:4])
+    for r in eng_rows:
+        process.add_engine(r["os"], r["pattern"], r["engine"])
+    uw_rows, com = read_tsv(os.path.join(data, "user_writable_paths.tsv"))
+    sources["user_writable_paths.tsv"] = " ".join(com[3:5])
+    for r in uw_rows:
+        process.add_writable(r["os"], r["pattern"])
+    return sources, ip_entries
+
+
+def refresh(dest: str | None = None, timeout: float = 20.0) -> str:
+    """Re-download every shipped provider's published networks (see :func:`refresh_ip_ranges`) into ``dest``;
+    returns ``dest``. Raises ``RuntimeError`` (one line, naming the URL) when the network does not allow it."""
+    rows, _ = read_tsv(os.path.join(data_dir(), "ip_providers.tsv"))
+    return refresh_ip_ranges([r["directory"] for r in rows], dest, timeout)

@@ -1,0 +1,75 @@
+"""From conformed events to the 64-bit keys and flags the baseline and detectors consume (private).
+
+:class:`KeyResolver` is the one path from an :data:`~raresketch.EVENT_SCHEMA` batch to
+:class:`~raresketch.detect.EventKeys` (the Engine's and Spark's). The catalogue's part — per-stream caches of its
+answers by distinct value, ids, keys, flags, texts and which source won — is
+:class:`~raresketch.catalog._resolver.CatalogResolver` (the catalogue runs only for values never seen before in
+the stream); this module adds what the baseline needs on top: the agent and binary keys, and the scripting-engine
+parent and command-line keys. Results are identical to resolving each row with :meth:`Catalog.resolve_batch` and
+hashing its strings (tests/test_keys.py checks that).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .._core import hash64, hash_pair
+from ..catalog import CatalogResolver, Flags
+from ._baseline import EventKeys, normalize_command_line
+
+__all__ = ["KeyResolver", "Flags"]
+
+
+def _one_chunk(col: pa.ChunkedArray) -> pa.Array:
+    """The column as one array (no copy when it already is one chunk)."""
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+
+
+class KeyResolver(CatalogResolver):
+    """Keys and flags of conformed event batches through per-stream caches of the catalogue's answers (see
+    :class:`~raresketch.catalog._resolver.CatalogResolver` for the parameters, ``names`` and the caches).
+
+    Cost per batch: O(rows) compiled/numpy work plus O(new distinct values) catalogue calls, plus one Python call
+    per distinct command line of a scripting engine in the batch.
+    """
+
+    # ---- per batch ------------------------------------------------------------------------------------
+    def resolve(self, events: pa.Table, days: np.ndarray) -> tuple[EventKeys, Flags]:
+        """Keys and flags of every row of a conformed batch (``days``: days since 1970-01-01 per row). The flags'
+        :meth:`~raresketch.catalog._resolver.Flags.texts` gives the catalogue's texts of any of its rows."""
+        n = events.num_rows
+        found = self.lookup(events)
+        process, resource, im = found.process, found.resource, found.im
+        sha = _one_chunk(events.column("process.hash.sha256"))
+        if sha.null_count == n:
+            binary = process
+        else:
+            binary = hash64(sha)
+            if sha.null_count:
+                np.copyto(binary, process, where=~sha.is_valid().to_numpy(zero_copy_only=False))
+
+        # scripting engines: parent and command line, on their rows only
+        is_script, has_cmd = np.zeros(n, bool), np.zeros(n, bool)
+        parent_engine, cmd_keys = np.zeros(n, np.uint64), np.zeros(n, np.uint64)
+        si = np.flatnonzero(found.script)
+        if si.size:
+            sidx = pa.array(si)
+            parent = _one_chunk(events.column("process.parent.name")).take(sidx)
+            has_parent = parent.is_valid().to_numpy(zero_copy_only=False)
+            is_script[si] = has_parent
+            engine = found.engine_keys(si)
+            parent_engine[si] = np.where(has_parent, hash_pair(hash64(pc.utf8_lower(parent)), engine), 0)
+            cmd = _one_chunk(events.column("process.command_line")).take(sidx)
+            ci = si[cmd.is_valid().to_numpy(zero_copy_only=False)]
+            if ci.size:
+                has_cmd[ci] = True
+                enc = cmd.drop_null().dictionary_encode()
+                norm = pa.array([normalize_command_line(s) for s in enc.dictionary.to_pylist()], pa.string())
+                cmd_keys[ci] = hash64(pa.DictionaryArray.from_arrays(enc.indices, norm))
+        ev = EventKeys(
+            days=days.astype(np.int64, copy=False), agent=hash64(events.column("host.id")), process=process,
+            resource=resource, kind=found.kind, im=im, binary=binary, parent_engine=parent_engine, cmdline=cmd_keys,
+            has_process=process != 0, is_cloud=resource != 0, is_im=im != 0, is_script=is_script,
+            has_cmdline=has_cmd)
+        return ev, found.flags
