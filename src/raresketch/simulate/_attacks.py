@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..alerts import ALERTS
-from ._vec import DAY_US, SLICE_US, US, fmt
+from ._vec import DAY_US, SLICE_US, US, fmt, format_ips
 from ._world import World
 
 __all__ = ["GROUND_TRUTH_SCHEMA", "Injections", "alert_name"]
@@ -201,7 +201,7 @@ class Injections:
             label = ""
             base, size = w.nets[d["ip_only"]][int(rng.integers(len(w.nets[d["ip_only"]])))]
             ip = base + int(rng.integers(size))
-        ip_s = ".".join(str((ip >> k) & 0xFF) for k in (24, 16, 8, 0))
+        ip_s = format_ips(np.array([ip], np.uint32))[0].as_py()
         cmd = fmt(spec.get("cmd") or (w.pdefs[pdef_i]["cmd"][0] if pdef_i is not None else exe),
                    user=u, path=exe, host=domain or ip_s, label=label.split(".")[0])
         # time: a working hour, local
