@@ -49,8 +49,12 @@ class World:
     """Agents, the processes installed on each (the agent-process table) and the destinations they talk to.
 
     Parameters are those of :class:`raresketch.simulate.Organisation` (validated here); the attributes are the
-    package's internal interface to the traffic and attack generators.  Deterministic from ``seed``: the random
-    draws happen in a fixed order (agents, processes, destinations, installs) from one generator.
+    package's internal interface to the traffic and attack generators: ``agent_*`` (one entry per agent),
+    ``pdefs`` (process definitions), ``ap_*`` (one entry per installed process, the agent-process table),
+    ``dest_*`` (one entry per named or IP-only destination), ``mix_*`` / ``seg_*`` / ``pool_*`` (cumulative
+    weights for the draws of :func:`._vec.draw`), ``hash_*`` (SHA-256 strings per process version).
+    Deterministic from ``seed``: the random draws happen in a fixed order (agents, processes, destinations,
+    installs) from one generator.
     """
 
     def __init__(
@@ -409,7 +413,6 @@ class World:
         self.dest_ip_str = format_ips(self.dest_ip)
         self.dest_port = np.array(port, np.int32)
         self.dest_udp = np.array(udp, bool)
-        self.dest_index = index
 
     def _web_tail(self, rng: np.random.Generator, spec: dict[str, Any]) -> tuple[list[str], list[str]]:
         """Synthetic long tail of web destinations: ordinary sites and cloud-hosted ones."""
