@@ -87,25 +87,19 @@ import numpy as np
 import pyarrow as pa
 
 import raresketch
+from raresketch.alerts import ALERTS
 from raresketch.config import Config
 
 # ------------------------------------------------------------------------------------------- alert names
 
-RARE_CLOUD = "A process connected to a rare cloud resource"
-RARE_CLOUD_ATYPICAL = "A process connected to an atypical rare cloud resource"
-RARE_CLOUD_ATYPICAL_AGENT = "A process connected to a rare cloud resource atypical to this agent"
-IM = "Uncommon communication to an instant messaging server"
-IM_SUSPICIOUS = "Uncommon communication to an instant messaging server by a suspicious process"
-IM_SCRIPTING = "Uncommon communication to an instant messaging server by an uncommon scripting engine execution"
+# The names come from the alert rules (their one home); the precedence between them below is the reference's own.
+RARE_CLOUD = ALERTS[("rare_cloud", "base")].name
+RARE_CLOUD_ATYPICAL = ALERTS[("rare_cloud", "atypical")].name
+RARE_CLOUD_ATYPICAL_AGENT = ALERTS[("rare_cloud", "atypical_to_agent")].name
+IM = ALERTS[("uncommon_im", "base")].name
+IM_SUSPICIOUS = ALERTS[("uncommon_im", "suspicious_process")].name
+IM_SCRIPTING = ALERTS[("uncommon_im", "script_engine")].name
 
-ALERT_NAMES = {
-    "rare_cloud": RARE_CLOUD,
-    "rare_cloud_atypical": RARE_CLOUD_ATYPICAL,
-    "rare_cloud_atypical_agent": RARE_CLOUD_ATYPICAL_AGENT,
-    "im": IM,
-    "im_suspicious": IM_SUSPICIOUS,
-    "im_scripting": IM_SCRIPTING,
-}
 SEVERITY = {
     RARE_CLOUD: "informational",
     RARE_CLOUD_ATYPICAL: "informational",

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 import raresketch
+from raresketch.alerts import ALERTS
 from raresketch.config import Config
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -101,15 +102,10 @@ HOSTS = [f"h{i}" for i in range(1, 6)]
 # ------------------------------------------------------------------------------------------------ names
 
 def test_alert_names_and_severity():
-    assert ref.ALERT_NAMES == {
-        "rare_cloud": "A process connected to a rare cloud resource",
-        "rare_cloud_atypical": "A process connected to an atypical rare cloud resource",
-        "rare_cloud_atypical_agent": "A process connected to a rare cloud resource atypical to this agent",
-        "im": "Uncommon communication to an instant messaging server",
-        "im_suspicious": "Uncommon communication to an instant messaging server by a suspicious process",
-        "im_scripting": "Uncommon communication to an instant messaging server by an uncommon scripting "
-                        "engine execution",
-    }
+    names = (ref.RARE_CLOUD, ref.RARE_CLOUD_ATYPICAL, ref.RARE_CLOUD_ATYPICAL_AGENT, ref.IM, ref.IM_SUSPICIOUS,
+             ref.IM_SCRIPTING)
+    assert sorted(names) == sorted(a.name for a in ALERTS.values())  # six distinct names, those of the rules
+    assert all(ref.SEVERITY[a.name] == a.severity for a in ALERTS.values())  # the oracle's severities = the rules'
     assert {ref.SEVERITY[n] for n in (ref.RARE_CLOUD, ref.RARE_CLOUD_ATYPICAL, ref.RARE_CLOUD_ATYPICAL_AGENT,
                                       ref.IM)} == {"informational"}
     assert ref.SEVERITY[ref.IM_SUSPICIOUS] == ref.SEVERITY[ref.IM_SCRIPTING] == "low"

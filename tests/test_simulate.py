@@ -21,12 +21,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from raresketch.alerts import ALERTS
 from raresketch.events import EVENT_SCHEMA
-from raresketch.simulate import ALERT_NAMES, GROUND_TRUTH_SCHEMA, Organisation, load_profiles, write_ecs_jsonl, write_parquet
+from raresketch.simulate import GROUND_TRUTH_SCHEMA, Organisation, load_profiles, write_ecs_jsonl, write_parquet
 
 DAY_US = 86_400 * 1_000_000
 ACTIVATION = 14
 WINDOW_DAYS = 30
+ATYPICAL = ALERTS[("rare_cloud", "atypical")].name
+ATYPICAL_TO_AGENT = ALERTS[("rare_cloud", "atypical_to_agent")].name
 
 
 @pytest.fixture(scope="module")
@@ -279,7 +282,7 @@ def test_ground_truth_schema_and_coverage(org: Organisation) -> None:
     gt = org.ground_truth
     assert gt.schema.equals(GROUND_TRUTH_SCHEMA)
     assert org.skipped_scenarios == []
-    assert set(gt.column("alert_name").to_pylist()) == set(ALERT_NAMES.values())
+    assert set(gt.column("alert_name").to_pylist()) == {a.name for a in ALERTS.values()}  # every alert is injected
     mal = gt.filter(gt.column("malicious"))
     assert 10 <= mal.num_rows <= 40  # needles
     assert gt.num_rows - mal.num_rows >= 1  # benign-but-rare injections too
@@ -288,6 +291,17 @@ def test_ground_truth_schema_and_coverage(org: Organisation) -> None:
         assert r["day"] > ACTIVATION
     # renamed binaries are in there
     assert any(r["process.name"] == "svchost.exe" and "ProgramData" in r["process.executable"] for r in gt.to_pylist())
+
+
+def test_scenarios_name_alerts_by_rule_ids() -> None:
+    for s in load_profiles()["scenarios"]:
+        for ref in (s["alert"], *s["matches"]):
+            assert tuple(ref.split(".")) in ALERTS, (s["id"], ref)
+    bad = load_profiles()
+    sc = bad["scenarios"][0]
+    sc["alert"] = "rare_cloud_atypical"  # not a "<detector>.<variation>" id
+    with pytest.raises(ValueError, match="unknown alert 'rare_cloud_atypical'"):
+        Organisation(agents=60, days=20, seed=3, attacks=[sc["id"]], benign=False, profiles=bad)
 
 
 def test_ground_truth_rows_are_in_the_data(org: Organisation, events: pa.Table) -> None:
@@ -339,7 +353,6 @@ def test_ground_truth_meets_the_detector_conditions(org: Organisation, events: p
     res = [cloud_resource(d) for d in cols["destination.domain"]]
     ims = [im_service(d, ip) for d, ip in zip(cols["destination.domain"], cols["destination.ip"])]
     keys = [f"{n}|{s}" for n, s in zip(cols["process.name"], cols["process.code_signature.subject_name"])]
-    N = ALERT_NAMES
     for r in gt:
         t0 = int(pa.scalar(r["@timestamp"]).cast(pa.int64()).as_py())
         end = np.searchsorted(ts, t0, "left")
@@ -359,11 +372,11 @@ def test_ground_truth_meets_the_detector_conditions(org: Organisation, events: p
             assert not any(keys[i] == key and res[i] == cr for i in range(start, end)), r["scenario"]
             proc_kind_agents = {cols["host.id"][i] for i in range(start, end) if keys[i] == key and res[i] and res[i][0] == kind}
             agent_kind = any(cols["host.id"][i] == agent and res[i] and res[i][0] == kind for i in range(start, end))
-            if N["rare_cloud_atypical"] in names:
+            if ATYPICAL in names:
                 assert len(proc_kind_agents) <= 1, (r["scenario"], len(proc_kind_agents))
             else:
                 assert len(proc_kind_agents) >= 5, (r["scenario"], len(proc_kind_agents))  # a typical client
-            if N["rare_cloud_atypical_agent"] in names:
+            if ATYPICAL_TO_AGENT in names:
                 assert not agent_kind, r["scenario"]
             else:
                 assert agent_kind, r["scenario"]
@@ -433,7 +446,6 @@ def test_ground_truth_holds_under_the_project_catalog(org: Organisation, events:
     for h, x in zip(host, res):
         if x:
             agents_of[x].add(h)
-    N = ALERT_NAMES
     for g in org.ground_truth.to_pylist():
         t0 = int(pa.scalar(g["@timestamp"]).cast(pa.int64()).as_py())
         e, s = np.searchsorted(ts, t0), np.searchsorted(ts, t0 - WINDOW_DAYS * DAY_US)
@@ -444,9 +456,9 @@ def test_ground_truth_holds_under_the_project_catalog(org: Organisation, events:
         if R:
             assert len({host[i] for i in range(s, e) if res[i] == R}) <= max(2, 0.01 * active)
             proc_kind = {host[i] for i in range(s, e) if key[i] == k and kind[i] == K}
-            assert (len(proc_kind) <= 1) == (N["rare_cloud_atypical"] in names), (g["scenario"], len(proc_kind))
+            assert (len(proc_kind) <= 1) == (ATYPICAL in names), (g["scenario"], len(proc_kind))
             agent_kind = any(host[i] == a and kind[i] == K for i in range(s, e))
-            assert agent_kind != (N["rare_cloud_atypical_agent"] in names), g["scenario"]
+            assert agent_kind != (ATYPICAL_TO_AGENT in names), g["scenario"]
             met = {res[i] for i in range(e) if key[i] == k and res[i] and len(agents_of[res[i]]) <= max(2, 0.01 * active)}
             assert len(met) < 20, (g["scenario"], len(met))  # not a habitual explorer
         else:
