@@ -349,7 +349,7 @@ class MsgspecEcs:
 
     def read(self, data: bytes, stats) -> int:
         """Clean input only: every line must be an object the Structs decode (no per-line fallback)."""
-        from raresketch._readers._common import Source
+        from raresketch._readers._source import Source
 
         ecs = self.ecs
         batcher = ecs._Batcher(65536, stats)
@@ -396,7 +396,7 @@ def contenders(data: bytes, before: str | None, e2e_path: str | None = None) -> 
     """name -> (function of no argument returning the number of records, what it includes)."""
     from raresketch._json import Projector
     from raresketch._readers import ReadStats, _ecs
-    from raresketch._readers._common import Source
+    from raresketch._readers._source import Source
 
     blocks = _blocks(data)
     old = load_ecs_module(before) if before else None

@@ -39,7 +39,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._catalog_ip import IpOwner, IpTable, parse_cidrs, refresh_ip_ranges
-from .events import _MAYBE_IP, _as_string_array, basename, dictionary_encode, normalize_domain, normalize_ip, normalize_ip_values
+from .events import basename, dictionary_encode, normalize_domain, normalize_ip, normalize_ip_values
+from .events._normalise import MAYBE_IP as _MAYBE_IP, as_string_array as _as_string_array
 
 __all__ = ["Catalog", "HostInfo", "IpOwner", "ProcessInfo", "RESOLVED_SCHEMA", "default_catalog",
            "refresh_ip_ranges", "parse_cidrs", "process_key"]
