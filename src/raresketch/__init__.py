@@ -15,6 +15,9 @@ from ._core import (
     hash_pair,
     mix64,
 )
+from . import _core, _format, _hllpp
+
+_core._configure(_format, _hllpp.tables)  # the compiled core imports no module of the package: it is handed them
 from ._readers import FORMATS, SKIP_REASONS, ReadStats, read_events
 from .alerts import ALERT_NAMES, Alert, alerts_to_table, to_ecs, to_ocsf, write_alerts
 from .baseline import Baseline
