@@ -17,8 +17,8 @@ Two paths give the same events (tests/test_readers_fast.py, tests/test_readers_e
   blank or malformed JSON, invalid UTF-8, a root that is not an object, a wanted field of another JSON type
   than the fast path takes (a numeric ``@timestamp``, a string port, ...), a wanted path or prefix present
   twice (duplicate or overlapping keys), more than 1024 containers (orjson's nesting limit). With more than
-  one CPU, reading and projecting run one block ahead in a worker thread. (Throughput: README, "Reading
-  events".)
+  one CPU, reading and projecting run one block ahead in a worker thread. (Throughput: README, "Measured
+  figures".)
 - slow (per line): one ``orjson.loads`` plus one visit of the record's keys that lie on a wanted ECS path.
 
 Rows of both paths are merged in file order before batching, so batches hold the same events as a purely
@@ -44,6 +44,7 @@ from ._rows import count_dropped, loads_line, read_json_rows, rows_table
 from ._source import Source
 from ._stats import ReadStats
 
+# The field mapping, read by both paths (ecs_row per record, _flatten per column).
 # Output column -> ECS paths to try in order.
 _PATHS: dict[str, tuple[str, ...]] = {f.name: (f.name,) for f in EVENT_SCHEMA}
 _PATHS.update({
@@ -54,9 +55,15 @@ _PATHS.pop("raresketch.domain_source")
 _PATHS.pop("host.id")
 
 
+#: host.id: the first non-empty identifier, else the first non-empty host name, lower-cased.
+_HOST_IDS = ("host.id", "agent.id")
+_HOST_NAMES = ("host.hostname", "host.name")
+#: ECS network.direction (lower-cased) -> the host view written.
 _DIRECTION = {"outbound": "egress", "egress": "egress", "inbound": "ingress", "ingress": "ingress"}
+#: Columns written lower-case.
+_LOWERED = ("network.transport", "host.os.type")
 
-_EXTRA = ("event.category", "destination.address", "host.id", "agent.id", "host.hostname", "host.name")
+_EXTRA = ("event.category", "destination.address") + _HOST_IDS + _HOST_NAMES
 
 
 def _build_tree(paths) -> dict:
@@ -129,20 +136,18 @@ def ecs_row(d: dict, stats: ReadStats) -> dict | None:
     if row.get("destination.ip") is None and row.get("destination.domain") is None:
         stats.skip("no_destination")
         return None
-    hid = f.get("host.id") or f.get("agent.id")
+    hid = f.get(_HOST_IDS[0]) or f.get(_HOST_IDS[1])
     if hid is None:
-        hid = f.get("host.hostname") or f.get("host.name")
+        hid = f.get(_HOST_NAMES[0]) or f.get(_HOST_NAMES[1])
         hid = hid.lower() if isinstance(hid, str) else hid
     row["host.id"] = None if hid is None or isinstance(hid, (dict, list)) else str(hid)
     dire = row.get("network.direction")
     if isinstance(dire, str):
         row["network.direction"] = _DIRECTION.get(dire.lower())
-    tr = row.get("network.transport")
-    if isinstance(tr, str):
-        row["network.transport"] = tr.lower()
-    os_type = row.get("host.os.type")
-    if isinstance(os_type, str):
-        row["host.os.type"] = os_type.lower()
+    for c in _LOWERED:
+        v = row.get(c)
+        if isinstance(v, str):
+            row[c] = v.lower()
     return row
 
 
@@ -166,14 +171,14 @@ for _f in EVENT_SCHEMA:
         continue
     _FAST_PATHS[_f.name] = (_S if _f.name == "@timestamp" else _I32 if _f.type == pa.int32()
                             else _I if pa.types.is_integer(_f.type) else _B if pa.types.is_boolean(_f.type) else _S)
-_FAST_PATHS.update({"host.id": _S, "agent.id": _S, "host.hostname": _S, "destination.address": _S,
-                    "url.domain": _S, "tls.client.server_name": _S,
-                    # ecs_row's test: absent/null -> 0, "network" or a list holding it -> 1, anything else -> 2
-                    "event.category": "has:network"})
+_FAST_PATHS.update({p: _S for p in _HOST_IDS + _HOST_NAMES + ("destination.address",)})
+_FAST_PATHS.update({p: _S for ps in _PATHS.values() for p in ps if p not in _FAST_PATHS})
+# ecs_row's test: absent/null -> 0, "network" or a list holding it -> 1, anything else -> 2
+_FAST_PATHS["event.category"] = "has:network"
 assert {p for ps in _PATHS.values() for p in ps} | set(_EXTRA) == set(_FAST_PATHS)
 _PROJECTOR = Projector(_FAST_PATHS)
-_DIRECTIONS = pa.array(["outbound", "egress", "inbound", "ingress"])
-_DIRECTION_TO = pa.array(["egress", "egress", "ingress", "ingress"])
+_DIRECTIONS = pa.array(list(_DIRECTION))
+_DIRECTION_TO = pa.array(list(_DIRECTION.values()))
 _HELPERS = ("_line", "_ts_state")
 
 
@@ -222,18 +227,18 @@ def _flatten(t: dict[str, pa.Array], lines: np.ndarray, stats: ReadStats) -> pa.
     if no_dest.any():
         stats.skip("no_destination", int(no_dest.sum()))
         keep &= ~no_dest
-    hid = t["host.id"]
+    hid = t[_HOST_IDS[0]]
     hid_ok = _truthy(hid)
-    first = hid if hid_ok.false_count == 0 else pc.if_else(hid_ok, hid, t["agent.id"])
+    first = hid if hid_ok.false_count == 0 else pc.if_else(hid_ok, hid, t[_HOST_IDS[1]])
     if first.null_count == 0:  # every line has a host.id or agent.id: the names are not looked at
         cols["host.id"] = first
     else:
-        hn, name = t["host.hostname"], t["host.name"]
+        hn, name = t[_HOST_NAMES[0]], t[_HOST_NAMES[1]]
         cols["host.id"] = pc.coalesce(first, _lower(pc.if_else(_truthy(hn), hn, name)))
     d = cols["network.direction"]
     if d.null_count < n:
         cols["network.direction"] = pc.take(_DIRECTION_TO, pc.index_in(_lower(d), value_set=_DIRECTIONS))
-    for c in ("network.transport", "host.os.type"):
+    for c in _LOWERED:
         cols[c] = _lower(cols[c])
     ts, state = parse_timestamps(cols["@timestamp"])
     cols["@timestamp"] = ts
