@@ -24,8 +24,9 @@ Network-connect events (EID 3) become events. Within one file or stream they are
 
 EID 3 events are held until ``batch_size`` of them are pending (or the input ends), so context records
 logged shortly after a connection in the same batch still enrich it. Context tables are per source;
-process entries are dropped after their EID 5 (process end) once pending events are flushed, DNS answers
-once older than ``dns_window_s`` behind the newest event.
+process entries are dropped after their EID 5 (process end) once pending events are flushed; the DNS join
+(:class:`raresketch._readers._dns.DnsJoin`, shared with Zeek) forgets answers older than ``dns_window_s``
++ 2 s behind the newest connection.
 """
 from __future__ import annotations
 

@@ -8,7 +8,9 @@ the sibling logs next to it.
 Each conn record becomes one event: ``host.id`` = ``host.name`` = ``source.ip`` = the originator address
 (Zeek sees no process, so every ``process.*`` column is null); ``destination.*`` = the responder. The name:
 ``ssl.server_name`` (SNI) or the HTTP ``Host`` of the same connection (``"event"``), else the originator's
-latest DNS answer for the responder address at most ``dns_window_s`` before the connection (``"dns"``).
+latest DNS answer for the responder address at most ``dns_window_s`` before the connection (``"dns"``),
+through the readers' one DNS join (:class:`raresketch._readers._dns.DnsJoin`: bounded memory on a long
+stream, answers older than ``dns_window_s`` + 2 s behind the newest connection are forgotten).
 """
 from __future__ import annotations
 
