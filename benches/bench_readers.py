@@ -226,7 +226,7 @@ def test_ecs_json_projector(benchmark, one_core):
     """The compiled projector alone (``raresketch._json``: yyjson parse of each line + one Arrow array per
     wanted ECS path, no flattening) on the 2 KB lines, per 4 MiB block read from memory: lines/s."""
     from raresketch._readers import _ecs
-    from raresketch._readers._common import Source
+    from raresketch._readers._source import Source
 
     with open(ecs_endpoint_path(), "rb") as f:
         blocks = [bytes(b) for b in Source(f.read()).blocks(_ecs.BLOCK_BYTES)]

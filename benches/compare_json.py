@@ -243,17 +243,12 @@ def _import_source(name: str, src: bytes):
 
 
 def load_ecs_module(ref: str):
-    """``raresketch/_readers/_ecs.py`` and the ``_common.py`` it imports (its ``Source``) as committed at git
-    ``ref`` (e.g. the commit before an optimisation), imported next to the installed ones, for a before/after
-    run in one process. The module's ``Source`` is the one it was written for."""
+    """``raresketch/_readers/_ecs.py`` as committed at git ``ref`` (e.g. the commit before an optimisation),
+    imported next to the installed one (with the installed events package and reader plumbing), for a
+    before/after run in one process. A ref from before the reader plumbing was split out of
+    ``_readers/_common.py`` cannot be loaded this way (its imports are gone): compare with a checkout of it."""
     tag = "".join(c for c in ref if c.isalnum())
-    common = _import_source(f"raresketch._readers._common_{tag}",
-                            _git_show(ref, "src/raresketch/_readers/_common.py"))
-    src = _git_show(ref, "src/raresketch/_readers/_ecs.py").replace(b"from ._common import",
-                                                                     f"from ._common_{tag} import".encode())
-    mod = _import_source(f"raresketch._readers._ecs_{tag}", src)
-    mod.Source = common.Source
-    return mod
+    return _import_source(f"raresketch._readers._ecs_{tag}", _git_show(ref, "src/raresketch/_readers/_ecs.py"))
 
 
 def _arrow_schema(paths: dict) -> pa.Schema:
@@ -349,7 +344,7 @@ class MsgspecEcs:
 
     def read(self, data: bytes, stats) -> int:
         """Clean input only: every line must be an object the Structs decode (no per-line fallback)."""
-        from raresketch._readers._common import Source
+        from raresketch._readers._source import Source
 
         ecs = self.ecs
         batcher = ecs._Batcher(65536, stats)
@@ -396,7 +391,7 @@ def contenders(data: bytes, before: str | None, e2e_path: str | None = None) -> 
     """name -> (function of no argument returning the number of records, what it includes)."""
     from raresketch._json import Projector
     from raresketch._readers import ReadStats, _ecs
-    from raresketch._readers._common import Source
+    from raresketch._readers._source import Source
 
     blocks = _blocks(data)
     old = load_ecs_module(before) if before else None

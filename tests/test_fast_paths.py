@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from raresketch import events
+from raresketch.events._conform import cast_column, _set
+from raresketch.events._schema import BUILD_SCHEMA
 from raresketch.catalog import RESOLVED_SCHEMA, Catalog, default_catalog
 from raresketch.events import (EVENT_SCHEMA, basename, basename_values, conform, maybe_ip, normalize_domain,
                                normalize_domain_array, normalize_domain_values, normalize_ip, normalize_ip_array,
@@ -194,9 +195,9 @@ def _reference_map_unique(arr, fn):
 
 def reference_conform(table: pa.Table) -> pa.Table:
     n = table.num_rows
-    cols = [events._cast_column(table.column(f.name), f) if f.name in table.column_names else pa.nulls(n, f.type)
+    cols = [cast_column(table.column(f.name), f) if f.name in table.column_names else pa.nulls(n, f.type)
             for f in EVENT_SCHEMA]
-    out = pa.Table.from_arrays(cols, schema=events._nullable_schema())
+    out = pa.Table.from_arrays(cols, schema=BUILD_SCHEMA)
     if n:
         keep = pc.and_(pc.is_valid(out.column("@timestamp")), pc.is_valid(out.column("host.id")))
         if not pc.all(keep).as_py():
@@ -204,20 +205,20 @@ def reference_conform(table: pa.Table) -> pa.Table:
         t = out
         dom = t.column("destination.domain")
         if dom.null_count < len(dom):
-            t = events._set(t, "destination.domain", _reference_map_unique(dom, normalize_domain))
+            t = _set(t, "destination.domain", _reference_map_unique(dom, normalize_domain))
             src = t.column("raresketch.domain_source")
             has = pc.is_valid(t.column("destination.domain"))
-            t = events._set(t, "raresketch.domain_source", pc.if_else(
+            t = _set(t, "raresketch.domain_source", pc.if_else(
                 pc.and_(has, pc.is_null(src)), pa.scalar("event"), pc.if_else(has, src, None)))
         for c in ("destination.ip", "source.ip"):
             col = t.column(c)
             if col.null_count < len(col):
-                t = events._set(t, c, _reference_map_unique(col, normalize_ip))
+                t = _set(t, c, _reference_map_unique(col, normalize_ip))
         for name_col, path_col in (("process.name", "process.executable"),
                                    ("process.parent.name", "process.parent.executable")):
             names, paths = t.column(name_col), t.column(path_col)
             if names.null_count and paths.null_count < len(paths):
-                t = events._set(t, name_col, pc.coalesce(names, _reference_map_unique(paths, basename)))
+                t = _set(t, name_col, pc.coalesce(names, _reference_map_unique(paths, basename)))
         out = t
     return out.cast(EVENT_SCHEMA)
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from raresketch._readers import ReadStats, _ecs
-from raresketch._readers._common import Source
+from raresketch._readers._source import Source
 
 
 def _base(i: int = 0, **over) -> dict:
