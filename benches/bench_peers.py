@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 
-import peers
+import _peers as peers
 import pytest
 
 import raresketch as rs

@@ -4,13 +4,9 @@ starved, one row per scaling point, positive bytes, the plot written)."""
 from __future__ import annotations
 
 import importlib.util
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-import memory  # noqa: E402
-import scaling  # noqa: E402
+import memory
+import scaling
 
 
 def test_memory_quick(capsys):

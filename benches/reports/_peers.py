@@ -43,10 +43,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests"))
 
-import reference as _ref
-from reference import ReferenceEngine, _Windowed
+from support import reference as _ref
+from support.reference import ReferenceEngine, _Windowed
 
 import raresketch
 

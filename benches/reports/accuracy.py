@@ -1,11 +1,17 @@
-"""How the engine's alerts agree with the exact reference as memory shrinks.
+"""Accuracy against exact answers: the engine's alerts as memory shrinks, and KeyedDistinct's error by true count.
 
-    python benches/agreement.py [--agents 60] [--days 40] [--per-day 150]
+    python benches/reports/accuracy.py agreement [--agents 60] [--days 40] [--per-day 150]
+    python benches/reports/accuracy.py keyed [--events 5000000] [--exact-limit 256]
 
-Runs the exact reference once and the sketch engine at several capacities on the same simulated organisation;
-prints a Markdown table: capacity (pair slots of the largest structure), baseline MiB, evictions + dropped keys,
-engine alerts, precision and recall against the reference. ``measure`` and ``table`` are what
-benches/memory.py reuses.
+``agreement`` runs the exact reference (tests/support/reference.py) once and the sketch engine at several
+capacities on the same simulated organisation; prints a Markdown table: capacity (pair slots of the largest
+structure), baseline MiB, evictions + dropped keys, engine alerts, precision and recall against the reference.
+``measure`` and ``table`` are what benches/reports/memory.py reuses.
+
+``keyed``: KeyedDistinct against exact sets on a skewed workload. Keys get Zipf(1.1) popularity and members
+(agents) are drawn per event from 100k, so key sizes span 1 to ~100k distinct members. Prints, per bucket of true
+distinct count: keys, exact share, mean signed relative error, RMS relative error, and the share inside the
+reported 2-sigma interval.
 """
 from __future__ import annotations
 
@@ -13,11 +19,13 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests"))
+
+import numpy as np  # noqa: E402
+from support.reference import ReferenceEngine  # noqa: E402
 
 import raresketch as rs  # noqa: E402
 from raresketch.simulate import Organisation  # noqa: E402
-from reference import ReferenceEngine  # noqa: E402
 
 CAPACITIES = (1 << 21, 1 << 18, 1 << 16, 1 << 14, 1 << 13, 1 << 12, 1 << 11)
 
@@ -57,18 +65,51 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
+def keyed(events: int = 5_000_000, exact_limit: int = 256) -> None:
+    """Print KeyedDistinct's error against exact sets, per bucket of true distinct count (the ``keyed`` command)."""
+    rng = np.random.default_rng(0)
+    keys = (rng.zipf(1.1, events) % 200_000).astype(np.uint64)
+    members = rng.integers(0, 100_000, events).astype(np.uint64)
+    kd = rs.sketches.KeyedDistinct(1 << 23, window_days=30, exact_limit=exact_limit)
+    kd.update(keys, members, 20_000)
+    pairs = np.unique(np.stack([keys, members], axis=1), axis=0)
+    uk, true = np.unique(pairs[:, 0], return_counts=True)
+    est = kd.count(uk).astype(np.float64)
+    lo, hi = kd.count_interval(uk, 2.0)
+    print(f"{events:,} events, {len(uk):,} keys, exact_limit {exact_limit}, "
+          f"{kd.num_pairs:,} pairs stored, evictions {kd.stats['evictions']}\n")
+    print("| true distinct | keys | exact | mean rel. error | RMS rel. error | inside 2-sigma |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for a, b in [(1, 10), (10, 100), (100, 256), (256, 1000), (1000, 10_000), (10_000, 200_000)]:
+        m = (true >= a) & (true < b)
+        if not m.any():
+            continue
+        rel = est[m] / true[m] - 1
+        inside = ((lo[m] <= true[m]) & (true[m] <= hi[m])).mean()
+        print(f"| {a:,}-{b - 1:,} | {m.sum():,} | {(est[m] == true[m]).mean():.4f} | {rel.mean():+.4f} | "
+              f"{np.sqrt((rel ** 2).mean()):.4f} | {inside:.3f} |")
+
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--agents", type=int, default=60)
-    ap.add_argument("--days", type=int, default=40)
-    ap.add_argument("--per-day", type=int, default=150)
-    ap.add_argument("--seed", type=int, default=3)
+    sub = ap.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("agreement", help="the engine's alerts against the exact reference, by capacity")
+    a.add_argument("--agents", type=int, default=60)
+    a.add_argument("--days", type=int, default=40)
+    a.add_argument("--per-day", type=int, default=150)
+    a.add_argument("--seed", type=int, default=3)
+    k = sub.add_parser("keyed", help="KeyedDistinct's error against exact sets, by true count")
+    k.add_argument("--events", type=int, default=5_000_000)
+    k.add_argument("--exact-limit", type=int, default=256)
     args = ap.parse_args(argv)
+    if args.command == "keyed":
+        keyed(args.events, args.exact_limit)
+        return
     res = measure(args.agents, args.days, args.per_day, args.seed)
     print(f"{args.agents} agents, {args.days} days, {res['events']:,} events; reference: "
           f"{res['reference_alerts']} alerts\n")
     print(table(res))
-
 
 if __name__ == "__main__":
     main()

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benches/: workloads
 from workloads import agent_dest_events, hostnames, zipf_keys  # noqa: E402
 
 import raresketch as rs  # noqa: E402

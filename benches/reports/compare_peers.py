@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import peers
+import _peers as peers
 
 import raresketch as rs
 from raresketch.simulate import Organisation

@@ -47,7 +47,7 @@ import raresketch as rs  # noqa: E402
 from raresketch._core import mix64  # noqa: E402
 from raresketch.detect import STRUCTURES, EventKeys, structure_sizes  # noqa: E402
 
-import agreement  # noqa: E402
+import accuracy  # noqa: E402
 from flood import peak_rss_mib, rss_mib  # noqa: E402
 
 DEFAULT_CAPACITY = rs.Config().capacity
@@ -447,10 +447,10 @@ def markdown(cells: list[dict], e2e: dict | None) -> str:
                     f"{_mib(tgt['smallest_bytes'])} MiB (binding: {tgt['binding']})" if tgt["smallest_clean"] else "")
                  + ".\n")
     if e2e:
-        L.append(f"### End-to-end alerts against the exact reference (benches/agreement.py: {e2e['agents']} "
+        L.append(f"### End-to-end alerts against the exact reference (benches/reports/accuracy.py agreement: {e2e['agents']} "
                  f"agents, {e2e['days']} days, {e2e['events']:,} simulated events; reference "
                  f"{e2e['reference_alerts']} alerts)\n")
-        L.append(agreement.table(e2e))
+        L.append(accuracy.table(e2e))
         L.append("")
     return "\n".join(L)
 
@@ -487,7 +487,7 @@ def main(argv=None) -> dict:
             cells.append(measure_cell(a, d, args.days, capacities=fixed(d), search=not args.no_search,
                                       check_below=d <= args.check_below, max_bytes=args.max_gib * 2**30,
                                       exact_limit=args.exact_limit, log=log))
-    e2e = None if args.no_e2e else agreement.measure(**e2e_kw)
+    e2e = None if args.no_e2e else accuracy.measure(**e2e_kw)
     text = markdown(cells, e2e)
     print(text)
     log(f"total {time.perf_counter() - t0:.0f}s, peak RSS {peak_rss_mib():,.0f} MiB")

@@ -44,7 +44,7 @@ BATCH = 100_000
 BASE_AGENTS, BASE_DAYS = 200, 30
 #: events per agent-day -> total events, measured on the simulator (weekends, late joiners): about 0.8.
 SIM_FILL = 0.8
-OUT_PNG = Path(__file__).resolve().parent.parent / "docs" / "perf" / "scaling.png"
+OUT_PNG = Path(__file__).resolve().parents[2] / "docs" / "perf" / "scaling.png"
 
 
 # ---- workloads ------------------------------------------------------------------------------------------------

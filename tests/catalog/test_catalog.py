@@ -12,7 +12,7 @@ from raresketch._catalog_ip import IpOwner, IpTable, parse_cidrs, refresh_ip_ran
 from raresketch._readers import read_events
 from raresketch.catalog import RESOLVED_SCHEMA, Catalog, default_catalog, process_key, psl_private_blocks
 
-DATA = os.path.join(os.path.dirname(__file__), "data")
+DATA = os.path.join(os.path.dirname(__file__), "..", "data")
 
 
 @pytest.fixture(scope="module")

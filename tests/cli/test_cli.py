@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from raresketch.cli import main
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 OTRF = DATA / "otrf" / "sysmon_net_subset"
 
 

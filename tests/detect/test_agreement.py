@@ -1,20 +1,17 @@
 """The sketch engine against the exact reference on a simulated organisation: alert for alert.
 
 Target (issue 4): precision and recall of the engine's alerts against the reference's >= 99.5 % at default
-memory. ``benches/agreement.py`` reports how agreement falls as memory shrinks.
+memory. ``benches/reports/accuracy.py agreement`` reports how agreement falls as memory shrinks.
 """
 from __future__ import annotations
 
-import os
-import sys
 
 import pytest
 
 import raresketch
 from raresketch.simulate import Organisation
 
-sys.path.insert(0, os.path.dirname(__file__))
-from reference import ReferenceEngine  # noqa: E402
+from support.reference import ReferenceEngine
 
 
 def alert_keys(alerts):

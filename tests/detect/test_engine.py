@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import sys
 
 import pyarrow as pa
 import pytest
@@ -12,8 +10,7 @@ import pytest
 import raresketch as rs
 from raresketch.simulate import Organisation
 
-sys.path.insert(0, os.path.dirname(__file__))
-from test_reference import HOSTS, background, row, table  # noqa: E402
+from support.scenarios import HOSTS, background, row, table
 
 
 @pytest.fixture(scope="module")

@@ -260,7 +260,7 @@ def test_spark_volume_guard_is_global(spark, lake, split):
 
 @spark_only
 def test_streaming_example(spark, tmp_path, events, local):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
     try:
         import spark_streaming as ex
     finally:

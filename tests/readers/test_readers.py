@@ -16,7 +16,7 @@ from raresketch._readers import ReadStats, read_events
 from raresketch._readers._sysmon import command_line_url_host, dns_answer_ips, sha256_of
 from raresketch.events import EVENT_SCHEMA, conform, empty_batch, normalize_domain, normalize_ip
 
-DATA = os.path.join(os.path.dirname(__file__), "data")
+DATA = os.path.join(os.path.dirname(__file__), "..", "data")
 OTRF = os.path.join(DATA, "otrf", "sysmon_net_subset")
 SHARED_OTRF = "/work/shared/data/otrf/sysmon_net_subset"
 ZAT = os.path.join(DATA, "zeek-zat")

@@ -2,7 +2,7 @@
 cloud resource) must not grow memory beyond the configured budget nor blind the detector for the other hosts.
 
 CI runs a scaled-down flood (capacity 2**14 pair slots, 20k hostnames = 2.4x the prevalence key capacity); the 1 M-hostname
-figures at default capacity come from ``python benches/flood.py`` (docs/RELIABILITY.md).
+figures at default capacity come from ``python benches/reports/flood.py`` (docs/RELIABILITY.md).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 import raresketch as rs
 
-_spec = importlib.util.spec_from_file_location("rs_flood_bench", Path(__file__).parents[1] / "benches" / "flood.py")
+_spec = importlib.util.spec_from_file_location("rs_flood_bench", Path(__file__).parents[2] / "benches" / "reports" / "flood.py")
 flood = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(flood)
 

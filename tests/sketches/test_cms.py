@@ -7,7 +7,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from helpers import zipf_keys
+from support.helpers import zipf_keys
 from hypothesis import given
 from hypothesis import strategies as st
 
