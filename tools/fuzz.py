@@ -1,16 +1,16 @@
 """Coverage-guided fuzzing (atheris / libFuzzer) of the readers and the state loader. Not run in CI.
 
     pip install atheris
-    python benches/fuzz.py ecs     -runs=200000          # ECS JSON-lines reader
-    python benches/fuzz.py sysmon  -max_total_time=120   # Sysmon JSON-lines reader
-    python benches/fuzz.py auto    -runs=100000          # format detection + whichever reader it picks
-    python benches/fuzz.py state   -runs=100000          # every from_bytes on raw bytes (CRC checked first)
-    python benches/fuzz.py resealed -runs=100000         # every from_bytes after fixing the CRC (structure checks)
+    python tools/fuzz.py ecs     -runs=200000          # ECS JSON-lines reader
+    python tools/fuzz.py sysmon  -max_total_time=120   # Sysmon JSON-lines reader
+    python tools/fuzz.py auto    -runs=100000          # format detection + whichever reader it picks
+    python tools/fuzz.py state   -runs=100000          # every from_bytes on raw bytes (CRC checked first)
+    python tools/fuzz.py resealed -runs=100000         # every from_bytes after fixing the CRC (structure checks)
 
 Any other libFuzzer flag works (``-help=1``). A seed corpus of valid inputs is written to a temporary folder
 unless corpus folders are given. Readers must never raise once they have read a record (refusing a whole input
 before that with ValueError/OSError is allowed: "not a gzip file"); loaders may only raise ValueError. A crash stops the
-run and leaves ``crash-<sha1>`` with the input: turn it into a regression test (tests/test_reliability_*.py).
+run and leaves ``crash-<sha1>`` with the input: turn it into a regression test (tests/reliability/test_*.py).
 Every 20,000 executions it prints its counters (runs, refused, accepted); libFuzzer prints its own stats.
 """
 from __future__ import annotations
@@ -145,7 +145,7 @@ def make_target(target: str):
 def main() -> None:
     args = sys.argv[1:]
     if not args or args[0] not in TARGETS:
-        sys.exit(f"usage: python benches/fuzz.py {{{','.join(TARGETS)}}} [libFuzzer flags] [corpus dirs]")
+        sys.exit(f"usage: python tools/fuzz.py {{{','.join(TARGETS)}}} [libFuzzer flags] [corpus dirs]")
     target, rest = args[0], args[1:]
     if not any(not a.startswith("-") for a in rest):
         corpus = tempfile.mkdtemp(prefix=f"rs-fuzz-{target}-")

@@ -1,11 +1,11 @@
 """Peers of ``raresketch.Engine``: the same detector logic on other counting machinery.
 
-Every peer implements docs/DETECTORS.md as ``tests/reference.py`` reads it, on the same Arrow batches
+Every peer implements docs/DETECTORS.md as ``tests/support/reference.py`` reads it, on the same Arrow batches
 (``raresketch.conform``, stable sort by ``@timestamp``, ``Catalog.resolve_batch``: the reference's
 preprocessing, reused), and returns the reference's alert dicts. What differs is how the eleven windowed
 tables of the contract (``prevalence(R)``, ``process_seen(R, p)``, ... ``cmdline_agents(c)``) are kept:
 
-``ReferenceEngine`` (tests/reference.py)
+``ReferenceEngine`` (tests/support/reference.py)
     the oracle: ``key -> {member: last_day}`` dicts, per event; a distinct count is ``len()``.
 ``DataSketchesPeer``
     the reference's per-event loop with the nine distinct-count tables on Apache DataSketches: one

@@ -3,7 +3,7 @@
 All contenders run in this one process on the same keys; each figure is the best of ``--repeat`` runs,
 keys per second on one core. Prints a Markdown table with ratios (ours / theirs).
 
-    python benches/compare_core.py [--n 10000000] [--peer-n 1000000] [--repeat 3]
+    python benches/reports/compare_core.py [--n 10000000] [--peer-n 1000000] [--repeat 3]
 
 Peers: Apache DataSketches (``datasketches``: count_min_sketch, hll_sketch), ``datasketch``
 (HyperLogLogPlusPlus), ``rbloom`` (Bloom), ``mmh3`` (hash64), and a plain dict-of-dicts for per-key distinct

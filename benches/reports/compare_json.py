@@ -1,8 +1,8 @@
 """ECS JSON lines: JSON parsers side by side, same file, same process. Prints a markdown table of lines/s and
 MB/s per contender and its ratio to the current reader.
 
-    python benches/compare_json.py --make /tmp/ecs_org.parquet /tmp/ecs_org.jsonl   # once: realistic lines
-    python benches/compare_json.py /tmp/ecs_org.jsonl [--lines 200000] [--rounds 3]
+    python benches/reports/compare_json.py --make /tmp/ecs_org.parquet /tmp/ecs_org.jsonl   # once: realistic lines
+    python benches/reports/compare_json.py /tmp/ecs_org.jsonl [--lines 200000] [--rounds 3]
 
 ``--make`` writes the events of a Parquet file (``raresketch simulate --out X.parquet``) as ECS JSON lines the
 way Elastic Endpoint (90 %) and Winlogbeat's Sysmon module (10 %) write them: nested objects, with the fields a

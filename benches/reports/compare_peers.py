@@ -1,15 +1,15 @@
 """raresketch.Engine next to its peers on the same simulated events, in one process, on one core: the exact
 reference (dicts and sets), the same detector logic on Apache DataSketches and on datasketch (per-item calls),
-and a pandas / polars group-by formulation (benches/peers.py says what each does). Prints a markdown table:
+and a pandas / polars group-by formulation (benches/reports/_peers.py says what each does). Prints a markdown table:
 events/s, alerts, agreement with the exact reference, ratio (raresketch / peer) and retained state size.
 
-    python benches/compare_peers.py [--agents 100] [--days 35] [--per-day 300] [--slow-events N] [--peak]
+    python benches/reports/compare_peers.py [--agents 100] [--days 35] [--per-day 300] [--slow-events N] [--peak]
 
 ``--slow-events N`` runs the per-item peers (reference, DataSketches, datasketch) on the first batches
 holding N events only (default: every event); their agreement is then measured against the reference's
 alerts on the same batches (both are online: the alerts of a prefix do not depend on what follows), and
 ratios compare rates. Agreement key: (alert name, host.id, process key, destination, timestamp), as in
-tests/test_agreement.py. Memory: the state retained after the run (``Baseline.nbytes`` for raresketch,
+tests/detect/test_agreement.py. Memory: the state retained after the run (``Baseline.nbytes`` for raresketch,
 preallocated; a deep ``sys.getsizeof`` / serialised-size estimate for the others); ``--peak`` adds a second,
 traced run per Python contender (tracemalloc: Python and numpy allocations, not DataSketches' C++ heap).
 """
@@ -43,7 +43,7 @@ BATCH = 100_000
 
 
 def alert_key(a) -> tuple:
-    """The agreement key of tests/test_agreement.py, for reference-style dicts and raresketch Alerts."""
+    """The agreement key of tests/detect/test_agreement.py, for reference-style dicts and raresketch Alerts."""
     if isinstance(a, dict):
         return (a["name"], a["host.id"], a["process.key"], a["destination"], a["timestamp"])
     return (a.name, a.host_id, a.process_key, a.destination, a.timestamp)
@@ -185,7 +185,7 @@ def main(argv=None) -> None:
     print("Sketch peers: the nine distinct-count tables are HLLs (per key and day, window = union), rounded to "
           "integers; the two membership tables (process_seen, agent_seen_kind) stay the reference's exact dicts "
           "(an HLL cannot answer membership). Group-by peers: one chunk per (batch, day), exact for in-order "
-          "input. See benches/peers.py.")
+          "input. See benches/reports/_peers.py.")
     print("raresketch's retained state is Baseline.nbytes (fixed, preallocated at the default capacity); the "
           "others' is what they hold after the run (deep sys.getsizeof of dicts/keys/sketches, serialised size "
           "of DataSketches' C++ sketches, frame sizes for pandas/polars).")

@@ -2,16 +2,16 @@
 each a distinct cloud resource ``aws/s3/<random>``). Does memory stay within the configured budget, and do the
 injected attacks on the other hosts still fire?
 
-    python benches/flood.py                                  # 1 M flood hostnames, default capacity (the figures)
-    python benches/flood.py --flood 200000 --capacity 65536  # smaller
-    python benches/flood.py --process powershell.exe --signer "Microsoft Windows"   # the real, signed powershell
-    python benches/flood.py --random-process                 # a new process name per connection
+    python benches/reports/flood.py                                  # 1 M flood hostnames, default capacity (the figures)
+    python benches/reports/flood.py --flood 200000 --capacity 65536  # smaller
+    python benches/reports/flood.py --process powershell.exe --signer "Microsoft Windows"   # the real, signed powershell
+    python benches/reports/flood.py --random-process                 # a new process name per connection
 
 It simulates an organisation with injected attacks (raresketch.simulate), runs it once clean and once with the
 flood spliced in on the first day after activation (so every attack comes after it), and prints: attacks caught,
 alerts not explained by an injection (false-positive proxy), suppressed counts, per-structure evictions and dropped
 keys, baseline bytes (fixed at construction: the budget), peak RSS and the tracemalloc peak of the flood run.
-docs/RELIABILITY.md has the figures. ``run()`` is what tests/test_reliability_flood.py calls at small scale.
+docs/RELIABILITY.md has the figures. ``run()`` is what tests/reliability/test_flood.py calls at small scale.
 """
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """Memory: what the Baseline holds for 1k/10k/100k agents and 100k/1M/10M distinct cloud destinations over a
 30-day window, and how accuracy (agreement with exact answers) trades against it.
 
-    python benches/memory.py                          # the full grid (~8.5 min on the shared 2-core machine)
-    python benches/memory.py --quick                  # tiny sizes (smoke test, seconds)
-    python benches/memory.py --agents 10000 --destinations 1000000 --no-e2e
+    python benches/reports/memory.py                          # the full grid (~8.5 min on the shared 2-core machine)
+    python benches/reports/memory.py --quick                  # tiny sizes (smoke test, seconds)
+    python benches/reports/memory.py --agents 10000 --destinations 1000000 --no-e2e
 
 Workload (synthetic uint64 keys: no Arrow, no catalogue). ``D`` cloud resources over ``W`` = 30 days (the training
 window, so nothing leaves it and exact answers are cumulative). Resource ``r`` is seen by ``k_r = min(agents,
@@ -355,7 +355,7 @@ def markdown(cells: list[dict], e2e: dict | None) -> str:
     L = []
     days = cells[0]["days"] if cells else 30
     L.append(f"## Memory and accuracy ({days}-day window, synthetic cloud-resource streams; workload in "
-             "benches/memory.py)\n")
+             "benches/reports/memory.py)\n")
     L.append("### What the baseline holds\n")
     L.append(f"Baseline bytes are fixed by `capacity` (all 11 structures at their STRUCTURES shares, `max_agents` "
              f"2^18): the default capacity 2^21 is {_mib(baseline_nbytes(DEFAULT_CAPACITY, days=days))} MiB "

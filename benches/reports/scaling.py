@@ -1,8 +1,8 @@
 """Scaling: how the cost of Engine.process grows with events, agents, distinct destinations and window length.
 
-    python benches/scaling.py                                  # the full sweep (~7 min), plot in docs/perf/
-    python benches/scaling.py --quick --plot /tmp/scaling.png  # tiny sizes (smoke test, seconds)
-    python benches/scaling.py --repeat 3                       # best of 3 per point (slower, less noise)
+    python benches/reports/scaling.py                                  # the full sweep (~7 min), plot in docs/perf/
+    python benches/reports/scaling.py --quick --plot /tmp/scaling.png  # tiny sizes (smoke test, seconds)
+    python benches/reports/scaling.py --repeat 3                       # best of 3 per point (slower, less noise)
 
 One factor varies at a time, the others stay at the base point (200 agents, 30 days, default Config):
 

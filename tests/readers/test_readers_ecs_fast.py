@@ -1,4 +1,4 @@
-"""Edge cases of the ECS fast path (benches/compare_json.py measures it): dotted keys (plain or
+"""Edge cases of the ECS fast path (benches/reports/compare_json.py measures it): dotted keys (plain or
 ``\\u002e``-escaped) are read by the compiled projector, a wanted path given twice goes the per-line way,
 invalid UTF-8 lines are found by yyjson's validation, and lower-casing goes through Arrow's ``ascii_lower``
 when every value is ASCII. Each must give what the per-line reader gives."""

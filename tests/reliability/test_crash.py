@@ -2,7 +2,7 @@
 never a broken one, and killed writers' temporary files do not pile up (docs/RELIABILITY.md).
 
 Trials: RARESKETCH_CRASH_TRIALS (default 12 in CI, about 1 s each); the figure in docs/RELIABILITY.md comes from
-``RARESKETCH_CRASH_TRIALS=200 pytest tests/test_reliability_crash.py -s``.
+``RARESKETCH_CRASH_TRIALS=200 pytest tests/reliability/test_crash.py -s``.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 ECS/Sysmon keys and hostile values, and byte-level mutations of valid lines), always yield EVENT_SCHEMA batches and
 account for every record; every ``from_bytes`` either refuses a mutated blob with ValueError or returns a structure
 that works and round-trips, also when the mutation is resealed with a valid CRC (so structural validation, not the
-checksum, is what is tested). Longer coverage-guided runs: ``python benches/fuzz.py`` (atheris)."""
+checksum, is what is tested). Longer coverage-guided runs: ``python tools/fuzz.py`` (atheris)."""
 from __future__ import annotations
 
 import json
@@ -233,7 +233,7 @@ def test_array_byte_change_resealed(name, pos, val):
 @pytest.mark.parametrize("fmt", ["ecs", "sysmon"])
 @pytest.mark.parametrize("ts", ["garbage", "2026-01-011T08:17:18Z", None, ""])
 def test_reader_never_yields_an_empty_batch(fmt, ts):
-    """Found by benches/fuzz.py (atheris: ecs after 68 executions, sysmon after 43): when every network record of
+    """Found by tools/fuzz.py (atheris: ecs after 68 executions, sysmon after 43): when every network record of
     a batch was dropped for its timestamp, the ECS and Sysmon readers yielded a 0-row table."""
     if fmt == "ecs":
         rec = {"@timestamp": ts, "event": {"category": ["network"]}, "host": {"id": "h"},
@@ -246,7 +246,7 @@ def test_reader_never_yields_an_empty_batch(fmt, ts):
 
 
 def test_json_lines_with_a_broken_head_are_not_taken_for_csv():
-    """Found by benches/fuzz.py (auto, 10 executions): a JSON-lines input whose first lines are all broken but
+    """Found by tools/fuzz.py (auto, 10 executions): a JSON-lines input whose first lines are all broken but
     contain a comma and "@timestamp" was detected as CSV, and the CSV reader raised on it."""
     line = json.dumps(GOOD_ECS).encode()
     data = line[:70] + line + b"\n" + line + b"\n"
@@ -256,7 +256,7 @@ def test_json_lines_with_a_broken_head_are_not_taken_for_csv():
 
 
 def test_gzip_magic_then_garbage_is_refused_as_a_whole():
-    """Found by benches/fuzz.py: not gzip after the gzip magic. A single input is refused with one error (the CLI
+    """Found by tools/fuzz.py: not gzip after the gzip magic. A single input is refused with one error (the CLI
     prints one line); inside a folder it is counted (test_reliability_input.test_folder_with_damaged_files_goes_on)."""
     with pytest.raises((ValueError, OSError)):
         list(rs.read_events(b"\x1f\x8bnot gzip at all"))
