@@ -1,8 +1,8 @@
-"""CountMinSketch against exact counts (collections.Counter), with its documented error bound."""
+"""CountMinSketch against exact counts (collections.Counter), with its documented error bound.
+Round trip, refusals, merge and pickling: test_contract.py."""
 from __future__ import annotations
 
 import math
-import pickle
 from collections import Counter
 
 import numpy as np
@@ -42,19 +42,6 @@ def test_conservative_update_is_never_worse():
     assert cu.query(uniq).sum() < std.query(uniq).sum()
 
 
-def test_merge_of_standard_sketches_equals_sketch_of_union():
-    a_keys, b_keys = zipf_keys(50_000, seed=1), zipf_keys(70_000, seed=2)
-    a, b, u = (rs.sketches.CountMinSketch(2048, 5, conservative=False, seed=9) for _ in range(3))
-    a.update(a_keys)
-    b.update(b_keys, counts=np.arange(len(b_keys)) % 3)
-    u.update(a_keys)
-    u.update(b_keys, counts=np.arange(len(b_keys)) % 3)
-    a.merge(b)
-    assert np.array_equal(a.table, u.table)
-    assert a.total == u.total
-    assert rs.sketches.CountMinSketch.union(rs.sketches.CountMinSketch(2048, 5, False, 9), u) == u
-
-
 def test_update_and_query_is_sequential_and_matches_scalar_path():
     keys = zipf_keys(5_000, seed=4)
     batch = rs.sketches.CountMinSketch(512, 3)
@@ -92,33 +79,6 @@ def test_sizing_helpers():
         rs.sketches.CountMinSketch(0, 4)
     with pytest.raises(ValueError):
         rs.sketches.CountMinSketch(16, 33)
-
-
-def test_serialization_round_trip_and_refusals():
-    cms = rs.sketches.CountMinSketch(1000, 3, seed=5)
-    cms.update(zipf_keys(10_000))
-    blob = cms.to_bytes()
-    back = rs.sketches.CountMinSketch.from_bytes(blob)
-    assert back == cms and back.total == cms.total and back.seed == 5
-    assert pickle.loads(pickle.dumps(cms)) == cms
-    with pytest.raises(ValueError, match="checksum"):
-        rs.sketches.CountMinSketch.from_bytes(blob[:100] + bytes([blob[100] ^ 1]) + blob[101:])
-    with pytest.raises(ValueError):
-        rs.sketches.CountMinSketch.from_bytes(blob[:-10])
-    with pytest.raises(ValueError, match="holds a HyperLogLog"):
-        rs.sketches.CountMinSketch.from_bytes(rs.sketches.HyperLogLog(4).to_bytes())
-    with pytest.raises(ValueError, match="magic"):
-        rs.sketches.CountMinSketch.from_bytes(b"PK\x03\x04" + blob[4:])
-
-
-def test_merge_refuses_incompatible_and_self():
-    a = rs.sketches.CountMinSketch(100, 3)
-    with pytest.raises(ValueError, match="itself"):
-        a.merge(a)
-    with pytest.raises(ValueError, match="width=200"):
-        a.merge(rs.sketches.CountMinSketch(200, 3))
-    with pytest.raises(ValueError, match="seed=1"):
-        a.merge(rs.sketches.CountMinSketch(100, 3, seed=1))
 
 
 @given(st.lists(st.integers(0, 50), max_size=300))
