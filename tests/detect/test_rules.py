@@ -7,26 +7,16 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from support.scenarios import HOSTS, background, row, table
+from support.scenarios import HOSTS, background, event_keys, row, table
 
 import raresketch as rs
 from raresketch.alerts import PRECEDENCE, RULES
-from raresketch.detect import EventKeys, Priors, gate, match
+from raresketch.detect import Priors, gate, match
 from raresketch.detect._rules import matched
 
 CFG = rs.Config()            # activation_days 14, im_max_agent_days 10, habitual_explorer_n 20
-DAY = 20_100
+DAY = 20_100                 # the day of every hand-built event (support.scenarios.event_keys)
 THR = 2                      # the rare threshold of every hand-built event
-
-
-def keys(n: int = 1, **over) -> EventKeys:
-    """``n`` events of one known process on day DAY, neither cloud nor IM unless ``over`` says so."""
-    z = np.zeros(n, np.uint64)
-    f = np.zeros(n, bool)
-    base = dict(days=np.full(n, DAY, np.uint16), agent=z + 1, process=z + 2, resource=z, kind=z, im=z, binary=z + 3,
-                parent_engine=z, cmdline=z, has_process=~f, is_cloud=f, is_im=f, is_script=f, has_cmdline=f)
-    base.update({k: np.broadcast_to(np.asarray(v), n).copy() for k, v in over.items()})
-    return EventKeys(**base)
 
 
 def priors(n: int = 1, **over) -> Priors:
@@ -59,29 +49,29 @@ FIRST_RARE = dict(first_rare=True)
 
 
 def test_rare_cloud_base_needs_a_cloud_event_that_is_a_first_rare_contact():
-    assert hits(run(keys(**CLOUD), priors(**FIRST_RARE)), "rare_cloud")["base"]
-    assert not hits(run(keys(**CLOUD), priors()), "rare_cloud")["base"]
-    assert not hits(run(keys(), priors(**FIRST_RARE)), "rare_cloud")["base"]
+    assert hits(run(event_keys(**CLOUD), priors(**FIRST_RARE)), "rare_cloud")["base"]
+    assert not hits(run(event_keys(**CLOUD), priors()), "rare_cloud")["base"]
+    assert not hits(run(event_keys(), priors(**FIRST_RARE)), "rare_cloud")["base"]
 
 
 def test_rare_cloud_atypical_process_kind_agents_at_most_the_threshold():
-    at = run(keys(**CLOUD), priors(kind_agents=THR, **FIRST_RARE))
-    above = run(keys(**CLOUD), priors(kind_agents=THR + 1, **FIRST_RARE))
+    at = run(event_keys(**CLOUD), priors(kind_agents=THR, **FIRST_RARE))
+    above = run(event_keys(**CLOUD), priors(kind_agents=THR + 1, **FIRST_RARE))
     assert hits(at, "rare_cloud")["atypical"] and not hits(above, "rare_cloud")["atypical"]
-    assert not hits(run(keys(**CLOUD), priors(kind_agents=0)), "rare_cloud")["atypical"]  # needs base
+    assert not hits(run(event_keys(**CLOUD), priors(kind_agents=0)), "rare_cloud")["atypical"]  # needs base
 
 
 def test_rare_cloud_atypical_to_agent_needs_an_unused_kind_and_an_activated_agent():
     fresh_kind = dict(agent_seen_kind=0, **FIRST_RARE)
-    assert hits(run(keys(**CLOUD), priors(**fresh_kind)), "rare_cloud")["atypical_to_agent"]
-    assert not hits(run(keys(**CLOUD), priors(agent_seen_kind=DAY - 3, **FIRST_RARE)),
+    assert hits(run(event_keys(**CLOUD), priors(**fresh_kind)), "rare_cloud")["atypical_to_agent"]
+    assert not hits(run(event_keys(**CLOUD), priors(agent_seen_kind=DAY - 3, **FIRST_RARE)),
                     "rare_cloud")["atypical_to_agent"]
     # The agent's run started activation_days - 1 days ago: not yet activated; activation_days ago: activated.
     young = priors(run_first=DAY - CFG.activation_days + 1, **fresh_kind)
     old = priors(run_first=DAY - CFG.activation_days, **fresh_kind)
-    assert not hits(run(keys(**CLOUD), young), "rare_cloud")["atypical_to_agent"]
-    assert hits(run(keys(**CLOUD), old), "rare_cloud")["atypical_to_agent"]
-    assert not hits(run(keys(**CLOUD), priors(agent_seen_kind=0)), "rare_cloud")["atypical_to_agent"]
+    assert not hits(run(event_keys(**CLOUD), young), "rare_cloud")["atypical_to_agent"]
+    assert hits(run(event_keys(**CLOUD), old), "rare_cloud")["atypical_to_agent"]
+    assert not hits(run(event_keys(**CLOUD), priors(agent_seen_kind=0)), "rare_cloud")["atypical_to_agent"]
 
 
 # ------------------------------------------------------------------------------------------- uncommon IM
@@ -91,26 +81,26 @@ FEW = dict(im_agents=THR, im_agent_days=CFG.im_max_agent_days)
 
 
 def test_im_base_bounds_agents_by_the_threshold_and_agent_days_by_the_config():
-    assert hits(run(keys(**IM), priors(**FEW)), "uncommon_im")["base"]
-    assert not hits(run(keys(**IM), priors(im_agents=THR + 1, im_agent_days=1)), "uncommon_im")["base"]
-    assert not hits(run(keys(**IM), priors(im_agents=1, im_agent_days=CFG.im_max_agent_days + 1)),
+    assert hits(run(event_keys(**IM), priors(**FEW)), "uncommon_im")["base"]
+    assert not hits(run(event_keys(**IM), priors(im_agents=THR + 1, im_agent_days=1)), "uncommon_im")["base"]
+    assert not hits(run(event_keys(**IM), priors(im_agents=1, im_agent_days=CFG.im_max_agent_days + 1)),
                     "uncommon_im")["base"]
-    assert not hits(run(keys(), priors(**FEW)), "uncommon_im")["base"]                 # not IM traffic
+    assert not hits(run(event_keys(), priors(**FEW)), "uncommon_im")["base"]                 # not IM traffic
     # im_max_agents replaces the threshold when set
     five = CFG.replace(im_max_agents=5)
-    assert hits(run(keys(**IM), priors(im_agents=5, im_agent_days=1), five), "uncommon_im")["base"]
-    assert not hits(run(keys(**IM), priors(im_agents=6, im_agent_days=1), five), "uncommon_im")["base"]
+    assert hits(run(event_keys(**IM), priors(im_agents=5, im_agent_days=1), five), "uncommon_im")["base"]
+    assert not hits(run(event_keys(**IM), priors(im_agents=6, im_agent_days=1), five), "uncommon_im")["base"]
 
 
 def test_im_needs_a_known_process():
-    assert not any(hits(run(keys(has_process=False, **IM), priors(**FEW), unsigned=YES), "uncommon_im").values())
+    assert not any(hits(run(event_keys(has_process=False, **IM), priors(**FEW), unsigned=YES), "uncommon_im").values())
 
 
 @pytest.mark.parametrize("signal", ["unsigned", "untrusted", "user_writable_path", "renamed", "rare_binary"])
 def test_each_suspicious_signal_alone_makes_the_suspicious_process_variation(signal):
     facts = {k: YES if k == signal else NO for k in ("unsigned", "untrusted", "user_writable_path", "renamed")}
     pri = priors(binary_agents=THR if signal == "rare_binary" else THR + 1, **FEW)
-    m = run(keys(**IM), pri, unsigned=facts["unsigned"], untrusted=facts["untrusted"],
+    m = run(event_keys(**IM), pri, unsigned=facts["unsigned"], untrusted=facts["untrusted"],
             writable=facts["user_writable_path"], renamed=facts["renamed"])
     assert hits(m, "uncommon_im") == {"base": True, "suspicious_process": True, "script_engine": False}
     assert [k for k, v in m.signals.items() if v[0]] == [signal]
@@ -118,7 +108,7 @@ def test_each_suspicious_signal_alone_makes_the_suspicious_process_variation(sig
 
 def test_unknown_process_facts_are_never_a_signal():
     """The facts arrive as booleans where unknown is False; with none true and a common binary: base only."""
-    m = run(keys(**IM), priors(binary_agents=THR + 1, **FEW))
+    m = run(event_keys(**IM), priors(binary_agents=THR + 1, **FEW))
     assert hits(m, "uncommon_im") == {"base": True, "suspicious_process": False, "script_engine": False}
     assert not any(v[0] for v in m.signals.values())
 
@@ -140,7 +130,7 @@ def test_unknown_code_signature_is_no_signal_end_to_end():
 
 @pytest.mark.parametrize("engine_rare, cmdline_rare", [(True, False), (False, True), (True, True)])
 def test_script_engine_variation_on_a_rare_parent_pair_or_a_rare_command_line(engine_rare, cmdline_rare):
-    ev = keys(is_script=True, has_cmdline=True, **IM)
+    ev = event_keys(is_script=True, has_cmdline=True, **IM)
     pri = priors(pair_agents=THR if engine_rare else THR + 1, cmdline_agents=THR if cmdline_rare else THR + 1, **FEW)
     m = run(ev, pri)
     assert hits(m, "uncommon_im")["script_engine"]
@@ -150,8 +140,8 @@ def test_script_engine_variation_on_a_rare_parent_pair_or_a_rare_command_line(en
 
 def test_script_signals_need_a_scripting_engine_and_a_command_line():
     pri = priors(pair_agents=0, cmdline_agents=0, **FEW)
-    assert not hits(run(keys(**IM), pri), "uncommon_im")["script_engine"]
-    assert not hits(run(keys(is_script=False, has_cmdline=False, **IM), pri), "uncommon_im")["script_engine"]
+    assert not hits(run(event_keys(**IM), pri), "uncommon_im")["script_engine"]
+    assert not hits(run(event_keys(is_script=False, has_cmdline=False, **IM), pri), "uncommon_im")["script_engine"]
 
 
 # ------------------------------------------------------------------------------------------- precedence
@@ -164,11 +154,11 @@ def test_precedence_is_the_rule_files_order_most_specific_first():
 
 
 def test_matched_lists_the_variations_in_precedence_order():
-    m = run(keys(**CLOUD), priors(kind_agents=0, agent_seen_kind=0, **FIRST_RARE))
+    m = run(event_keys(**CLOUD), priors(kind_agents=0, agent_seen_kind=0, **FIRST_RARE))
     assert matched(m, "rare_cloud", 0) == ["atypical_to_agent", "atypical", "base"]
-    m = run(keys(**CLOUD), priors(kind_agents=0, **FIRST_RARE))
+    m = run(event_keys(**CLOUD), priors(kind_agents=0, **FIRST_RARE))
     assert matched(m, "rare_cloud", 0) == ["atypical", "base"]
-    ev = keys(is_script=True, **IM)
+    ev = event_keys(is_script=True, **IM)
     m = run(ev, priors(pair_agents=0, **FEW), unsigned=YES)
     assert matched(m, "uncommon_im", 0) == ["script_engine", "suspicious_process", "base"]
     assert matched(run(ev, priors(**FEW)), "uncommon_im", 0) == ["base"]
@@ -188,32 +178,32 @@ BOTH_PRI = dict(first_rare=True, **FEW)
 
 
 def test_a_matching_event_of_an_activated_org_stays_a_candidate():
-    live, suppressed = _gate(keys(**BOTH), priors(**BOTH_PRI))
+    live, suppressed = _gate(event_keys(**BOTH), priors(**BOTH_PRI))
     assert live == {"rare_cloud": True, "uncommon_im": True} and not suppressed
 
 
 def test_activation_gate_counts_once_per_event_and_detector():
     pri = priors(org_first_day=DAY - CFG.activation_days + 1, **BOTH_PRI)
-    live, suppressed = _gate(keys(**BOTH), pri)
+    live, suppressed = _gate(event_keys(**BOTH), pri)
     assert live == {"rare_cloud": False, "uncommon_im": False} and suppressed == Counter(activation=2)
-    live, _ = _gate(keys(**BOTH), priors(org_first_day=DAY - CFG.activation_days, **BOTH_PRI))
+    live, _ = _gate(event_keys(**BOTH), priors(org_first_day=DAY - CFG.activation_days, **BOTH_PRI))
     assert live == {"rare_cloud": True, "uncommon_im": True}
 
 
 def test_allow_list_gate():
-    live, suppressed = _gate(keys(**BOTH), priors(**BOTH_PRI), allow=YES)
+    live, suppressed = _gate(event_keys(**BOTH), priors(**BOTH_PRI), allow=YES)
     assert live == {"rare_cloud": False, "uncommon_im": False} and suppressed == Counter(allowlist=2)
 
 
 @pytest.mark.parametrize("field", ["new_rare", "new_rare_agent"])
 def test_habitual_explorer_gate_applies_to_rare_cloud_only(field):
     n = CFG.habitual_explorer_n
-    live, suppressed = _gate(keys(**BOTH), priors(**{field: n}, **BOTH_PRI))
+    live, suppressed = _gate(event_keys(**BOTH), priors(**{field: n}, **BOTH_PRI))
     assert live == {"rare_cloud": False, "uncommon_im": True} and suppressed == Counter(habitual_explorer=1)
-    live, suppressed = _gate(keys(**BOTH), priors(**{field: n - 1}, **BOTH_PRI))
+    live, suppressed = _gate(event_keys(**BOTH), priors(**{field: n - 1}, **BOTH_PRI))
     assert live == {"rare_cloud": True, "uncommon_im": True} and not suppressed
 
 
 def test_non_matching_events_are_not_counted_by_the_gates():
-    live, suppressed = _gate(keys(), priors(org_first_day=DAY), allow=YES)
+    live, suppressed = _gate(event_keys(), priors(org_first_day=DAY), allow=YES)
     assert live == {"rare_cloud": False, "uncommon_im": False} and not suppressed

@@ -1,12 +1,14 @@
 """Hand-written events for scenario tests: process profiles, one event row, an EVENT_SCHEMA table, background
-traffic that keeps agents active. Used by detect/test_reference.py and detect/test_engine.py."""
+traffic that keeps agents active; hand-built EventKeys for the baseline and the rules. Used by detect/test_reference.py and detect/test_engine.py."""
 from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pyarrow as pa
 
 import raresketch
+from raresketch.detect import EventKeys
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)  # day 0 of every scenario
 D0 = (T0 - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)).days  # its day number (days since 1970-01-01)
@@ -70,3 +72,14 @@ def background(hosts, days, proc="chrome", domain="company.s3.amazonaws.com", st
 
 #: five hosts for org-wide scenarios
 HOSTS = [f"h{i}" for i in range(1, 6)]
+
+
+def event_keys(n: int = 1, day: int = 20_100, **over) -> EventKeys:
+    """``n`` events of one known process on ``day`` (days since 1970-01-01), neither cloud nor IM unless ``over``
+    says so; ``over`` gives any field (scalars broadcast)."""
+    z = np.zeros(n, np.uint64)
+    f = np.zeros(n, bool)
+    base = dict(days=np.full(n, day, np.uint16), agent=z + 1, process=z + 2, resource=z, kind=z, im=z, binary=z + 3,
+                parent_engine=z, cmdline=z, has_process=~f, is_cloud=f, is_im=f, is_script=f, has_cmdline=f)
+    base.update({k: np.broadcast_to(np.asarray(v), n).copy() for k, v in over.items()})
+    return EventKeys(**base)
