@@ -7,7 +7,6 @@ import json
 from collections import Counter
 
 import numpy as np
-import pyarrow as pa
 import pytest
 from support.scenarios import HOSTS, background, row, table
 
