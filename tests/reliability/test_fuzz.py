@@ -210,7 +210,7 @@ def test_from_bytes_refuses_or_works_with_edited_header(name, data):
     assume(numeric)
     key = data.draw(st.sampled_from(numeric))
     v = params[key]
-    # values up to 2**20: larger capacities are the AgentTable allocation issue (xfail in test_reliability_state)
+    # values up to 2**20: larger capacities are the AgentTable allocation issue (xfail in reliability/test_state.py)
     new = data.draw(st.sampled_from([0, -1, 1, 3, 64, v + 1, v - 1, 2 * v, v // 2, 1 << 20, 0.5, None, "x", [1]]))
     params = {**params, key: new}
     _try_load(cls, _format.pack(family, params, arrays))
@@ -257,6 +257,6 @@ def test_json_lines_with_a_broken_head_are_not_taken_for_csv():
 
 def test_gzip_magic_then_garbage_is_refused_as_a_whole():
     """Found by tools/fuzz.py: not gzip after the gzip magic. A single input is refused with one error (the CLI
-    prints one line); inside a folder it is counted (test_reliability_input.test_folder_with_damaged_files_goes_on)."""
+    prints one line); inside a folder it is counted (reliability/test_input.py::test_folder_with_damaged_files_goes_on)."""
     with pytest.raises((ValueError, OSError)):
         list(rs.read_events(b"\x1f\x8bnot gzip at all"))

@@ -1,5 +1,6 @@
 """Hand-written events for scenario tests: process profiles, one event row, an EVENT_SCHEMA table, background
-traffic that keeps agents active; hand-built EventKeys for the baseline and the rules. Used by detect/test_reference.py and detect/test_engine.py."""
+traffic that keeps agents active (detect/test_reference.py, test_engine.py, test_guard.py, ...), and hand-built
+EventKeys for the baseline and the rules (detect/test_baseline.py, test_rules.py)."""
 from __future__ import annotations
 
 import datetime as dt
