@@ -39,12 +39,13 @@ DAY = 20_000  # days since 1970-01-01
 
 
 def _keys(part: int | None, n: int = 4000, seed: int = 7) -> np.ndarray:
-    """Zipf keys; ``part`` 0 / 1 = the first / second half of the stream, None = all of it."""
+    """Zipf keys; ``part`` 0 / 1 = the even / odd events of the stream (disjoint halves), None = all of it."""
     k = (np.random.default_rng(seed).zipf(1.3, n) % 1000).astype(np.uint64)
     return k if part is None else k[part::2]
 
 
 def _pairs(part: int | None):
+    """(key, member, day) events in day order for KeyedDistinct; ``part`` as in :func:`_keys`."""
     rng = np.random.default_rng(11)
     n = 6000
     keys = (rng.zipf(1.2, n) % 300).astype(np.uint64)
