@@ -1,16 +1,12 @@
-"""Smoke test of benches/memory.py and benches/scaling.py in ``--quick`` mode (tiny sizes, seconds): both run
+"""Smoke test of benches/reports/memory.py and benches/reports/scaling.py in ``--quick`` mode (tiny sizes, seconds): both run
 end to end, print their Markdown, and the figures mean something (exact at the default capacity, lossy when
 starved, one row per scaling point, positive bytes, the plot written)."""
 from __future__ import annotations
 
 import importlib.util
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-import memory  # noqa: E402
-import scaling  # noqa: E402
+import memory
+import scaling
 
 
 def test_memory_quick(capsys):
