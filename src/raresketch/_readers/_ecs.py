@@ -8,7 +8,7 @@ A record becomes one event when it looks like a network event: ``event.category`
   ``tls.client.server_name``
 - ``network.direction``: ECS ``outbound``/``egress`` -> ``egress``, ``inbound``/``ingress`` -> ``ingress``
 
-Two paths give the same events (tests/test_readers_fast.py, tests/test_readers_ecs_json.py check it):
+Two paths give the same events (tests/readers/test_readers_fast.py, tests/readers/test_readers_ecs_json.py check it):
 
 - fast (column-wise): a block of about 4 MiB of lines goes through the compiled projector
   (``raresketch._json``, yyjson: one parse per line, GIL released) which returns, for the lines it can read

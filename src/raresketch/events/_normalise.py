@@ -1,5 +1,5 @@
 """Normalised forms of addresses, domain names and executable names: the scalar functions (the reference)
-and their column-wise forms over Arrow string arrays (same values, value for value: tests/test_fast_paths.py).
+and their column-wise forms over Arrow string arrays (same values, value for value: tests/events/test_fast_paths.py).
 
 The column-wise forms recognise the values that are already canonical in one pass (the compiled IPv4 check
 :func:`raresketch._core.ipv4_canonical`, or one RE2 regex) and keep them as they are; the few others go
