@@ -46,8 +46,9 @@ class Config:
     max_alerts_per_agent_day: int | None = 100
     #: Allow-listed events are still learned (True) or skipped entirely (False).
     allowlist_learn: bool = True
-    #: Agent groups whose events never alert: glob patterns on ``host.id`` or ``host.name`` (case-insensitive),
-    #: e.g. ``["build-*", "ci-runner-*"]``. Destination and process allow-lists live in the catalogue TOML.
+    #: Agent groups whose events never alert: glob patterns on ``host.id`` (case-insensitive), e.g.
+    #: ``["build-*", "ci-runner-*"]``; ``name:<glob>`` matches ``host.name`` instead (a local administrator can
+    #: rename a host: an explicit choice). Destination and process allow-lists live in the catalogue TOML.
     allow_agents: tuple[str, ...] = ()
     #: Members per key counted exactly by the windowed structures (beyond: sampled estimate, see KeyedDistinct).
     exact_limit: int = 256

@@ -90,7 +90,7 @@ def _edge_table() -> pa.Table:
 @pytest.fixture(scope="module")
 def allow_catalog(tmp_path_factory):
     p = tmp_path_factory.mktemp("cat") / "ext.toml"
-    p.write_text('[allow]\ndestinations = [".example.org", "10.0.0.1"]\nprocesses = ["curl"]\n')
+    p.write_text('[allow]\ndestinations = [".example.org", "10.0.0.1"]\nprocesses = ["curl|*"]\n')
     return Catalog(str(p))
 
 

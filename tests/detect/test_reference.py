@@ -289,7 +289,7 @@ def _allow_catalog(tmp_path, text):
 
 
 def test_allowlist_never_alerts_but_learns(tmp_path):
-    cat = _allow_catalog(tmp_path, '[allow]\nprocesses = ["evil.exe"]\n')
+    cat = _allow_catalog(tmp_path, '[allow]\nprocesses = ["evil.exe|*"]\n')
     eng = Impl(catalog=cat)
     rows = background(HOSTS, 20)
     rows += [row(15, h, "evil", "shared.s3.amazonaws.com", seconds=40000 + i) for i, h in enumerate(HOSTS[:3])]
@@ -302,7 +302,7 @@ def test_allowlist_never_alerts_but_learns(tmp_path):
 
 
 def test_allowlist_not_learned_when_disabled(tmp_path):
-    cat = _allow_catalog(tmp_path, '[allow]\nprocesses = ["evil.exe"]\n')
+    cat = _allow_catalog(tmp_path, '[allow]\nprocesses = ["evil.exe|*"]\n')
     eng = Impl(Config(allowlist_learn=False), catalog=cat)
     rows = background(HOSTS, 20)
     rows += [row(15, h, "evil", "shared.s3.amazonaws.com", seconds=40000 + i) for i, h in enumerate(HOSTS[:3])]

@@ -25,7 +25,8 @@ def priors(n: int = 1, **over) -> Priors:
     base = dict(run_first=i + DAY - 100, active_agents=i + 50, threshold=i + THR, org_first_day=i + DAY - 100,
                 prevalence=i, process_seen=i, kind_agents=i + 10, agent_seen_kind=i + DAY - 1,
                 first_rare=np.zeros(n, bool), new_rare=i, new_rare_agent=i, im_agents=i + 10, im_agent_days=i + 100,
-                binary_agents=i + 10, pair_agents=i + 10, cmdline_agents=i + 10)
+                binary_agents=i + 10, location_agents=i + 10, process_agents=i + 10, pair_agents=i + 10,
+                cmdline_agents=i + 10)
     base.update({k: np.broadcast_to(np.asarray(v), n).copy() for k, v in over.items()})
     return Priors(**base)
 

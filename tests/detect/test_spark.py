@@ -103,7 +103,7 @@ def test_incremental_build_equals_full(split, local):
 def test_distributed_algorithm_honours_allow_agents_and_future_guard(events):
     """The distributed build drops exactly what Engine.process drops before learning: allow-listed agents when
     ``allowlist_learn`` is false (matched on host.id or host.name) and events dated past ``max_future_days``."""
-    cfg = CFG.replace(allowlist_learn=False, allow_agents=("acme-lt-00[0-4]*",), max_future_days=1)
+    cfg = CFG.replace(allowlist_learn=False, allow_agents=("name:acme-lt-00[0-4]*",), max_future_days=1)
     future = events.slice(0, 50).set_column(
         0, "@timestamp", pa.array(np.full(50, 4_000_000_000_000_000, np.int64)).cast(pa.timestamp("us", tz="UTC")))
     both = pa.concat_tables([events, future])

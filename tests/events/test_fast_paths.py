@@ -252,7 +252,8 @@ def reference_resolve_batch(self: Catalog, table: pa.Table) -> pa.Table:
     ip_allow = itake([v in self._allow_exact if v else False for v in i_vals], pa.bool_())
     ip_only = pc.is_null(name_key)
     pcols = ["process.executable", "process.name", "process.code_signature.subject_name",
-             "process.pe.original_file_name", "host.os.type"]
+             "process.pe.original_file_name", "host.os.type", "process.code_signature.exists",
+             "process.code_signature.trusted", "process.hash.sha256"]
     tuples = list(zip(*[col(c).cast(pa.string()).to_pylist() for c in pcols]))
     infos = [self.process_info(*t) for t in tuples]
     allow_proc = pa.array([i.allowlisted for i in infos], pa.bool_())
@@ -331,7 +332,7 @@ im_service = "chatco"
 cidrs = ["8.8.8.0/24"]
 [allow]
 destinations = ["allowed.example", ".corp.example", "8.8.8.8", "::FFFF:52.95.110.1"]
-processes = ["python3"]
+processes = ["python3|*"]
 """)
     return Catalog(str(p))
 

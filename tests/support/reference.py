@@ -127,6 +127,8 @@ def _wall_day() -> int:
 # The command-line normalisation is an input rule (like the catalogue), shared with the engine so both
 # implementations key the same strings; its own behaviour is pinned by test_normalize_command_line.
 from raresketch.detect import normalize_command_line  # noqa: E402
+# Where an image lives is an input rule too (the folder, with the user's profile, GUIDs and digits folded).
+from raresketch.catalog import path_shape  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------- windowed table
@@ -169,7 +171,7 @@ class _Windowed:
 
 _COLS = ["host.id", "destination.domain", "destination.ip", "process.hash.sha256",
          "process.code_signature.exists", "process.code_signature.trusted", "process.command_line",
-         "process.parent.name"]
+         "process.parent.name", "process.executable"]
 _RCOLS = ["raresketch.cloud.provider", "raresketch.cloud.service", "raresketch.cloud.resource",
           "raresketch.im.service", "raresketch.process.key", "raresketch.process.is_script_engine",
           "raresketch.process.script_engine", "raresketch.process.user_writable_path",
@@ -211,11 +213,13 @@ class ReferenceEngine:
         self.im_agents = _Windowed()  # (process, S) -> agent
         self.im_agent_days = _Windowed()  # (process, S) -> (agent, day)
         self.binary_agents = _Windowed()  # binary -> agent
+        self.location_agents = _Windowed()  # (process, path shape) -> agent
+        self.process_agents = _Windowed()  # process -> agent
         self.pair_agents = _Windowed()  # (parent name, engine) -> agent
         self.cmdline_agents = _Windowed()  # normalised command line -> agent
         self._tables = [self.prevalence, self.process_seen, self.kind_agents, self.agent_seen_kind,
                         self.new_rare, self.new_rare_agent, self.im_agents, self.im_agent_days, self.binary_agents,
-                        self.pair_agents, self.cmdline_agents]
+                        self.location_agents, self.process_agents, self.pair_agents, self.cmdline_agents]
         # dedup and volume guard
         self.dedup_last: dict[tuple, int] = {}  # key -> event time (us) of the last emitted alert
         self.dedup_pending: collections.Counter = collections.Counter()
@@ -335,6 +339,7 @@ class ReferenceEngine:
         engine = ev["raresketch.process.script_engine"]
         parent = ev["process.parent.name"].lower() if ev["process.parent.name"] is not None else None
         cmdline = normalize_command_line(ev["process.command_line"])
+        location = (proc, path_shape(ev["process.executable"]))
 
         out: list[dict] = []
 
@@ -359,8 +364,19 @@ class ReferenceEngine:
                                 kind_agents=kind_n, agent_seen_kind=agent_kind, agent_activated=agent_activated,
                                 agent_first_day=agent_first, new_rare=nr, new_rare_agent=nr_agent,
                                 habitual_explorer_n=cfg.habitual_explorer_n)
+                habitual = max(nr, nr_agent) >= cfg.habitual_explorer_n
+                if habitual:   # what the status never covers: a copy elsewhere; an unusual process not exploring here
+                    loc_n, proc_n = self.location_agents.count(location), self.process_agents.count(proc)
+                    elsewhere = loc_n <= thr and proc_n - loc_n > thr
+                    b_n = self.binary_agents.count(binary) if binary is not None else None
+                    unusual = (is_engine and ((parent is not None and self.pair_agents.count((parent, engine)) <= thr)
+                                              or (cmdline is not None and self.cmdline_agents.count(cmdline) <= thr))
+                               or (b_n is not None and b_n <= thr
+                                   and (ev["process.code_signature.exists"] is False
+                                        or ev["process.code_signature.trusted"] is False)))
+                    habitual = not (elsewhere or (unusual and nr_agent < max(1, cfg.habitual_explorer_n // 4)))
                 alert = self._gate("rare_cloud", names, ev, day, R, evidence, org_activated, allowlisted,
-                                   habitual=max(nr, nr_agent) >= cfg.habitual_explorer_n)
+                                   habitual=habitual)
                 if alert:
                     out.append(alert)
 
@@ -415,6 +431,9 @@ class ReferenceEngine:
             self._learn_presence(agent, day)
             if binary is not None:
                 self.binary_agents.learn(binary, agent, day)
+            if proc is not None:
+                self.location_agents.learn(location, agent, day)
+                self.process_agents.learn(proc, agent, day)
             if is_engine:
                 if parent is not None:
                     self.pair_agents.learn((parent, engine), agent, day)

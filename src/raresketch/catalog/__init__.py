@@ -11,9 +11,9 @@ from ._batch import RESOLVED_SCHEMA
 from ._catalog import Catalog, HostInfo, default_catalog
 from ._data import refresh
 from ._ip import IpOwner, IpTable, parse_cidrs, refresh_ip_ranges
-from ._process import ProcessInfo, process_key
+from ._process import ProcessInfo, path_shape, process_key
 from ._resolver import CatalogResolver, Flags
 from ._suffix import SuffixTrie, psl_private_blocks
 
 __all__ = ["Catalog", "CatalogResolver", "Flags", "HostInfo", "IpOwner", "IpTable", "ProcessInfo", "RESOLVED_SCHEMA", "SuffixTrie",
-           "default_catalog", "parse_cidrs", "process_key", "psl_private_blocks", "refresh", "refresh_ip_ranges"]
+           "default_catalog", "parse_cidrs", "path_shape", "process_key", "psl_private_blocks", "refresh", "refresh_ip_ranges"]

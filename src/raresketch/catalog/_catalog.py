@@ -86,7 +86,7 @@ class Catalog:
             user_writable_paths = [{os = "windows", pattern = "^d:/scratch/"}]
             [allow]
             destinations = ["mybucket.s3.amazonaws.com", ".corp.example"]   # leading '.' = suffix
-            processes = ["backup.exe|acme corp", "teams.exe"]              # process key or base name
+            processes = ["backup.exe|acme corp", "tool.exe|*"]     # name|trusted signer; '|*' = any binary
     use_psl : bool
         Include the PSL PRIVATE cloud/hosting blocks (default True).
     ip_ranges_dir : str, optional
@@ -163,7 +163,7 @@ class Catalog:
                 nd = normalize_domain(d)
                 self._allow_exact.add(normalize_ip(nd) or nd)
         for p in allow.get("processes", []):
-            self._rules.allowed.add(p.strip().lower())
+            self._rules.add_allowed(p)
         return entries
 
     # ------------------------------------------------------------------ scalar API
@@ -240,10 +240,11 @@ class Catalog:
         return self._ip.owner(normalize_ip(ip) if ip else None)
 
     def process_info(self, executable: str | None, name: str | None = None, signer: str | None = None,
-                     original_file_name: str | None = None, os_type: str | None = None) -> ProcessInfo:
-        """Process signals for one process (see :meth:`ProcessRules.info`; memoised per distinct argument
-        tuple, LRU of ``cache_size``)."""
-        return self._process(executable, name, signer, original_file_name, os_type)
+                     original_file_name: str | None = None, os_type: str | None = None, exists=None, trusted=None,
+                     sha256: str | None = None) -> ProcessInfo:
+        """Process signals for one process (see :meth:`ProcessRules.info` and :func:`process_key`; memoised per
+        distinct argument tuple, LRU of ``cache_size``)."""
+        return self._process(executable, name, signer, original_file_name, os_type, exists, trusted, sha256)
 
     # ------------------------------------------------------------------ batch API
     def host_rows(self, values: Iterable[Any]) -> list[tuple]:

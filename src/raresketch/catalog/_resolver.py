@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .._core import KeyIndex, fast_keys, gather_keys, hash64
+from .._core import KeyIndex, fast_keys, gather_keys, hash64, hash_pair
 from ..events import as_string_array as _as_string_array
 from ._batch import BatchIds
 
@@ -33,7 +33,8 @@ __all__ = ["CatalogResolver", "Flags", "Lookup", "PROCESS_COLUMNS"]
 
 #: The event columns that identify a process tuple, in :meth:`Catalog.process_info`'s argument order.
 PROCESS_COLUMNS = ("process.executable", "process.name", "process.code_signature.subject_name",
-                   "process.pe.original_file_name", "host.os.type")
+                   "process.pe.original_file_name", "host.os.type", "process.code_signature.exists",
+                   "process.code_signature.trusted", "process.hash.sha256")
 _MAX_NAMES = 200_000
 
 
@@ -83,6 +84,8 @@ class Lookup:
     process: np.ndarray
     script: np.ndarray
     flags: Flags
+    #: Where the process's image lives: (process key, :func:`~raresketch.catalog.path_shape`) as one key; 0 = none.
+    location: np.ndarray
 
     def engine_keys(self, rows: np.ndarray) -> np.ndarray:
         """Key (uint64) of the scripting engine's name of the process of each of ``rows``; 0 for none."""
@@ -134,7 +137,7 @@ class _Attrs:
 # per-id columns: keys and flags (read by gather_keys), texts (object) for BatchIds
 _TEXTS = {"t_key": object, "t_prov": object, "t_svc": object, "t_res": object, "t_im": object, "t_ipprov": object}
 _DEST = {"R": np.uint64, "K": np.uint64, "S": np.uint64, "allow": bool, **_TEXTS}
-_PROC = {"P": np.uint64, "E": np.uint64, "script": bool, "writable": bool, "renamed": bool, "allow": bool,
+_PROC = {"P": np.uint64, "L": np.uint64, "E": np.uint64, "script": bool, "writable": bool, "renamed": bool, "allow": bool,
          "t_key": object, "t_engine": object, "script3": np.int8, "writable3": np.int8, "renamed3": np.int8}
 
 
@@ -226,7 +229,10 @@ class CatalogResolver:
         engines = [i.script_engine for i in infos]
         p = hash64(keys)
         self._remember(p, keys)
-        return {"P": p, "E": hash64(engines),
+        where = [f"{k} @ {i.shape}" if k is not None else None for k, i in zip(keys, infos)]
+        x = np.where(p != 0, hash_pair(p, hash64([i.shape or "" for i in infos])), np.uint64(0))
+        self._remember(x, where)
+        return {"P": p, "L": x, "E": hash64(engines),
                 "script": np.array([bool(i.is_script_engine) for i in infos], bool),
                 "writable": np.array([bool(i.user_writable_path) for i in infos], bool),
                 "renamed": np.array([bool(i.renamed) for i in infos], bool),
@@ -268,4 +274,5 @@ class CatalogResolver:
             d, dcols, i, icols, p, self._proc.cols)
         ids = BatchIds(d, i, p, source, im_source, address, allow, dict(dcols) if dcols is not None else None,
                        dict(icols) if icols is not None else None, dict(self._proc.cols))
-        return Lookup(resource, kind, im, process, script, Flags(allow, writable, renamed, source, ids))
+        return Lookup(resource, kind, im, process, script, Flags(allow, writable, renamed, source, ids),
+                      self._proc.cols["L"][p])

@@ -33,9 +33,14 @@ STRUCTURES: dict[str, tuple[float, float, str]] = {
     "im_agents": (0.125, 0.0625, "(process, IM service) -> distinct agents"),
     "im_agent_days": (0.125, 0.0625, "(process, IM service) -> distinct agent-days"),
     "binary_agents": (0.5, 0.125, "binary (sha256, else process key) -> distinct agents"),
+    "location_agents": (0.5, 0.125, "(process, where its image lives), and process -> distinct agents"),
     "pair_agents": (0.125, 0.0625, "(parent, scripting engine) -> distinct agents"),
     "cmdline_agents": (0.125, 0.0625, "normalised scripting command line -> distinct agents"),
 }
+
+
+#: Structures added after the first saved format, in order: a state without them loads with them empty.
+_ADDED = ["location_agents"]
 
 
 def structure_sizes(capacity: int) -> dict[str, tuple[int, int]]:
@@ -72,6 +77,7 @@ class EventKeys:
     days: np.ndarray            # uint16, days since 1970-01-01
     agent: np.ndarray           # uint64
     process: np.ndarray
+    location: np.ndarray        # (process, where its image lives: catalog.path_shape)
     resource: np.ndarray        # cloud resource R (0 where none)
     kind: np.ndarray            # provider/service K
     im: np.ndarray              # IM service S
@@ -113,6 +119,8 @@ class Priors:
     im_agents: np.ndarray
     im_agent_days: np.ndarray
     binary_agents: np.ndarray
+    location_agents: np.ndarray   # agents that ran this process from this location (-1: not tracked yet)
+    process_agents: np.ndarray    # agents that ran this process from anywhere (-1: not tracked yet)
     pair_agents: np.ndarray
     cmdline_agents: np.ndarray
 
@@ -133,6 +141,9 @@ class Baseline:
         self.structures: dict[str, KeyedDistinct] = {}
         for name, (pairs, keys) in structure_sizes(c.capacity).items():
             self.structures[name] = KeyedDistinct(pairs, keys, c.training_days, c.exact_limit, c.seed)
+        #: Day from which ``location_agents`` counts (0: from the start). A state saved before that structure
+        #: existed starts it empty on load: until it spans ``activation_days`` its answer is "unknown" (-1).
+        self.location_since = 0
 
     # ---- the questions -------------------------------------------------------------------------------
     def observe(self, ev: EventKeys) -> Priors:
@@ -171,6 +182,16 @@ class Baseline:
             im_agents[ii] = s["im_agents"].observe(ps, a, d)[0]
             im_agent_days[ii] = s["im_agent_days"].observe(ps, hash_pair(a, d.astype(np.uint64)), d)[0]
         binary_agents = s["binary_agents"].observe(ev.binary, ev.agent, ev.days)[0].astype(np.int64) if n else z32()
+        location_agents, process_agents = z32(), z32()
+        pi = np.flatnonzero(ev.has_process)
+        if pi.size:      # two key spaces in one table, each in event order: (process, location) and process
+            a, d = ev.agent[pi], ev.days[pi]
+            both = s["location_agents"].observe(np.concatenate([ev.location[pi], ev.process[pi]]),
+                                                np.concatenate([a, a]), np.concatenate([d, d]))[0]
+            location_agents[pi], process_agents[pi] = both[:pi.size], both[pi.size:]
+        if self.location_since:       # a state saved before locations were counted: unknown until it spans A days
+            young = ev.days.astype(np.int64) - self.location_since < c.activation_days
+            location_agents[young] = process_agents[young] = -1
         pair_agents, cmdline_agents = z32(), z32()
         si = np.flatnonzero(ev.is_script)
         if si.size:
@@ -180,7 +201,7 @@ class Baseline:
             cmdline_agents[mi] = s["cmdline_agents"].observe(ev.cmdline[mi], ev.agent[mi], ev.days[mi])[0]
         return Priors(run_first.astype(np.int64), active, thr, org_first, prevalence, process_seen, kind_agents,
                       agent_seen_kind, first_rare, new_rare, new_rare_agent, im_agents, im_agent_days, binary_agents,
-                      pair_agents, cmdline_agents)
+                      location_agents, process_agents, pair_agents, cmdline_agents)
 
     def _org_runs(self, days: np.ndarray, prior_first: int, prior_today: int) -> np.ndarray:
         """Start day of the org's run of presence at each event (the AgentTable's rule, per event): a run starts
@@ -235,12 +256,14 @@ class Baseline:
         self.agents.merge(other.agents)
         for k, v in self.structures.items():
             v.merge(other.structures[k])
+        self.location_since = max(self.location_since, other.location_since)
         return self
 
     def to_bytes(self) -> bytes:
         names = ["agents", *self.structures]
         blobs = [self.agents.to_bytes(), *(s.to_bytes() for s in self.structures.values())]
-        return _format.pack("Baseline", {"config": self.config.to_dict(), "structures": names},
+        return _format.pack("Baseline", {"config": self.config.to_dict(), "structures": names,
+                                         "location_since": self.location_since},
                             [np.frombuffer(b, dtype=np.uint8) for b in blobs])
 
     @classmethod
@@ -252,8 +275,9 @@ class Baseline:
             names = list(params["structures"])
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"corrupt raresketch Baseline: bad parameters ({e})") from None
-        _format.expect(names == ["agents", *STRUCTURES] and len(arrays) == len(names), "Baseline",
-                       f"unexpected structures {names}")
+        added = [n for n in STRUCTURES if n not in names]     # structures newer than the saved state
+        _format.expect(names == ["agents", *[n for n in STRUCTURES if n not in added]] and added in ([], _ADDED)
+                       and len(arrays) == len(names), "Baseline", f"unexpected structures {names}")
         out = cls.__new__(cls)
         out.config = config
         out.agents = AgentTable.from_bytes(arrays[0].tobytes())
@@ -263,6 +287,13 @@ class Baseline:
             _format.expect(kd.window_days == config.training_days and kd.exact_limit == config.exact_limit,
                            "Baseline", f"structure {name} does not match the config")
             out.structures[name] = kd
+        sizes = structure_sizes(config.capacity)
+        for name in added:
+            out.structures[name] = KeyedDistinct(*sizes[name], config.training_days, config.exact_limit, config.seed)
+        out.structures = {n: out.structures[n] for n in STRUCTURES}
+        since = params.get("location_since", int(out.agents.today) if added else 0)
+        _format.expect(isinstance(since, int) and 0 <= since <= 65535, "Baseline", "bad location_since")
+        out.location_since = since
         return out
 
     def save(self, path) -> None:

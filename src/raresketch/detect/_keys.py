@@ -6,7 +6,7 @@ answers by distinct value, ids, keys, flags, texts and which source won — is
 :class:`~raresketch.catalog._resolver.CatalogResolver` (the catalogue runs only for values never seen before in
 the stream); this module adds what the baseline needs on top: the agent and binary keys, and the scripting-engine
 parent and command-line keys. Results are identical to resolving each row with :meth:`Catalog.resolve_batch` and
-hashing its strings (tests/test_keys.py checks that).
+hashing its strings (tests/catalog/test_keys.py checks that).
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ class KeyResolver(CatalogResolver):
                 norm = pa.array([normalize_command_line(s) for s in enc.dictionary.to_pylist()], pa.string())
                 cmd_keys[ci] = hash64(pa.DictionaryArray.from_arrays(enc.indices, norm))
         ev = EventKeys(
-            days=days.astype(np.int64, copy=False), agent=hash64(events.column("host.id")), process=process,
+            days=days.astype(np.int64, copy=False), agent=hash64(events.column("host.id")), process=process, location=found.location,
             resource=resource, kind=found.kind, im=im, binary=binary, parent_engine=parent_engine, cmdline=cmd_keys,
             has_process=process != 0, is_cloud=resource != 0, is_im=im != 0, is_script=is_script,
             has_cmdline=has_cmd)

@@ -36,11 +36,20 @@ class Prepared:
 
 
 def allowed_agents(events: pa.Table, patterns: tuple[str, ...]) -> np.ndarray:
-    """Events whose host.id or host.name matches a glob of ``patterns`` (case-insensitive; once per distinct
-    value)."""
+    """Events of an allow-listed agent group: a glob of ``patterns`` matches the event's ``host.id``
+    (case-insensitive); a pattern written ``name:<glob>`` matches ``host.name`` instead — which a local
+    administrator can change, so it is an explicit choice. Once per distinct value."""
     out = np.zeros(events.num_rows, dtype=bool)
-    pats = [p.lower() for p in patterns]
-    for col in ("host.id", "host.name"):
+    by_col: dict[str, list[str]] = {"host.id": [], "host.name": []}
+    for p in patterns:
+        p = p.lower()
+        if p.startswith("name:"):
+            by_col["host.name"].append(p[5:])
+        else:
+            by_col["host.id"].append(p[3:] if p.startswith("id:") else p)
+    for col, pats in by_col.items():
+        if not pats:
+            continue
         enc = events[col].combine_chunks().dictionary_encode()
         hit = np.array([v is not None and any(fnmatch.fnmatchcase(v.lower(), p) for p in pats)
                         for v in enc.dictionary.to_pylist()] + [False], dtype=bool)

@@ -72,10 +72,22 @@ def match(config: Config, ev: EventKeys, pri: Priors, unsigned: np.ndarray, untr
 def gate(config: Config, ev: EventKeys, pri: Priors, m: Matches, allow: np.ndarray,
          suppressed: Counter) -> dict[str, np.ndarray]:
     """The vector gates, in order: activation (no alert before the baseline spans ``activation_days``),
-    allow-list, habitual explorer (rare-cloud only). Returns, per detector, the events that stay candidates;
-    each suppression is counted once per (event, detector) in ``suppressed``. O(n) numpy."""
+    allow-list, habitual explorer (rare-cloud only; never for a copy where the process rarely runs, nor for an
+    uncommon scripting-engine execution or a rare unsigned binary on a host where it does not explore). Returns, per detector, the events
+    that stay candidates; each suppression is counted once per (event, detector) in ``suppressed``. O(n) numpy."""
     activated = (ev.days.astype(np.int64) - pri.org_first_day) >= config.activation_days
     habitual = ((pri.new_rare >= config.habitual_explorer_n) | (pri.new_rare_agent >= config.habitual_explorer_n))
+    # What a habitual explorer's status never covers (docs/DETECTORS.md, "Habitual explorers"):
+    # - a copy somewhere the process rarely runs: that location on at most `threshold` agents while the process
+    #   runs on more than `threshold` others (-1: locations not tracked yet, after loading an older state);
+    # - an unusual process on a host where it does not explore (fewer than N/4 first rare contacts there): an
+    #   uncommon scripting-engine execution (rare parent or command line), or a rare binary not validly signed.
+    elsewhere = ((pri.location_agents >= 0) & (pri.location_agents <= pri.threshold)
+                 & (pri.process_agents - pri.location_agents > pri.threshold))
+    unusual = (m.script_signals["rare_parent_engine"] | m.script_signals["rare_command_line"]
+               | (m.signals["rare_binary"] & (m.signals["unsigned"] | m.signals["untrusted"])))
+    not_exploring_here = pri.new_rare_agent < max(1, config.habitual_explorer_n // 4)
+    habitual &= ~(elsewhere | (unusual & not_exploring_here))
     live = {}
     for det, masks in m.variations.items():
         hit = masks["base"]

@@ -2,7 +2,7 @@
 
 - :func:`build_baseline` (DataFrame of events -> :class:`~raresketch.Baseline`): exact, equal to the baseline a
   local Engine builds from the same events in event-time order (counts below ``exact_limit``); see
-  :mod:`raresketch._spark_core` for why each part is exact and docs/SPARK.md for the figures.
+  :mod:`raresketch.spark._core` for why each part is exact and docs/SPARK.md for the figures.
 - :func:`score` (DataFrame of events, Baseline -> DataFrame of alerts with ECS columns): the baseline is
   broadcast; events are repartitioned by ``host.id`` and sorted by event time inside each partition, where an
   Engine scores then learns them. Per-agent state and dedup are exact; org-level counts see the broadcast

@@ -1,0 +1,134 @@
+"""Against an adversary who has read the gates (issue 18): one host cannot blind the others through a shared
+structure; an untrusted signature never borrows a trusted process's identity; a habitual explorer's status does not
+cover a copy elsewhere nor an unusual execution; allow-lists match what an attacker cannot change."""
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+import raresketch as rs
+from support.scenarios import background, row, table
+
+HOSTS = [f"h{i:02d}" for i in range(1, 13)]
+PY = r"C:\Users\{u}\AppData\Local\Programs\Python\Python312\python.exe"
+PSF = dict(signer="Python Software Foundation", sha="a" * 64, orig="python.exe", parent="explorer.exe",
+           cmd="python.exe -m pip install requests")
+
+
+def py_row(day, host, domain, seconds=50_000, exe=None, **over):
+    return row(day, host, "chrome", domain, seconds=seconds, exe=exe or PY.format(u=host), **{**PSF, **over})
+
+
+def explorer_org(days: int = 20) -> list[dict]:
+    """Twelve hosts: chrome and python (a per-user install, signed) every day; python meets 3 fresh buckets a
+    day on two hosts, so it is a habitual explorer from about day 4 on."""
+    rows = background(HOSTS, days)
+    rows += [py_row(d, h, "pypi-mirror.s3.amazonaws.com", seconds=7200) for d in range(days) for h in HOSTS]
+    rows += [py_row(d, HOSTS[k % 2], f"wheel-{d}-{k}.s3.amazonaws.com", seconds=30_000 + k)
+             for d in range(days) for k in range(3)]
+    return rows
+
+
+def names(alerts):
+    return sorted((a.host_id, a.process_key, a.cloud_resource or a.im_service) for a in alerts)
+
+
+# ---- 2. borrowed identity -------------------------------------------------------------------------------
+def test_an_untrusted_signature_never_shares_the_trusted_process_key():
+    cat = rs.default_catalog()
+    trusted = cat.process_info(r"C:\Program Files\Telegram Desktop\Telegram.exe", None, "Telegram FZ-LLC",
+                               None, "windows", True, True, "7" * 64)
+    selfsigned = cat.process_info(r"C:\Users\bob\AppData\Roaming\Telegram Desktop\Telegram.exe", None,
+                                  "Telegram FZ-LLC", None, "windows", True, False, "6" * 64)
+    unsigned = cat.process_info(r"C:\Users\bob\AppData\Roaming\Telegram Desktop\Telegram.exe", None, None, None,
+                                "windows", False, None, "6" * 64)
+    hash_only = cat.process_info("Telegram.exe", None, "Telegram FZ-LLC", None, "windows", True, False, "AB" * 32)
+    unknown = cat.process_info(r"C:\Program Files\Telegram Desktop\Telegram.exe", None, "Telegram FZ-LLC")
+    assert trusted.key == unknown.key == "telegram.exe|telegram fz-llc"      # trust not reported: as before
+    assert selfsigned.key == unsigned.key == "telegram.exe|untrusted:c:/users/*/appdata/roaming/telegram desktop"
+    assert hash_only.key == "telegram.exe|sha256:abababababababab"
+    assert "fz-llc" not in selfsigned.key
+
+
+def test_a_self_signed_telegram_does_not_inherit_the_real_clients_im_history():
+    real = dict(exe=r"C:\Users\{u}\AppData\Roaming\Telegram Desktop\Telegram.exe", signer="Telegram FZ-LLC",
+                sha="7" * 64, orig="Telegram.exe", parent="explorer.exe", cmd="telegram.exe")
+    rows = background(HOSTS, 20)
+    rows += [row(d, h, "chrome", "api.telegram.org", seconds=9000, **{**real, "exe": real["exe"].format(u=h)})
+             for d in range(20) for h in HOSTS]
+    fake = {**real, "exe": real["exe"].format(u="h03"), "trusted": False, "sha": "6" * 64}
+    rows.append(row(17, "h03", "chrome", "api.telegram.org", seconds=60_000, **fake))
+    alerts = rs.Engine().process(table(rows))
+    assert [(a.host_id, a.process_key) for a in alerts] == [
+        ("h03", "telegram.exe|untrusted:c:/users/*/appdata/roaming/telegram desktop")]
+    assert alerts[0].variation == "suspicious_process" and "untrusted" in alerts[0].evidence["suspicious_signals"]
+
+
+# ---- 3. habitual explorers ------------------------------------------------------------------------------
+def test_habitual_explorer_status_does_not_cover_a_copy_elsewhere():
+    rows = explorer_org()
+    rows.append(py_row(17, "h01", "legit-new.s3.amazonaws.com"))                      # the install: suppressed
+    rows.append(py_row(17, "h07", "c2-bucket.s3.amazonaws.com",                        # a copy in Temp: alerts
+                       exe=r"C:\Users\h07\AppData\Local\Temp\x\python.exe", cmd="python.exe c2.py"))
+    eng = rs.Engine()
+    alerts = eng.process(table(rows))
+    assert names(alerts) == [("h07", "python.exe|python software foundation", "aws/s3/c2-bucket")]
+    assert eng.suppressed["habitual_explorer"] > 0
+    assert dict(eng.habitual_explorers())["python.exe|python software foundation"] >= 20
+
+
+def test_a_linux_implant_named_like_a_habitual_interpreter_alerts():
+    nodes = [row(d, h, "chrome", "registry.s3.amazonaws.com", seconds=7000, exe="/usr/bin/node", signer=None,
+                 exists=None, trusted=None, sha=None, orig=None, parent="bash", cmd="node server.js")
+             for d in range(20) for h in HOSTS]
+    nodes += [row(d, HOSTS[k % 2], "chrome", f"pkg-{d}-{k}.s3.amazonaws.com", seconds=30_000 + k,
+                  exe="/usr/bin/node", signer=None, exists=None, trusted=None, sha=None, orig=None, parent="bash",
+                  cmd="node server.js") for d in range(20) for k in range(3)]
+    implant = row(17, "h05", "chrome", "c2.s3.amazonaws.com", seconds=60_000, exe="/tmp/.x/node", signer=None,
+                  exists=None, trusted=None, sha=None, orig=None, parent="bash", cmd="node server.js")
+    for r in nodes + [implant]:
+        r["host.os.type"] = "linux"
+    alerts = rs.Engine().process(table(background(HOSTS, 20) + nodes + [implant]))
+    assert names(alerts) == [("h05", "node", "aws/s3/c2")]
+
+
+def test_an_uncommon_script_execution_is_not_covered_on_a_host_where_the_engine_does_not_explore():
+    rows = explorer_org()
+    # h09's python (the same install) runs a script no agent ever ran, from an unusual parent: first rare contact
+    rows.append(py_row(17, "h09", "exfil-drop.s3.amazonaws.com", parent="winword.exe",
+                       cmd="python.exe C:\\Users\\h09\\Documents\\invoice.py"))
+    # h01 explores with python every day: the same unusual execution there stays covered (documented limit)
+    rows.append(py_row(17, "h01", "exfil-drop2.s3.amazonaws.com", parent="winword.exe",
+                       cmd="python.exe C:\\Users\\h01\\Documents\\invoice.py"))
+    alerts = rs.Engine().process(table(rows))
+    assert names(alerts) == [("h09", "python.exe|python software foundation", "aws/s3/exfil-drop")]
+
+
+# ---- 4. allow-lists -------------------------------------------------------------------------------------
+def test_agent_allow_list_matches_host_id_not_the_renameable_host_name():
+    rows = background(HOSTS, 16) + [row(15, "h03", "evil", "x1.s3.amazonaws.com")]
+    t = table(rows)
+    t = t.set_column(t.schema.get_field_index("host.name"), "host.name",
+                     pa.array(["BUILD-7" if h == "h03" else h for h in t["host.id"].to_pylist()], pa.string()))
+    assert [a.host_id for a in rs.Engine(rs.Config(allow_agents=["build-*"])).process(t)] == ["h03"]
+    assert rs.Engine(rs.Config(allow_agents=["name:build-*"])).process(t) == []   # explicit: host.name
+    assert rs.Engine(rs.Config(allow_agents=["H0[3]"])).process(t) == []          # host.id glob
+
+
+def test_process_allow_list_needs_the_signer(tmp_path):
+    bare = tmp_path / "bare.toml"
+    bare.write_text('[allow]\nprocesses = ["teams.exe"]\n')
+    with pytest.raises(ValueError, match=r"names no signer.*teams.exe\|\*"):
+        rs.Catalog(str(bare))
+    signed = tmp_path / "signed.toml"
+    signed.write_text('[allow]\nprocesses = ["teams.exe|microsoft corporation"]\n')
+    cat = rs.Catalog(str(signed))
+    exe = r"C:\Program Files\Teams\teams.exe"
+    assert cat.process_info(exe, None, "Microsoft Corporation", None, "windows", True, True).allowlisted
+    assert not cat.process_info(r"C:\Users\x\AppData\Local\Temp\teams.exe", None, None, None, "windows",
+                                False, None).allowlisted
+    assert not cat.process_info(exe, None, "Microsoft Corporation", None, "windows", True, False).allowlisted
+    anyname = tmp_path / "any.toml"
+    anyname.write_text('[allow]\nprocesses = ["teams.exe|*"]\n')
+    assert rs.Catalog(str(anyname)).process_info(r"C:\tmp\teams.exe", None, None, None, "windows", False,
+                                                 None).allowlisted
