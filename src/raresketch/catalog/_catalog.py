@@ -256,7 +256,7 @@ class Catalog:
             if prov is not None:
                 res = f"{prov}/{svc}/{label}" if label else None
             elif im is None:
-                rd = rd_parent if rd_parent else (n if parent else None)
+                rd = rd_parent if rd_parent else (registrable_domain(n) if parent else None)
                 if rd is not None and rd not in self._provider_domains:
                     hosted = rd
             out.append((n, None, prov, svc, label, res, im, allowed, None, hosted))
@@ -329,8 +329,9 @@ class Catalog:
     def explain(self, name: str | None, ip: str | None = None) -> dict[str, Any]:
         """What a destination (``destination.domain`` = ``name``, ``destination.ip`` = ``ip``) resolves to, as
         :meth:`resolve_batch` resolves it, and why: the :data:`RESOLVED_SCHEMA` destination columns (short
-        names), ``source`` (0 none, 1 the name, 2 the address, 3 the name's own IP literal) and ``why``, one
-        line per decision (which source won, which suffix rule, network or list matched, what allow-listed it)."""
+        names), ``source`` (0 none, 1 the name, 2 the address, 3 the name's own IP literal, 4 the name hosted at the
+        address) and ``why``, one line per decision (which source won, which PTR shape, web service, suffix rule,
+        network, class or list matched, what allow-listed it)."""
         t = pa.table({"destination.domain": pa.array([name], pa.string()),
                       "destination.ip": pa.array([ip], pa.string())})
         with self._batch_lock:
@@ -341,18 +342,39 @@ class Catalog:
         out["source"] = src
         host = self.resolve_host(name) if name is not None else None
         why = [("no name and no address: nothing to resolve", "the name", "the event's address",
-                "the name's own IP literal")[src] + (f" {out['destination']!r} decides the destination" if src else "")]
-        if src == 1 and host.cloud_provider is not None:
+                "the name's own IP literal", "the name, hosted at the event's address")[src]
+               + (f" {out['destination']!r} decides the destination" if src else "")]
+        if host is not None and host.ptr is not None:
+            shape = ptr_address(host.ptr)
+            why.append(f"reverse-lookup name: {host.ptr!r} has the PTR shape {shape[0]!r} (_ptr.PTR_SHAPES), so it "
+                       "is the address's identity, not a name" + (f"; it encodes {host.ptr_address}"
+                                                                   if host.ptr_address else ""))
+        if src in (1, 4) and host.cloud_provider == "web":
+            src_list = "an extension" if host.name not in self._web and host.cloud_label not in self._web else \
+                "web_services.tsv"
+            why.append(f"web service: {host.cloud_label!r} is a shared {host.cloud_service} service ({src_list}); "
+                       "every tenant's use is one resource")
+        elif src == 1 and host.cloud_provider is not None:
             n, label = host.name, host.cloud_label
             rule = n[len(label) + 1:] if label and n.startswith(label + ".") else n
             why.append(f"cloud suffix rule matched: {rule!r} -> provider {host.cloud_provider}, service "
-                       f"{host.cloud_service}" + (f", label {label!r}" if label else " (the provider's own endpoint)")
-                       + " (PSL PRIVATE blocks, cloud_suffixes.tsv, extensions)")
+                       f"{host.cloud_service}" + (f", tenant label {label!r}" if label else " (the provider's own endpoint)")
+                       + " (PSL PRIVATE blocks, free_subdomain_hosts.txt, cloud_suffixes.tsv, extensions)")
+        elif src == 4:
+            why.append(f"hosted domain: {host.name!r} is neither a tenant label nor a web service; its registrable "
+                       f"domain {host.hosted!r} is the resource, because the address is tenant-rentable")
         elif src == 1:
-            why.append("no cloud suffix rule matches the name")
-        if src in (2, 3) or out["ip_provider"]:
+            why.append("no cloud suffix rule or web service matches the name" + (
+                f"; its domain {host.hosted!r} would be a hosted domain on a tenant-rentable address"
+                if host.hosted else ""))
+        if src in (2, 3, 4) or out["ip_provider"]:
             addr = ip if src != 3 else out["destination"]
-            why.append(f"address {addr!r}: " + (f"published network of {out['ip_provider']} (ip_ranges)"
+            cls = out["ip_class"]
+            what = {"cloud": "tenant-rentable (a tenant's resource)", "platform": "the provider's first-party "
+                    "services (not a tenant resource)", "edge": "a shared CDN front (identifies no tenant)",
+                    "im": "an IM service's network"}.get(cls, "")
+            why.append(f"address {addr!r}: " + (f"published network of {out['ip_provider']}, class {cls}: {what} "
+                                                 "(ip_ranges snapshot, ip_services.tsv.gz)"
                                                  if out["ip_provider"] else "in no published network"))
         if im_src == 1:
             why.append(f"IM domain list matched the name: {out['im_service']} (im_domains.tsv, extensions)")
@@ -366,7 +388,8 @@ class Catalog:
 
 # Catalog.explain's keys -> RESOLVED_SCHEMA columns (without the ``raresketch.`` prefix)
 _EXPLAINED = {"destination": "destination.key", "cloud_resource": "cloud.resource", "cloud_provider": "cloud.provider",
-              "cloud_service": "cloud.service", "ip_provider": "destination.ip_provider", "im_service": "im.service",
+              "cloud_service": "cloud.service", "ip_provider": "destination.ip_provider",
+              "ip_class": "destination.ip_class", "ptr": "destination.ptr", "im_service": "im.service",
               "allowlisted": "allowlisted"}
 _MAYBE_IP_RE = re.compile(_MAYBE_IP)
 

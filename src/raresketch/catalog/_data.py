@@ -165,5 +165,5 @@ def refresh(dest: str | None = None, timeout: float = 20.0, urls: dict[str, str]
     ``dest``. Raises ``RuntimeError`` (one line, naming the URL) when the network does not allow it."""
     rows, _ = read_tsv(os.path.join(data_dir(), "ip_providers.tsv"))
     dest = refresh_ip_ranges([r["directory"] for r in rows], dest, timeout)
-    refresh_ip_services(dest, timeout, urls)
+    refresh_ip_services(dest, timeout=timeout, **({"urls": urls} if urls else {}))
     return dest

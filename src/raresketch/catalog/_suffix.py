@@ -185,5 +185,6 @@ def _registrable_label(domain: str) -> str:
 
 def registrable_domain(name: str) -> str | None:
     """The registrable domain of a normalised name by the PSL ICANN section (``example.co.uk`` for
-    ``a.b.example.co.uk``); None when the name is itself a public suffix. O(labels)."""
-    return _icann_psl().privatesuffix(name)
+    ``a.b.example.co.uk``); None when the name is itself a public suffix or its top-level domain is not an ICANN
+    one (``intranet.corp``). O(labels)."""
+    return _icann_psl().privatesuffix(name, accept_unknown=False)
