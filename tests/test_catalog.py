@@ -297,7 +297,7 @@ def test_resolve_real_otrf_batch(cat):
     # the known positives: powershell / wmic fetching from raw.githubusercontent.com
     assert any(n == "WMIC.exe" and k == "web/code/raw.githubusercontent.com" for n, k in zip(names, res))
     assert any(n == "Teams.exe" and s == "teams" for n, s in zip(names, both["raresketch.im.service"]))
-    assert sum(1 for k in res if k and "/ip/" in k) > 50
+    assert sum(1 for k in res if k and "/ip/" in k) > 20      # first-party Microsoft and Google space is not
     assert both["raresketch.process.is_script_engine"].count(True) > 500
 
 

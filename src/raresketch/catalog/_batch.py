@@ -61,6 +61,8 @@ _DEST_TEXTS = {
     "raresketch.destination.ptr": ("t_ptr", "name"),
     "raresketch.im.service": ("t_im", "im_source"),
 }
+# code 4 reads these from the (name, provider) pair, the others (destination key, IM service) from the name
+_HOSTED_TEXTS = ("t_prov", "t_svc", "t_res")
 _PROC_TEXTS = {"raresketch.process.key": "t_key", "raresketch.process.script_engine": "t_engine"}
 _PROC_FLAGS = {"raresketch.process.is_script_engine": "script3", "raresketch.process.user_writable_path": "writable3",
                "raresketch.process.renamed": "renamed3"}
@@ -90,8 +92,9 @@ class BatchIds:
     def _pick(self, codes: np.ndarray, col: str, rows: np.ndarray) -> np.ndarray:
         """Object array: per row, the text ``col`` of the source its code names (None for code 0)."""
         out = np.full(len(rows), None, object)
+        hosted = (4, self.h, self.hosted, col) if col in _HOSTED_TEXTS else (4, self.d, self.dom, col)
         for code, ids, cols, name in ((1, self.d, self.dom, col), (2, self.i, self.ip, col),
-                                      (3, self.d, self.dom, "lit_" + col), (4, self.h, self.hosted, col)):
+                                      (3, self.d, self.dom, "lit_" + col), hosted):
             m = codes == code
             if m.any():
                 out[m] = cols[name][ids[rows[m]]]

@@ -49,12 +49,13 @@ def load_shipped(trie: SuffixTrie, add_im: Callable[[str, str, str], None], proc
     """Fill ``trie`` (PSL PRIVATE cloud blocks first, then ``free_subdomain_hosts.txt``, then
     ``cloud_suffixes.tsv``, which wins on naming and excludes rules with service ``-``), the IM domains (through
     ``add_im(service, match, domain)``), ``web`` (web-service host -> kind, ``web_services.tsv``),
-    ``provider_domains`` (the registrable domain of every tenant suffix rule) and ``process``.
+    ``provider_domains`` (the registrable domain of every tenant suffix rule, and the providers' first-party
+    domains of ``first_party_domains.tsv``: never a hosted domain) and ``process``.
 
     A trie value is ``(provider, service, whole)``: ``whole`` = the tenant label is everything left of the suffix.
     Returns the provenance by list name and the ``(network, priority, owner)`` entries of the published networks
     (from ``ip_ranges_dir``, else ``$RARESKETCH_IP_RANGES``, else the shipped snapshot), the per-service table
-    ``ip_services.tsv.gz`` (priority 0) over the merged lists (their provider's default class)."""
+    ``ip_services.tsv.gz`` (priorities -0.6 / -0.5 by rank) over the merged lists (their provider's default class)."""
     data = data_dir()
     sources: dict[str, str] = {}
     web = {} if web is None else web
@@ -94,6 +95,10 @@ def load_shipped(trie: SuffixTrie, add_im: Callable[[str, str, str], None], proc
     for r in proj:  # project list wins on naming
         add(r["suffix"], r["provider"], r["service"], True)
 
+    rows, com = read_tsv(os.path.join(data, "first_party_domains.tsv"))
+    sources["first_party_domains.tsv"] = " ".join(com[3:5])
+    provider_domains.update(r["domain"].lower() for r in rows)
+
     rows, com = read_tsv(os.path.join(data, "web_services.tsv"))
     sources["web_services.tsv"] = " ".join(com[2:5])
     for r in rows:
@@ -115,9 +120,9 @@ def load_shipped(trie: SuffixTrie, add_im: Callable[[str, str, str], None], proc
     sources["ip_services.tsv.gz"] = " ".join(com[1:6]) + (f" (from {svc_path})" if not svc_path.startswith(data)
                                                           else "")
     owners: dict[tuple[str, str], IpOwner] = {}
-    for prov, cls, net in svc_rows:
+    for prov, cls, net, rank in svc_rows:             # above every merged list (0..9), below user ranges (-1)
         owner = owners.setdefault((prov, cls), IpOwner(prov, cls))
-        ip_entries.append((net, 0, owner))
+        ip_entries.append((net, -0.6 + 0.1 * rank, owner))
     for r in prov_rows:
         owner = IpOwner(r["provider"], r["kind"], r["im_service"] or None)
         for fam in ("ipv4", "ipv6"):

@@ -138,7 +138,7 @@ _TEXTS = {"t_key": object, "t_prov": object, "t_svc": object, "t_res": object, "
 # registrable domain's text
 _DEST = {"R": np.uint64, "K": np.uint64, "S": np.uint64, "H": np.uint64, "P": np.uint64, "allow": bool,
          "t_host": object, **_TEXTS}
-_HOSTED = {"R": np.uint64, "K": np.uint64, **_TEXTS}
+_HOSTED = {"R": np.uint64, "K": np.uint64, "t_prov": object, "t_svc": object, "t_res": object}
 _PROC = {"P": np.uint64, "E": np.uint64, "script": bool, "writable": bool, "renamed": bool, "allow": bool,
          "t_key": object, "t_engine": object, "script3": np.int8, "writable3": np.int8, "renamed3": np.int8}
 
@@ -247,17 +247,16 @@ class CatalogResolver:
                 "renamed3": _tri([i.renamed for i in infos])}
 
     def _hosted_attrs(self, dcols: dict, icols: dict, dids: np.ndarray, iids: np.ndarray) -> dict[str, np.ndarray]:
-        """Keys and texts of new (name, rentable provider) pairs: resource ``<provider>/hosted/<domain>``, kind
-        ``<provider>/hosted``; the name's other texts, the address's provider, class and PTR."""
+        """Keys and texts of new (registrable domain, rentable provider) pairs: resource
+        ``<provider>/hosted/<domain>``, kind ``<provider>/hosted`` (the destination key and IM service stay the
+        name's)."""
         prov = icols["t_prov"][iids].tolist()
         dom = dcols["t_host"][dids].tolist()
         res = [f"{p}/hosted/{x}" for p, x in zip(prov, dom)]
         r = hash64(res)
         self._remember(r, res)
-        return {"R": r, "K": hash64([f"{p}/hosted" for p in prov]), "t_key": dcols["t_key"][dids],
-                "t_prov": _objects(prov), "t_svc": np.full(len(res), "hosted", object), "t_res": _objects(res),
-                "t_im": dcols["t_im"][dids], "t_ipprov": icols["t_ipprov"][iids], "t_ptr": dcols["t_ptr"][dids],
-                "t_class": icols["t_class"][iids]}
+        return {"R": r, "K": hash64([f"{p}/hosted" for p in prov]), "t_prov": _objects(prov),
+                "t_svc": np.full(len(res), "hosted", object), "t_res": _objects(res)}
 
     # ---- per batch ------------------------------------------------------------------------------------
     def lookup(self, events: pa.Table | pa.RecordBatch) -> Lookup:

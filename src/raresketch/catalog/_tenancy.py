@@ -4,8 +4,8 @@ The merged per-provider lists (``ip_ranges/``) say *whether* an address is a pro
 service-tagged feeds say *which service* it serves. This module derives, from those feeds, one compact table of
 ``provider, class, cidr`` rows (collapsed per class) with three classes:
 
-- ``cloud``: tenant-rentable compute and storage (AWS ``EC2``/``S3``, Google ``cloud.json`` customer ranges,
-  Oracle ``OCI``/``OBJECT_STORAGE``): an address here is a tenant's resource ``<provider>/ip/<address>``;
+- ``cloud``: tenant-rentable compute and storage (AWS ``EC2``/``S3``, Google ``cloud.json`` customer ranges, Azure
+  ``AzureCloud.*`` less every other service tag, Oracle ``OCI``/``OBJECT_STORAGE``): an address here is a tenant's resource ``<provider>/ip/<address>``;
 - ``platform``: the provider's own first-party services (AWS prefixes tagged only ``AMAZON`` or another AWS
   service, every Azure service tag other than ``AzureCloud*``, Oracle ``OSN``, GitHub's ``api/meta`` services):
   known, shown by ``inspect``, never a tenant resource;
@@ -13,7 +13,9 @@ service-tagged feeds say *which service* it serves. This module derives, from th
   identifies no tenant.
 
 Within the table the most specific prefix wins (a ``/24`` tagged ``EC2`` inside a ``/16`` tagged ``AMAZON`` is
-``cloud``); a prefix listed under two classes keeps the first of ``cloud``, ``edge``, ``platform``. What the
+``cloud``); a prefix listed under two classes keeps the first of ``cloud``, ``edge``, ``platform`` (for Azure,
+where every service tag's prefixes are also AzureCloud's, the service tag: ``platform``). Azure's ``platform`` rows
+have rank 0: they win over its ``cloud`` rows even where those are more specific. What the
 table does not cover falls back to the provider's default class in ``ip_providers.tsv``.
 :func:`derive_ip_services` is pure (bytes in, rows out); :func:`refresh_ip_services` downloads the feeds.
 """
@@ -49,22 +51,25 @@ FEEDS = {
 _AWS_CLASS = {"EC2": "cloud", "S3": "cloud", "CLOUDFRONT": "edge", "CLOUDFRONT_ORIGIN_FACING": "platform"}
 _GITHUB_KEYS = ("hooks", "web", "api", "git", "packages", "pages", "importer")   # GitHub's own (not Actions on Azure)
 _ORACLE_CLASS = {"OCI": "cloud", "OBJECT_STORAGE": "cloud", "OSN": "platform"}
+# rank 0 rows win over rank 1 rows whatever their prefix lengths: a regional AzureCloud prefix is often *more*
+# specific than a service tag's (AzureActiveDirectory's 40.126.0.0/18 holds AzureCloud's 40.126.35.0/24)
+_FIRST = {("azure", "platform")}
 
 
 def _net(s: str):
     return ipaddress.ip_network(s.strip(), strict=False)
 
 
-def derive_ip_services(feeds: dict[str, bytes]) -> list[tuple[str, str, str]]:
-    """``(provider, class, cidr)`` rows from the feeds present in ``feeds`` (file name -> content, names as in
+def derive_ip_services(feeds: dict[str, bytes]) -> list[tuple[str, str, str, str]]:
+    """``(provider, class, cidr, rank)`` rows from the feeds present in ``feeds`` (file name -> content, names as in
     :data:`FEEDS`); missing feeds contribute nothing. Raises ``ValueError`` naming a feed that does not parse.
     O(P log P) for P prefixes (about 100k, mostly Azure's)."""
     by: dict[tuple[str, object], str] = {}       # (provider, network) -> class, first of CLASSES wins
 
-    def put(provider: str, cls: str, net) -> None:
+    def put(provider: str, cls: str, net, order=CLASSES) -> None:
         key = (provider, net)
         old = by.get(key)
-        if old is None or CLASSES.index(cls) < CLASSES.index(old):
+        if old is None or order.index(cls) < order.index(old):
             by[key] = cls
 
     for name, data in feeds.items():
@@ -79,10 +84,12 @@ def derive_ip_services(feeds: dict[str, bytes]) -> list[tuple[str, str, str]]:
                     put("google", "cloud", _net(p.get("ipv4Prefix") or p.get("ipv6Prefix")))
             elif name == "microsoft-azure-ip-ranges.json":
                 for v in json.loads(data)["values"]:
-                    if v["name"].startswith("AzureCloud"):
-                        continue                  # all of Azure: the provider default (cloud) covers it
+                    # AzureCloud.<region>: Azure's public space, where tenants rent addresses; every other tag
+                    # (more specific inside it) is a Microsoft service. Microsoft 365 and the rest of Microsoft's
+                    # published space are in no AzureCloud tag: the provider default (platform) covers them.
+                    cls = "cloud" if v["name"].startswith("AzureCloud") else "platform"
                     for cidr in v["properties"]["addressPrefixes"]:
-                        put("azure", "platform", _net(cidr))
+                        put("azure", cls, _net(cidr), ("platform", "edge", "cloud"))
             elif name == "oracle-cloud-ip-ranges.json":
                 for r in json.loads(data)["regions"]:
                     for c in r["cidrs"]:
@@ -113,13 +120,13 @@ def derive_ip_services(feeds: dict[str, bytes]) -> list[tuple[str, str, str]]:
         groups.setdefault((prov, cls), []).append(net)
     rows, seen = [], set()
     for prov in sorted({p for p, _ in groups}):
-        for cls in CLASSES:
+        for cls in sorted(CLASSES, key=lambda c: ((prov, c) not in _FIRST, CLASSES.index(c))):
             nets = groups.get((prov, cls), [])
             for fam in (4, 6):
                 for n in ipaddress.collapse_addresses([x for x in nets if x.version == fam]):
                     if (prov, n) not in seen:
                         seen.add((prov, n))
-                        rows.append((prov, cls, str(n)))
+                        rows.append((prov, cls, str(n), "0" if (prov, cls) in _FIRST else "1"))
     return rows
 
 
@@ -130,22 +137,23 @@ def _open(path: str, mode: str):
     return open(path, mode, encoding="utf-8")
 
 
-def write_ip_services(rows: Iterable[tuple[str, str, str]], path: str, provenance: list[str]) -> None:
+def write_ip_services(rows: Iterable[tuple[str, ...]], path: str, provenance: list[str]) -> None:
     """Write the table atomically (``path`` + ``.tmp`` then rename) with ``#`` provenance lines; gzip when
     ``path`` ends with ``.gz``."""
     tmp = path + ".tmp" + (".gz" if path.endswith(".gz") else "")
     with _open(tmp, "w") as f:
         for line in provenance:
             f.write(f"# {line}\n")
-        f.write("provider\tclass\tcidr\n")
+        f.write("provider\tclass\tcidr\trank\n")
         for r in rows:
             f.write("\t".join(r) + "\n")
     os.replace(tmp, path)
 
 
-def read_ip_services(path: str) -> tuple[list[tuple[str, str, object]], list[str]]:
-    """``(provider, class, network)`` rows and the provenance lines of a table written by
-    :func:`write_ip_services`. Raises ``ValueError`` naming a bad line."""
+def read_ip_services(path: str) -> tuple[list[tuple[str, str, object, int]], list[str]]:
+    """``(provider, class, network, rank)`` rows and the provenance lines of a table written by
+    :func:`write_ip_services` (rank 0 wins over rank 1 whatever the prefix lengths; within a rank the most
+    specific prefix wins). Raises ``ValueError`` naming a bad line."""
     rows, com = [], []
     with _open(path, "r") as f:
         for n, line in enumerate(f, 1):
@@ -156,10 +164,11 @@ def read_ip_services(path: str) -> tuple[list[tuple[str, str, object]], list[str
             if not line or line.startswith("provider\t"):
                 continue
             parts = line.split("\t")
-            if len(parts) != 3 or parts[1] not in CLASSES:
-                raise ValueError(f"{path}:{n}: expected provider, class ({'/'.join(CLASSES)}), cidr: {line!r}")
+            if len(parts) != 4 or parts[1] not in CLASSES or parts[3] not in ("0", "1"):
+                raise ValueError(f"{path}:{n}: expected provider, class ({'/'.join(CLASSES)}), cidr, rank (0/1): "
+                                 f"{line!r}")
             try:
-                rows.append((parts[0], parts[1], _net(parts[2])))
+                rows.append((parts[0], parts[1], _net(parts[2]), int(parts[3])))
             except ValueError as e:
                 raise ValueError(f"{path}:{n}: {e}") from None
     return rows, com
