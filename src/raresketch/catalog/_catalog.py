@@ -401,5 +401,6 @@ def _ip_literal(name: str) -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def default_catalog() -> Catalog:
-    """The shipped catalogue without extensions, built once per process (about 0.3 s)."""
+    """The shipped catalogue without extensions, built once per process (about 1.5-2.5 s, most of it parsing the
+    37,752 prefixes of ip_services.tsv.gz)."""
     return Catalog()
