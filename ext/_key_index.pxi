@@ -119,11 +119,14 @@ def gather_keys(d, dom, i, ip, p, proc):
     renamed, allow; ``dom``/``ip`` None when the batch has no such column), per row:
 
     - resource R and kind K: the name's when it has one, else the event's address's when valid, else the name's own
-      IP literal's; IM service S: the name's, else (no valid address) its literal's, else the address's;
+      IP literal's; except a *hosted domain*: a name with a hosted key (``dom["H"]`` != 0: neither a tenant label
+      nor a web service) whose valid address is tenant-rentable (``ip["P"]`` != 0, the provider's key) gets the pair
+      key ``fmix64(H ^ P * golden)`` in R and K (source 4), which the caller maps to ``<provider>/hosted/<domain>``;
+      IM service S: the name's, else (no valid address) its literal's, else the address's;
     - allow: the name's, the literal's where it is used, the valid address's, or the process's;
     - the process key P and its script / writable / renamed flags;
     - which source won, as uint8 codes (0 none, 1 the event's name, 2 the event's address, 3 the name's own IP
-      literal): ``source`` for R and K, ``im_source`` for S, ``address`` for the address (2, else 3, else 0).
+      literal, 4 the name hosted at the event's address): ``source`` for R and K, ``im_source`` for S, ``address`` for the address (2, else 3, else 0).
 
     Returns ``(resource, kind, im, allow, process, script, writable, renamed, source, im_source, address)``. One
     pass, O(n), GIL released. This is the one place where the precedence is written.
@@ -144,6 +147,8 @@ def gather_keys(d, dom, i, ip, p, proc):
     cdef const uint64_t[::1] d_lr = dom["lit_R"] if has_dom else z64
     cdef const uint64_t[::1] d_lk = dom["lit_K"] if has_dom else z64
     cdef const uint64_t[::1] d_ls = dom["lit_S"] if has_dom else z64
+    cdef const uint64_t[::1] d_h = dom["H"] if has_dom else z64
+    cdef const uint64_t[::1] i_p = ip["P"] if has_ip else z64
     cdef const uint8_t[::1] i_valid = _u8(ip["valid"]) if has_ip else z8
     cdef const uint8_t[::1] i_allow = _u8(ip["allow"]) if has_ip else z8
     cdef const uint64_t[::1] i_r = ip["R"] if has_ip else z64
@@ -181,7 +186,11 @@ def gather_keys(d, dom, i, ip, p, proc):
             lit = has_dom and d_lit[a]
             valid = has_ip and i_valid[b]
             al = p_allow[c]
-            if name:
+            if name and valid and d_h[a] != 0 and i_p[b] != 0:
+                o_r[r] = rs_fmix64(d_h[a] ^ (i_p[b] * <uint64_t>0x9E3779B97F4A7C15ULL))
+                o_k[r] = o_r[r]
+                o_src[r] = 4
+            elif name:
                 o_r[r] = d_r[a]
                 o_k[r] = d_k[a]
                 o_src[r] = 1

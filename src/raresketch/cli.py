@@ -359,7 +359,8 @@ def catalog_resolve(name: str, addr: str | None) -> None:
     if addr is not None and normalize_ip(addr) is None:
         raise CliError(f"--ip {addr!r} is not an IP address")
     info = default_catalog().explain(name, addr)
-    for key in ("destination", "cloud_resource", "cloud_provider", "cloud_service", "ip_provider", "im_service"):
+    for key in ("destination", "cloud_resource", "cloud_provider", "cloud_service", "ip_provider", "ip_class", "ptr",
+                "im_service"):
         click.echo(f"{key.replace('_', ' '):15s} {info[key] if info[key] is not None else '-'}")
     click.echo(f"{'allow-listed':15s} {'yes' if info['allowlisted'] else 'no'}")
     for line in info["why"]:

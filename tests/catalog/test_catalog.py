@@ -27,11 +27,11 @@ def cat():
     ("x.s3-website.eu-central-1.amazonaws.com", "aws/s3-website/x"),
     ("x.s3-website-us-east-1.amazonaws.com", "aws/s3-website/x"),
     ("mybucket.s3.amazonaws.com", "aws/s3/mybucket"),
-    ("a.b.mybucket.s3.amazonaws.com", "aws/s3/mybucket"),
+    ("a.b.mybucket.s3.amazonaws.com", "aws/s3/a.b.mybucket"),
     ("abc123.execute-api.ap-south-1.amazonaws.com", "aws/api-gateway/abc123"),
     ("d111111abcdef8.cloudfront.net", "aws/cloudfront/d111111abcdef8"),
-    ("ec2-54-1-2-3.compute-1.amazonaws.com", "aws/ec2/ec2-54-1-2-3"),
-    ("ec2-54-1-2-3.us-west-2.compute.amazonaws.com", "aws/ec2/ec2-54-1-2-3"),
+    ("ec2-54-1-2-3.compute-1.amazonaws.com", None),                  # a reverse-lookup name: the address decides
+    ("ec2-54-1-2-3.us-west-2.compute.amazonaws.com", None),
     ("fn.lambda-url.eu-north-1.on.aws", "aws/lambda/fn"),
     ("x.blob.core.windows.net", "azure/blob/x"),
     ("X.BLOB.Core.Windows.NET.", "azure/blob/x"),
@@ -41,7 +41,7 @@ def cat():
     ("foo.appspot.com", "gcp/app-engine/foo"),
     ("bucket.storage.googleapis.com", "gcp/storage/bucket"),
     ("b.objectstorage.us-phoenix-1.oraclecloud.com", "oracle/object-storage/b"),
-    ("raw.githubusercontent.com", "github/usercontent/raw"),
+    ("raw.githubusercontent.com", "web/code/raw.githubusercontent.com"),
     ("abc.ngrok-free.app", "ngrok/tunnel/abc"),
     ("myapp.herokuapp.com", "heroku/apps/myapp"),
 ])
@@ -295,35 +295,53 @@ def test_resolve_real_otrf_batch(cat):
     names = t.column("process.name").to_pylist()
     res = both["raresketch.cloud.resource"]
     # the known positives: powershell / wmic fetching from raw.githubusercontent.com
-    assert any(n == "WMIC.exe" and k == "github/usercontent/raw" for n, k in zip(names, res))
+    assert any(n == "WMIC.exe" and k == "web/code/raw.githubusercontent.com" for n, k in zip(names, res))
     assert any(n == "Teams.exe" and s == "teams" for n, s in zip(names, both["raresketch.im.service"]))
-    assert sum(1 for k in res if k and "/ip/" in k) > 50
+    assert sum(1 for k in res if k and "/ip/" in k) > 20      # first-party Microsoft and Google space is not
     assert both["raresketch.process.is_script_engine"].count(True) > 500
 
 
 def _host_tuple_by_full_walk(cat, name):
     """The definition _host_tuples memoises per parent domain: a full suffix-rule walk of the name and every
-    suffix of it for IM services and allow-listing."""
+    suffix of it for IM services, web services and allow-listing."""
     from raresketch.catalog._catalog import _ip_literal
+    from raresketch.catalog._ptr import ptr_address
+    from raresketch.catalog._suffix import registrable_domain
     from raresketch.events import normalize_domain
 
     n = normalize_domain(name)
     if not n:
-        return (n, None, None, None, None, None, None, False)
+        return (n, None, None, None, None, None, None, False, None, None)
     lit = _ip_literal(n)
     if lit is not None:
-        return (n, lit, None, None, None, None, None, lit in cat._allow_exact)
+        return (n, lit, None, None, None, None, None, lit in cat._allow_exact, None, None)
     labels = n.split(".")
-    prov = svc = label = res = None
-    m = cat._trie.match(labels[::-1])
-    if m is not None:
-        depth, (prov, svc), star = m
-        label = labels[-depth - 1] if depth < len(labels) else star
-        res = f"{prov}/{svc}/{label}" if label else None
     suffixes = [".".join(labels[i:]) for i in range(len(labels))]
     im = cat._im_exact.get(n) or next((cat._im_suffix[s] for s in suffixes if s in cat._im_suffix), None)
     allowed = n in cat._allow_exact or any(s in cat._allow_suffix for s in suffixes)
-    return (n, None, prov, svc, label, res, im, allowed)
+    ptr = ptr_address(n)
+    if ptr is not None:
+        return (n, ptr[1], None, None, None, None, im, allowed, n, None)
+    prov = svc = label = res = hosted = None
+    m = cat._trie.match(labels[::-1])
+    if n in cat._web:
+        prov, svc, label = "web", cat._web[n], n
+    elif m is not None:
+        depth, (prov, svc, whole), star = m
+        if depth >= len(labels):
+            label = star
+        else:
+            label = ".".join(labels[:-depth]) if whole else labels[-depth - 1]
+    else:
+        s = next((s for s in suffixes[1:] if s in cat._web), None)
+        if s is not None:
+            prov, svc, label = "web", cat._web[s], s
+    if prov is not None:
+        res = f"{prov}/{svc}/{label}" if label else None
+    elif im is None:
+        rd = registrable_domain(n) if "." in n else None
+        hosted = rd if rd is not None and rd not in cat._provider_domains else None
+    return (n, None, prov, svc, label, res, im, allowed, None, hosted)
 
 
 def test_host_tuples_memo_per_parent_equals_full_walk(tmp_path):

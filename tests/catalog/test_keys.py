@@ -158,9 +158,10 @@ def test_flags_texts_equal_resolve_batch(allow_catalog):
             ip = b["destination.ip"].combine_chunks()
             res = cat.resolve_batch(b)["raresketch.destination.key"].to_pylist()
             src = flags.source
-            assert set(np.unique(src).tolist()) <= {0, 1, 2, 3}
+            assert set(np.unique(src).tolist()) <= {0, 1, 2, 3, 4}
+            assert not pc.is_null(ip).to_numpy(zero_copy_only=False)[src == 4].any()
             assert all(k is None for k in np.array(res, object)[src == 0])
-            assert not pc.is_null(dom).to_numpy(zero_copy_only=False)[(src == 1) | (src == 3)].any()
+            assert not pc.is_null(dom).to_numpy(zero_copy_only=False)[(src == 1) | (src == 3) | (src == 4)].any()
             assert not pc.is_null(ip).to_numpy(zero_copy_only=False)[src == 2].any()
             assert pc.is_null(ip).to_numpy(zero_copy_only=False)[src == 3].all()
         for b, flags, rows in kept:                       # still right after later batches refilled the caches

@@ -93,6 +93,11 @@ def mirror(tmp_path):
         d = root / row["directory"]
         d.mkdir(parents=True, exist_ok=True)
         (d / "ipv4_merged.txt").write_text("198.51.100.0/24\n" if row["directory"] == "telegram" else "")
+    feeds = root / "feeds"            # the providers' service-tagged feeds: one EC2 network
+    feeds.mkdir()
+    (feeds / "aws-ip-ranges.json").write_text(
+        '{"prefixes": [{"ip_prefix": "203.0.113.0/24", "service": "AMAZON"}, '
+        '{"ip_prefix": "203.0.113.0/25", "service": "EC2"}], "ipv6_prefixes": []}')
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/{{directory}}/{{family}}_merged.txt"
@@ -100,7 +105,12 @@ def mirror(tmp_path):
 
 
 def test_refresh_writes_lists_the_catalogue_then_uses(runner, tmp_path, mirror, monkeypatch):
+    from raresketch.catalog._tenancy import refresh_ip_services
+
     monkeypatch.setattr(catalog._data, "refresh_ip_ranges", functools.partial(refresh_ip_ranges, url=mirror))
+    feed = mirror.split("{directory}")[0] + "feeds/aws-ip-ranges.json"
+    monkeypatch.setattr(catalog._data, "refresh_ip_services",
+                        functools.partial(refresh_ip_services, urls={"aws-ip-ranges.json": feed}))
     dest = tmp_path / "ranges"
     res = runner.invoke(main, ["catalog", "refresh", str(dest)])
     assert res.exit_code == 0, res.output
@@ -108,6 +118,9 @@ def test_refresh_writes_lists_the_catalogue_then_uses(runner, tmp_path, mirror, 
     c = Catalog(ip_ranges_dir=str(dest))
     assert c.resolve_ip("198.51.100.7").im_service == "telegram"     # the refreshed list, not the snapshot
     assert c.resolve_ip("52.216.1.1") is None
+    assert c.resolve_ip("203.0.113.7").kind == "cloud"                 # the rebuilt per-service table
+    assert c.resolve_ip("203.0.113.200").kind == "platform"
+    assert "ip_services.tsv.gz" in c.sources()["ip_services.tsv.gz"]
 
 
 def test_refresh_without_network_fails_in_one_line(runner, tmp_path, monkeypatch):

@@ -233,7 +233,10 @@ def reference_resolve_batch(self: Catalog, table: pa.Table) -> pa.Table:
     is_ip_lit = [h.name is not None and normalize_ip(h.name) is not None for h in hinfo]
     dtake = lambda values, typ=pa.string(): pa.array(values, typ).take(d_enc.indices)  # noqa: E731
     name_key = dtake([None if lit else h.name for h, lit in zip(hinfo, is_ip_lit)])
-    ip_from_dom = dtake([normalize_ip(h.name) if lit else None for h, lit in zip(hinfo, is_ip_lit)])
+    # an IP-literal name is its address; a reverse-lookup name (h.name None) the address it encodes
+    ip_from_dom = dtake([normalize_ip(h.name) if lit else h.ptr_address for h, lit in zip(hinfo, is_ip_lit)])
+    ptr = dtake([h.ptr for h in hinfo])
+    hosted = dtake([h.hosted for h in hinfo])
     c_prov = dtake([h.cloud_provider for h in hinfo])
     c_svc = dtake([h.cloud_service for h in hinfo])
     c_res = dtake([h.cloud_resource for h in hinfo])
@@ -250,7 +253,14 @@ def reference_resolve_batch(self: Catalog, table: pa.Table) -> pa.Table:
     ip_im = itake([o.im_service if o and o.kind == "im" else None for o in owners])
     ip_res = itake([f"{o.provider}/ip/{v}" if o and o.kind == "cloud" else None for o, v in zip(owners, i_vals)])
     ip_allow = itake([v in self._allow_exact if v else False for v in i_vals], pa.bool_())
+    ip_kind = itake([o.kind if o else None for o in owners])
     ip_only = pc.is_null(name_key)
+    # a hosted domain: a name with a hosted candidate at an event address that is tenant-rentable
+    is_hosted = pc.and_(pc.and_(pc.is_valid(hosted), pc.is_valid(col("destination.ip"))),
+                        pc.equal(ip_kind, "cloud")).fill_null(False)
+    c_prov = pc.if_else(is_hosted, ip_cloud, c_prov)
+    c_svc = pc.if_else(is_hosted, pa.scalar("hosted"), c_svc)
+    c_res = pc.if_else(is_hosted, pc.binary_join_element_wise(ip_cloud, pa.scalar("hosted"), hosted, "/"), c_res)
     pcols = ["process.executable", "process.name", "process.code_signature.subject_name",
              "process.pe.original_file_name", "host.os.type", "process.code_signature.exists",
              "process.code_signature.trusted", "process.hash.sha256"]
@@ -264,6 +274,8 @@ def reference_resolve_batch(self: Catalog, table: pa.Table) -> pa.Table:
                                                                    pa.scalar(None, pa.string())), c_svc),
         "raresketch.cloud.resource": pc.if_else(ip_only, ip_res, c_res),
         "raresketch.destination.ip_provider": ip_prov,
+        "raresketch.destination.ip_class": ip_kind,
+        "raresketch.destination.ptr": ptr,
         "raresketch.im.service": pc.coalesce(im_dom, ip_im),
         "raresketch.process.key": pa.array([i.key for i in infos], pa.string()),
         "raresketch.process.is_script_engine": pa.array([i.is_script_engine for i in infos], pa.bool_()),

@@ -12,7 +12,12 @@ code  source                               per-id columns read
 1     the event's ``destination.domain``   name's (``dom[c]``)
 2     the event's ``destination.ip``       address's (``ip[c]``)
 3     the name's own IP literal            name's ``lit_`` columns
+4     the name, hosted at the event's      the (name, provider) pair's
+      tenant-rentable address              (``hosted[c]``)
 ====  ===================================  =======================
+
+``raresketch.destination.ptr`` is the name's own reverse-lookup text whatever the source (evidence), and
+``raresketch.destination.ip_class`` the class of the address the row used (cloud, platform, edge, im).
 """
 from __future__ import annotations
 
@@ -29,6 +34,8 @@ RESOLVED_SCHEMA = pa.schema([
     pa.field("raresketch.cloud.service", pa.string()),
     pa.field("raresketch.cloud.resource", pa.string()),
     pa.field("raresketch.destination.ip_provider", pa.string()),
+    pa.field("raresketch.destination.ip_class", pa.string()),
+    pa.field("raresketch.destination.ptr", pa.string()),
     pa.field("raresketch.im.service", pa.string()),
     pa.field("raresketch.process.key", pa.string()),
     pa.field("raresketch.process.is_script_engine", pa.bool_()),
@@ -50,8 +57,12 @@ _DEST_TEXTS = {
     "raresketch.cloud.service": ("t_svc", "source"),
     "raresketch.cloud.resource": ("t_res", "source"),
     "raresketch.destination.ip_provider": ("t_ipprov", "address"),
+    "raresketch.destination.ip_class": ("t_class", "address"),
+    "raresketch.destination.ptr": ("t_ptr", "name"),
     "raresketch.im.service": ("t_im", "im_source"),
 }
+# code 4 reads these from the (name, provider) pair, the others (destination key, IM service) from the name
+_HOSTED_TEXTS = ("t_prov", "t_svc", "t_res")
 _PROC_TEXTS = {"raresketch.process.key": "t_key", "raresketch.process.script_engine": "t_engine"}
 _PROC_FLAGS = {"raresketch.process.is_script_engine": "script3", "raresketch.process.user_writable_path": "writable3",
                "raresketch.process.renamed": "renamed3"}
@@ -75,12 +86,15 @@ class BatchIds:
     dom: dict | None
     ip: dict | None
     proc: dict
+    h: np.ndarray | None = None
+    hosted: dict | None = None
 
     def _pick(self, codes: np.ndarray, col: str, rows: np.ndarray) -> np.ndarray:
         """Object array: per row, the text ``col`` of the source its code names (None for code 0)."""
         out = np.full(len(rows), None, object)
+        hosted = (4, self.h, self.hosted, col) if col in _HOSTED_TEXTS else (4, self.d, self.dom, col)
         for code, ids, cols, name in ((1, self.d, self.dom, col), (2, self.i, self.ip, col),
-                                      (3, self.d, self.dom, "lit_" + col)):
+                                      (3, self.d, self.dom, "lit_" + col), hosted):
             m = codes == code
             if m.any():
                 out[m] = cols[name][ids[rows[m]]]
@@ -90,6 +104,10 @@ class BatchIds:
         if name in _PROC_TEXTS:
             return self.proc[_PROC_TEXTS[name]][self.p[rows]]
         col, code = _DEST_TEXTS[name]
+        if code == "name":
+            if self.d is None:
+                return np.full(len(rows), None, object)
+            return self.dom[col][self.d[rows]]
         return self._pick(getattr(self, code)[rows], col, rows)
 
     def texts(self, rows: np.ndarray) -> dict[str, list]:

@@ -40,8 +40,9 @@ from ._batch import RESOLVED_SCHEMA
 from ._data import load_shipped
 from ._ip import IpOwner, IpTable, ip_values
 from ._process import ProcessInfo, ProcessRules
+from ._ptr import ptr_address
 from ._resolver import CatalogResolver
-from ._suffix import SuffixTrie
+from ._suffix import SuffixTrie, registrable_domain
 
 __all__ = ["Catalog", "HostInfo", "default_catalog"]
 
@@ -49,7 +50,10 @@ __all__ = ["Catalog", "HostInfo", "default_catalog"]
 @dataclass(frozen=True)
 class HostInfo:
     """Resolution of one hostname. ``cloud_resource`` is the key ``provider/service/label`` (None when the
-    name is the provider's own endpoint, e.g. ``s3.amazonaws.com``)."""
+    name is the provider's own endpoint, e.g. ``s3.amazonaws.com``). A reverse-lookup name (``ptr``, its shape
+    recognised) has no ``name`` (it is the address's identity) and ``ptr_address`` is the address it encodes, if
+    any; ``hosted`` is the registrable domain of a name that would be a hosted domain
+    (``<provider>/hosted/<hosted>``) if its address lies in a provider's tenant-rentable network."""
 
     name: str | None
     cloud_provider: str | None = None
@@ -58,6 +62,9 @@ class HostInfo:
     cloud_resource: str | None = None
     im_service: str | None = None
     allowlisted: bool = False
+    ptr: str | None = None
+    hosted: str | None = None
+    ptr_address: str | None = None
 
 
 class Catalog:
@@ -104,7 +111,10 @@ class Catalog:
         self._allow_exact: set[str] = set()
         self._allow_suffix: set[str] = set()
         self._rules = ProcessRules()
-        self._sources, ip_entries = load_shipped(self._trie, self._add_im, self._rules, use_psl, ip_ranges_dir)
+        self._web: dict[str, str] = {}                 # web-service host -> kind (web_services.tsv)
+        self._provider_domains: set[str] = set()      # registrable domains of the tenant suffix rules
+        self._sources, ip_entries = load_shipped(self._trie, self._add_im, self._rules, use_psl, ip_ranges_dir,
+                                                 self._web, self._provider_domains)
         if extensions is not None:
             paths = [extensions] if isinstance(extensions, (str, os.PathLike)) else list(extensions)
             for p in paths:
@@ -138,14 +148,18 @@ class Catalog:
                 raise ValueError(f"{path}: invalid TOML ({e})") from e
         self._sources[f"extension {os.path.basename(path)}"] = str(doc.get("source", path))
         for e in doc.get("cloud", []):
-            self._trie.add(e["suffix"], (e["provider"], e.get("service", "custom")), override=True)
+            self._trie.add(e["suffix"], (e["provider"], e.get("service", "custom"), e.get("label") == "all"),
+                           override=True)
+        for e in doc.get("web", []):
+            self._web[normalize_domain(e["host"])] = e.get("kind", "custom")
         for e in doc.get("im", []):
             self._add_im(e["service"], e.get("match", "suffix"), e["domain"])
         entries = []
         for e in doc.get("ip_ranges", []):
             owner = IpOwner(e["provider"], e.get("kind", "cloud"), e.get("im_service"))
-            if owner.kind not in ("cloud", "im"):
-                raise ValueError(f"{path}: ip_ranges kind must be 'cloud' or 'im', got {owner.kind!r}")
+            if owner.kind not in ("cloud", "platform", "edge", "im"):
+                raise ValueError(f"{path}: ip_ranges kind must be 'cloud', 'platform', 'edge' or 'im', "
+                                 f"got {owner.kind!r}")
             for c in e.get("cidrs", []):
                 entries.append((ipaddress.ip_network(c, strict=False), -1, owner))  # priority -1: user ranges win overlaps
         proc = doc.get("process", {})
@@ -174,29 +188,37 @@ class Catalog:
     def _resolve_host(self, name: str | None) -> HostInfo:
         """One hostname -> :class:`HostInfo` (normalised first; an IP literal resolves to nothing).
         O(labels); memoised (LRU) as ``resolve_host``."""
-        n, _lit, prov, svc, label, res, im, allowed = self._host_tuples([name])[0]
-        return HostInfo(n, prov, svc, label, res, im, allowed)
+        n, lit, prov, svc, label, res, im, allowed, ptr, hosted = self._host_tuples([name])[0]
+        return HostInfo(None if ptr else n, prov, svc, label, res, im, allowed, ptr, hosted, lit if ptr else None)
 
     def _host_tuples(self, names) -> list[tuple]:
-        """``(normalised name, IP literal, provider, service, label, resource, IM service, allow-listed)`` for
-        each raw hostname: the one implementation behind :meth:`resolve_host`, :meth:`resolve_batch` and the
-        Engine's key resolver. An IP-literal name has only its literal (and allow-listing by address).
+        """``(normalised name, IP literal, provider, service, label, resource, IM service, allow-listed, PTR,
+        hosted)`` for each raw hostname: the one implementation behind :meth:`resolve_host`, :meth:`resolve_batch`
+        and the Engine's key resolver. An IP-literal name has only its literal (and allow-listing by address).
 
-        What depends on the parent domain (``b.c`` of ``a.b.c``: the suffix-rule walk, IM and allow-list
-        suffixes) is memoised per parent, so a stream of new names under known parents (``<x>.s3.amazonaws.com``)
-        costs a few dict look-ups and one trie step each; a new parent costs O(labels)."""
-        im_exact, im_suffix = self._im_exact.get, self._im_suffix.get
+        Order of the name rules: an IP literal; a reverse-lookup shape (:func:`~raresketch.catalog._ptr.ptr_address`:
+        ``ptr`` = the name, the literal = the address it encodes, no cloud answer: the address decides); a web
+        service's own host (``web/<kind>/<host>``); a tenant suffix rule (``provider/service/label``, the label being
+        the tenant-controlled part); a subdomain of a web service; else ``hosted`` = the name's registrable domain,
+        unless it is an IM domain or a provider's own domain (the compiled pass makes it ``<provider>/hosted/...``
+        when the event's address is tenant-rentable).
+
+        What depends on the parent domain (``b.c`` of ``a.b.c``: the suffix-rule walk, IM, web-service and
+        allow-list suffixes, the registrable domain) is memoised per parent, so a stream of new names under known
+        parents (``<x>.s3.amazonaws.com``) costs a few dict look-ups and one trie step each; a new parent costs
+        O(labels) and one PSL look-up."""
+        im_exact, im_suffix, web = self._im_exact.get, self._im_suffix.get, self._web.get
         allow_exact, allow_suffix = self._allow_exact, self._allow_suffix
         parents, extend = self._parents, SuffixTrie.extend
         out = []
         for name in names:
             n = normalize_domain(name)
             if not n:
-                out.append((n, None, None, None, None, None, None, False))
+                out.append((n, None, None, None, None, None, None, False, None, None))
                 continue
             lit = _ip_literal(n)
             if lit is not None:
-                out.append((n, lit, None, None, None, None, None, lit in allow_exact))
+                out.append((n, lit, None, None, None, None, None, lit in allow_exact, None, None))
                 continue
             k = n.find(".")
             first, parent = (n, "") if k < 0 else (n[:k], n[k + 1:])
@@ -206,34 +228,59 @@ class Catalog:
                 if len(parents) >= self._cache_size:
                     parents.clear()
                 parents[parent] = memo
-            best, frontier, im_parent, allowed_parent, nl = memo
-            m = extend(best, frontier, first, nl + 1) if frontier else best
-            prov = svc = label = res = None
-            if m is not None:
-                depth, (prov, svc), star_label = m
-                # a rule ending inside the name names its next label; one consuming every label, its ``*``
-                label = n.rsplit(".", depth + 1)[-depth - 1] if depth <= nl else star_label
-                res = f"{prov}/{svc}/{label}" if label else None
+            best, frontier, im_parent, allowed_parent, nl, web_parent, rd_parent = memo
             im = im_exact(n) or im_suffix(n) or im_parent
             allowed = allowed_parent or n in allow_exact or n in allow_suffix
-            out.append((n, None, prov, svc, label, res, im, allowed))
+            ptr = ptr_address(n)
+            if ptr is not None:
+                out.append((n, ptr[1], None, None, None, None, im, allowed, n, None))
+                continue
+            prov = svc = label = res = hosted = None
+            kind = web(n)
+            if kind is not None:
+                prov, svc, label = "web", kind, n
+            else:
+                m = extend(best, frontier, first, nl + 1) if frontier else best
+                if m is not None:
+                    depth, (prov, svc, whole), star_label = m
+                    # a rule ending inside the name names the tenant part left of it; one consuming every label,
+                    # its ``*``
+                    if depth > nl:
+                        label = star_label
+                    elif whole:
+                        label = n.rsplit(".", depth)[0]
+                    else:
+                        label = n.rsplit(".", depth + 1)[-depth - 1]
+                elif web_parent is not None:
+                    prov, svc, label = "web", web_parent[0], web_parent[1]
+            if prov is not None:
+                res = f"{prov}/{svc}/{label}" if label else None
+            elif im is None:
+                rd = rd_parent if rd_parent else (registrable_domain(n) if parent else None)
+                if rd is not None and rd not in self._provider_domains:
+                    hosted = rd
+            out.append((n, None, prov, svc, label, res, im, allowed, None, hosted))
         return out
 
     def _parent_info(self, parent: str) -> tuple:
-        """(trie match, frontier, IM service by suffix, allow-listed by suffix, labels) of a parent domain
-        ("" for a single-label name): what :meth:`_host_tuples` memoises."""
+        """(trie match, frontier, IM service by suffix, allow-listed by suffix, labels, (web kind, web host) by
+        suffix, registrable domain) of a parent domain ("" for a single-label name): what :meth:`_host_tuples`
+        memoises."""
         labels = parent.split(".") if parent else []
         best, frontier = self._trie.walk(labels[::-1])
-        im, allowed = None, False
+        im, allowed, web = None, False, None
         suf = parent
-        while suf and (im is None or not allowed):       # every suffix, longest first: b.c, c
+        while suf:                                        # every suffix, longest first: b.c, c
             if im is None:
                 im = self._im_suffix.get(suf)
             if not allowed and suf in self._allow_suffix:
                 allowed = True
+            if web is None and suf in self._web:
+                web = (self._web[suf], suf)
             k = suf.find(".")
             suf = suf[k + 1:] if k >= 0 else ""
-        return best, frontier, im, allowed, len(labels)
+        rd = registrable_domain(parent) if "." in parent else None
+        return best, frontier, im, allowed, len(labels), web, rd
 
     def resolve_ip(self, ip: str | None) -> IpOwner | None:
         """The published owner of one address (cloud provider or IM network), or None. O(log R)."""
@@ -249,11 +296,12 @@ class Catalog:
     # ------------------------------------------------------------------ batch API
     def host_rows(self, values: Iterable[Any]) -> list[tuple]:
         """What a batch needs of each raw ``destination.domain`` value: ``(name key, the IP literal's normalised
-        address, cloud provider, service, resource, IM service, allow-listed)``; the name key is None for an IP
-        literal, and an IP literal has nothing else but its allow-listing by address. O(new parent domains)
-        trie walks (see :meth:`_host_tuples`), a few dict look-ups per value otherwise."""
-        return [(None if lit is not None else n, lit, prov, svc, res, im, bool(allowed))
-                for n, lit, prov, svc, _label, res, im, allowed in self._host_tuples(values)]
+        address, cloud provider, service, resource, IM service, allow-listed, PTR text, hosted registrable
+        domain)``; the name key is None for an IP literal and for a reverse-lookup name (whose literal is the
+        address it encodes, if any). O(new parent domains) trie walks (see :meth:`_host_tuples`), a few dict
+        look-ups per value otherwise."""
+        return [(None if lit is not None or ptr else n, lit, prov, svc, res, im, bool(allowed), ptr, hosted)
+                for n, lit, prov, svc, _label, res, im, allowed, ptr, hosted in self._host_tuples(values)]
 
     def ip_values(self, values: pa.Array) -> dict[str, Any]:
         """What the catalogue knows of each address text of a string array (usually its distinct values), as
@@ -282,8 +330,9 @@ class Catalog:
     def explain(self, name: str | None, ip: str | None = None) -> dict[str, Any]:
         """What a destination (``destination.domain`` = ``name``, ``destination.ip`` = ``ip``) resolves to, as
         :meth:`resolve_batch` resolves it, and why: the :data:`RESOLVED_SCHEMA` destination columns (short
-        names), ``source`` (0 none, 1 the name, 2 the address, 3 the name's own IP literal) and ``why``, one
-        line per decision (which source won, which suffix rule, network or list matched, what allow-listed it)."""
+        names), ``source`` (0 none, 1 the name, 2 the address, 3 the name's own IP literal, 4 the name hosted at the
+        address) and ``why``, one line per decision (which source won, which PTR shape, web service, suffix rule,
+        network, class or list matched, what allow-listed it)."""
         t = pa.table({"destination.domain": pa.array([name], pa.string()),
                       "destination.ip": pa.array([ip], pa.string())})
         with self._batch_lock:
@@ -294,18 +343,39 @@ class Catalog:
         out["source"] = src
         host = self.resolve_host(name) if name is not None else None
         why = [("no name and no address: nothing to resolve", "the name", "the event's address",
-                "the name's own IP literal")[src] + (f" {out['destination']!r} decides the destination" if src else "")]
-        if src == 1 and host.cloud_provider is not None:
+                "the name's own IP literal", "the name, hosted at the event's address")[src]
+               + (f" {out['destination']!r} decides the destination" if src else "")]
+        if host is not None and host.ptr is not None:
+            shape = ptr_address(host.ptr)
+            why.append(f"reverse-lookup name: {host.ptr!r} has the PTR shape {shape[0]!r} (_ptr.PTR_SHAPES), so it "
+                       "is the address's identity, not a name" + (f"; it encodes {host.ptr_address}"
+                                                                   if host.ptr_address else ""))
+        if src in (1, 4) and host.cloud_provider == "web":
+            src_list = "an extension" if host.name not in self._web and host.cloud_label not in self._web else \
+                "web_services.tsv"
+            why.append(f"web service: {host.cloud_label!r} is a shared {host.cloud_service} service ({src_list}); "
+                       "every tenant's use is one resource")
+        elif src == 1 and host.cloud_provider is not None:
             n, label = host.name, host.cloud_label
             rule = n[len(label) + 1:] if label and n.startswith(label + ".") else n
             why.append(f"cloud suffix rule matched: {rule!r} -> provider {host.cloud_provider}, service "
-                       f"{host.cloud_service}" + (f", label {label!r}" if label else " (the provider's own endpoint)")
-                       + " (PSL PRIVATE blocks, cloud_suffixes.tsv, extensions)")
+                       f"{host.cloud_service}" + (f", tenant label {label!r}" if label else " (the provider's own endpoint)")
+                       + " (PSL PRIVATE blocks, free_subdomain_hosts.txt, cloud_suffixes.tsv, extensions)")
+        elif src == 4:
+            why.append(f"hosted domain: {host.name!r} is neither a tenant label nor a web service; its registrable "
+                       f"domain {host.hosted!r} is the resource, because the address is tenant-rentable")
         elif src == 1:
-            why.append("no cloud suffix rule matches the name")
-        if src in (2, 3) or out["ip_provider"]:
+            why.append("no cloud suffix rule or web service matches the name" + (
+                f"; its domain {host.hosted!r} would be a hosted domain on a tenant-rentable address"
+                if host.hosted else ""))
+        if src in (2, 3, 4) or out["ip_provider"]:
             addr = ip if src != 3 else out["destination"]
-            why.append(f"address {addr!r}: " + (f"published network of {out['ip_provider']} (ip_ranges)"
+            cls = out["ip_class"]
+            what = {"cloud": "tenant-rentable (a tenant's resource)", "platform": "the provider's first-party "
+                    "services (not a tenant resource)", "edge": "a shared CDN front (identifies no tenant)",
+                    "im": "an IM service's network"}.get(cls, "")
+            why.append(f"address {addr!r}: " + (f"published network of {out['ip_provider']}, class {cls}: {what} "
+                                                 "(ip_ranges snapshot, ip_services.tsv.gz)"
                                                  if out["ip_provider"] else "in no published network"))
         if im_src == 1:
             why.append(f"IM domain list matched the name: {out['im_service']} (im_domains.tsv, extensions)")
@@ -319,7 +389,8 @@ class Catalog:
 
 # Catalog.explain's keys -> RESOLVED_SCHEMA columns (without the ``raresketch.`` prefix)
 _EXPLAINED = {"destination": "destination.key", "cloud_resource": "cloud.resource", "cloud_provider": "cloud.provider",
-              "cloud_service": "cloud.service", "ip_provider": "destination.ip_provider", "im_service": "im.service",
+              "cloud_service": "cloud.service", "ip_provider": "destination.ip_provider",
+              "ip_class": "destination.ip_class", "ptr": "destination.ptr", "im_service": "im.service",
               "allowlisted": "allowlisted"}
 _MAYBE_IP_RE = re.compile(MAYBE_IP)
 
@@ -331,5 +402,6 @@ def _ip_literal(name: str) -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def default_catalog() -> Catalog:
-    """The shipped catalogue without extensions, built once per process (about 0.3 s)."""
+    """The shipped catalogue without extensions, built once per process (about 1.5-2.5 s, most of it parsing the
+    37,752 prefixes of ip_services.tsv.gz)."""
     return Catalog()

@@ -30,7 +30,8 @@ _W = 17  # bytes per packed address
 @dataclass(frozen=True)
 class IpOwner:
     """Who publishes a network: ``provider`` (``aws``, ``azure``, ...; ``telegram`` for its own networks),
-    ``kind`` (``cloud`` or ``im``) and ``im_service`` (for ``kind == "im"``)."""
+    ``kind`` (``cloud``: tenant-rentable, ``platform``: the provider's first-party services, ``edge``: a shared CDN
+    front, or ``im``) and ``im_service`` (for ``kind == "im"``)."""
 
     provider: str
     kind: str = "cloud"
@@ -147,6 +148,7 @@ class IpTable:
         if t is None:
             owners = self.owners
             t = {"provider": pa.array([o.provider for o in owners] + [None], pa.string()),
+                 "kind": pa.array([o.kind for o in owners] + [None], pa.string()),
                  "cloud": pa.array([o.provider if o.kind == "cloud" else None for o in owners] + [None], pa.string()),
                  "im": pa.array([o.im_service if o.kind == "im" else None for o in owners] + [None], pa.string())}
             self._owner_columns = t
@@ -163,6 +165,7 @@ class IpTable:
 def ip_values(table: IpTable, values: pa.Array, allow_exact: AbstractSet[str]) -> dict[str, pa.Array | np.ndarray]:
     """What the catalogue knows of each address text in ``values`` (a string array, usually distinct values), as
     aligned columns: ``norm`` (normalised address, null when not an address), ``provider`` (owner of any kind),
+    ``kind`` (the owner's class: cloud, platform, edge, im),
     ``cloud`` (owner when a cloud), ``service`` (``ip`` for a cloud), ``resource`` (``cloud/ip/norm``), ``im``
     (IM service of an IM network), ``allow`` (numpy bool: ``norm`` is allow-listed).
 
@@ -186,6 +189,7 @@ def ip_values(table: IpTable, values: pa.Array, allow_exact: AbstractSet[str]) -
     return {
         "norm": norm,
         "provider": tables["provider"].take(o),
+        "kind": tables["kind"].take(o),
         "cloud": cloud,
         "service": pc.if_else(pc.is_valid(cloud), pa.scalar("ip"), pa.scalar(None, pa.string())),
         "resource": pc.binary_join_element_wise(cloud, pa.scalar("ip"), norm, "/"),

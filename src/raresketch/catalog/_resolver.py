@@ -135,8 +135,13 @@ class _Attrs:
 
 
 # per-id columns: keys and flags (read by gather_keys), texts (object) for BatchIds
-_TEXTS = {"t_key": object, "t_prov": object, "t_svc": object, "t_res": object, "t_im": object, "t_ipprov": object}
-_DEST = {"R": np.uint64, "K": np.uint64, "S": np.uint64, "allow": bool, **_TEXTS}
+_TEXTS = {"t_key": object, "t_prov": object, "t_svc": object, "t_res": object, "t_im": object, "t_ipprov": object,
+          "t_ptr": object, "t_class": object}
+# H: key of the hosted registrable domain (names); P: key of the tenant-rentable provider (addresses); t_host: the
+# registrable domain's text
+_DEST = {"R": np.uint64, "K": np.uint64, "S": np.uint64, "H": np.uint64, "P": np.uint64, "allow": bool,
+         "t_host": object, **_TEXTS}
+_HOSTED = {"R": np.uint64, "K": np.uint64, "t_prov": object, "t_svc": object, "t_res": object}
 _PROC = {"P": np.uint64, "L": np.uint64, "E": np.uint64, "script": bool, "writable": bool, "renamed": bool, "allow": bool,
          "t_key": object, "t_engine": object, "script3": np.int8, "writable3": np.int8, "renamed3": np.int8}
 
@@ -175,10 +180,11 @@ class CatalogResolver:
                            limit)
         self._ip = _Attrs({**_DEST, "valid": bool}, limit)
         self._proc = _Attrs(_PROC, limit)
+        self._hosted = _Attrs(_HOSTED, limit)      # (name, rentable provider) pairs: hosted domains
 
     @property
     def nbytes(self) -> int:
-        return self._dom.nbytes + self._ip.nbytes + self._proc.nbytes
+        return self._dom.nbytes + self._ip.nbytes + self._proc.nbytes + self._hosted.nbytes
 
     def _remember(self, keys: np.ndarray, texts: list) -> None:
         for k, t in zip(keys.tolist(), texts):
@@ -195,16 +201,17 @@ class CatalogResolver:
         r = hash64(res)
         self._remember(r, res.to_pylist())
         out = {"R": r, "K": hash64(pc.binary_join_element_wise(iv["cloud"], iv["service"], "/")),
-               "S": hash64(iv["im"]), "allow": np.asarray(iv["allow"], bool),
-               "valid": values.is_valid().to_numpy(zero_copy_only=False)}
+               "S": hash64(iv["im"]), "H": np.zeros(len(values), np.uint64), "P": hash64(iv["cloud"]),
+               "allow": np.asarray(iv["allow"], bool), "valid": values.is_valid().to_numpy(zero_copy_only=False),
+               "t_ptr": np.full(len(values), None, object), "t_host": np.full(len(values), None, object)}
         for t, c in (("t_key", "norm"), ("t_prov", "cloud"), ("t_svc", "service"), ("t_res", "resource"),
-                     ("t_im", "im"), ("t_ipprov", "provider")):
+                     ("t_im", "im"), ("t_ipprov", "provider"), ("t_class", "kind")):
             out[t] = iv[c].to_numpy(zero_copy_only=False)
         return out
 
     def _dom_attrs(self, values: list) -> dict[str, np.ndarray]:
         rows = self.catalog.host_rows(values)     # cached here, by id
-        name, lit, prov, svc, res, im, allow = (list(c) for c in zip(*rows))
+        name, lit, prov, svc, res, im, allow, ptr, hosted = (list(c) for c in zip(*rows))
         r = hash64(res)
         self._remember(r, res)
         kind = [f"{p}/{s}" if p is not None and s is not None else None for p, s in zip(prov, svc)]
@@ -214,10 +221,13 @@ class CatalogResolver:
             la = {k: np.zeros(len(lit), t) for k, t in {**_DEST, "valid": bool}.items()}
             for k in _TEXTS:
                 la[k] = np.full(len(lit), None, object)
+        la["t_ptr"] = _objects(ptr)                 # the PTR text stays with its literal's answers too
         out = {"has_name": np.array([v is not None for v in name], bool), "is_lit": la.pop("valid"),
-               "R": r, "K": hash64(kind), "S": hash64(im), "allow": np.array(allow, bool),
+               "R": r, "K": hash64(kind), "S": hash64(im), "H": hash64(hosted), "P": np.zeros(len(name), np.uint64),
+               "allow": np.array(allow, bool), "t_host": _objects(hosted),
                "t_key": _objects(name), "t_prov": _objects(prov), "t_svc": _objects(svc), "t_res": _objects(res),
-               "t_im": _objects(im), "t_ipprov": np.full(len(name), None, object)}
+               "t_im": _objects(im), "t_ipprov": np.full(len(name), None, object), "t_ptr": _objects(ptr),
+               "t_class": np.full(len(name), None, object)}
         out.update({"lit_" + k: v for k, v in la.items()})
         return out
 
@@ -241,6 +251,18 @@ class CatalogResolver:
                 "script3": _tri([i.is_script_engine for i in infos]),
                 "writable3": _tri([i.user_writable_path for i in infos]),
                 "renamed3": _tri([i.renamed for i in infos])}
+
+    def _hosted_attrs(self, dcols: dict, icols: dict, dids: np.ndarray, iids: np.ndarray) -> dict[str, np.ndarray]:
+        """Keys and texts of new (registrable domain, rentable provider) pairs: resource
+        ``<provider>/hosted/<domain>``, kind ``<provider>/hosted`` (the destination key and IM service stay the
+        name's)."""
+        prov = icols["t_prov"][iids].tolist()
+        dom = dcols["t_host"][dids].tolist()
+        res = [f"{p}/hosted/{x}" for p, x in zip(prov, dom)]
+        r = hash64(res)
+        self._remember(r, res)
+        return {"R": r, "K": hash64([f"{p}/hosted" for p in prov]), "t_prov": _objects(prov),
+                "t_svc": np.full(len(res), "hosted", object), "t_res": _objects(res)}
 
     # ---- per batch ------------------------------------------------------------------------------------
     def lookup(self, events: pa.Table | pa.RecordBatch) -> Lookup:
@@ -272,7 +294,19 @@ class CatalogResolver:
         # then every row's keys, flags and winning source in one compiled pass (gather_keys documents the rule)
         resource, kind, im, allow, process, script, writable, renamed, source, im_source, address = gather_keys(
             d, dcols, i, icols, p, self._proc.cols)
+        # hosted domains (source 4): the pair key gather_keys wrote -> the pair's resource and kind, resolved once
+        # per distinct (name, rentable provider) pair
+        h = hcols = None
+        hr = np.flatnonzero(source == 4)
+        if hr.size:
+            pair = resource[hr]
+            hid = self._hosted.ids(pair, lambda pos: self._hosted_attrs(dcols, icols, d[hr[pos]], i[hr[pos]]))
+            hcols = dict(self._hosted.cols)
+            resource[hr] = hcols["R"][hid]
+            kind[hr] = hcols["K"][hid]
+            h = np.zeros(n, np.int32)
+            h[hr] = hid
         ids = BatchIds(d, i, p, source, im_source, address, allow, dict(dcols) if dcols is not None else None,
-                       dict(icols) if icols is not None else None, dict(self._proc.cols))
+                       dict(icols) if icols is not None else None, dict(self._proc.cols), h, hcols)
         return Lookup(resource, kind, im, process, script, Flags(allow, writable, renamed, source, ids),
                       self._proc.cols["L"][p])

@@ -6,7 +6,7 @@ import fnmatch
 import functools
 import os
 
-__all__ = ["SuffixTrie", "derive_service", "psl_private_blocks"]
+__all__ = ["SuffixTrie", "derive_service", "psl_private_blocks", "registrable_domain"]
 
 
 class _Node:
@@ -181,3 +181,10 @@ def _registrable_label(domain: str) -> str:
     ps = _icann_psl().publicsuffix(domain) or domain.rsplit(".", 1)[-1]
     rest = domain[: -len(ps)].rstrip(".")
     return rest.rsplit(".", 1)[-1] if rest else domain.split(".")[0]
+
+
+def registrable_domain(name: str) -> str | None:
+    """The registrable domain of a normalised name by the PSL ICANN section (``example.co.uk`` for
+    ``a.b.example.co.uk``); None when the name is itself a public suffix or its top-level domain is not an ICANN
+    one (``intranet.corp``). O(labels)."""
+    return _icann_psl().privatesuffix(name, accept_unknown=False)
