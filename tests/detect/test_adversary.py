@@ -132,3 +132,76 @@ def test_process_allow_list_needs_the_signer(tmp_path):
     anyname.write_text('[allow]\nprocesses = ["teams.exe|*"]\n')
     assert rs.Catalog(str(anyname)).process_info(r"C:\tmp\teams.exe", None, None, None, "windows", False,
                                                  None).allowlisted
+
+
+# ---- 1. one host cannot blind the others ----------------------------------------------------------------
+def _c2_rows() -> list[dict]:
+    return [row(15, "h05", "powershell", "c2-stage.s3.amazonaws.com", seconds=70_000),
+            row(15, "h06", "dropper", "api.telegram.org", seconds=70_500),
+            row(15.5, "h07", "evil", "exfil-box.s3.amazonaws.com", seconds=1_000)]
+
+
+def test_a_flooding_host_never_suppresses_another_hosts_alert_nor_bricks_the_state(tmp_path):
+    base = background(HOSTS, 17)
+    clean = rs.Engine()
+    want = names(a for a in clean.process(table(base + _c2_rows())) if a.host_id != "h01")
+    assert len(want) == 3
+    # h01: 20,000 connections in six hours, each to a fresh bucket, the process renamed every 19 names (so no
+    # name reaches the habitual-explorer count)
+    flood = [row(15, "h01", "dropper", f"f{i}.s3.amazonaws.com", seconds=40_000 + i, exe=f"C:\\t\\u{i // 19}.exe",
+                 sha=f"{i // 19:064x}") for i in range(20_000)]
+    eng = rs.Engine()
+    alerts = eng.process(table(base + flood + _c2_rows()))
+    assert names(a for a in alerts if a.host_id != "h01") == want
+    flooded = [a for a in alerts if a.host_id == "h01"]
+    assert len(flooded) <= eng.config.max_alerts_per_agent_day * 2          # per detector and day
+    assert eng.suppressed["volume_guard_agent"] > 19_000
+    assert len(eng.guard.last) == len(alerts)                               # dedup holds emitted alerts only
+    eng.save(tmp_path / "s.state")
+    assert rs.Engine.load(tmp_path / "s.state").guard.last == eng.guard.last
+
+
+# ---- 5. a host whose clock lies ---------------------------------------------------------------------------
+def test_a_host_whose_clock_lies_raises_a_health_event(tmp_path):
+    import datetime as dt
+    import io
+    import json
+
+    rows = background(HOSTS, 41)
+    # sent after day 40 of the stream, dated 32 days earlier (day 8)
+    slow = [row(8, "h09", "powershell", "c2-slow.s3.amazonaws.com", seconds=80_000 + i) for i in range(5)]
+    wall = dt.datetime.now(dt.timezone.utc)
+    fast = dict(row(40, "h10", "powershell", "c2-fast.s3.amazonaws.com"), **{"@timestamp": wall + dt.timedelta(days=3)})
+    eng = rs.Engine()
+    eng.process(table(rows))
+    assert eng.process(table(slow + [fast])) == []
+    health = eng.take_health()
+    got = {(h.host_id, h.reason, h.events) for h in health}
+    assert got == {("h09", "clock_behind", 5), ("h10", "clock_ahead", 1)}
+    behind = next(h for h in health if h.reason == "clock_behind")
+    assert behind.skew_days == 32 and "32 days behind" in behind.message
+    assert eng.take_health() == []                                          # taken once
+    eng.process(table([dict(r, **{"@timestamp": r["@timestamp"] + dt.timedelta(seconds=1)}) for r in slow]))
+    assert eng.take_health() == []                                          # once per host per stream day
+    buf = io.StringIO()
+    rs.write_alerts(health, buf)
+    docs = [json.loads(line) for line in buf.getvalue().splitlines()]
+    assert {d["event"]["kind"] for d in docs} == {"event"} and {d["event"]["action"] for d in docs} == {
+        "clock_behind", "clock_ahead"}
+    assert any("h10" in w and "past the wall clock" in w for w in eng.warnings)
+
+
+# ---- 6. out-of-order batches through the API ----------------------------------------------------------------
+def test_per_agent_batches_out_of_time_order_are_counted_and_warned():
+    rows = background(HOSTS, 20)
+    by_host = {}
+    for r in rows:
+        by_host.setdefault(r["host.id"], []).append(r)
+    eng = rs.Engine()
+    for h in HOSTS:                       # the natural shape of a per-agent collector: one host's day range each
+        eng.process(table(by_host[h]))
+    assert eng.stats["late"] > 0
+    assert any("event-time order" in w for w in eng.warnings)
+    ordered = rs.Engine()
+    ordered.process(table(rows))
+    assert ordered.stats["late"] == 0 and not ordered.warnings

@@ -71,7 +71,9 @@ def to_ecs(alert: Alert) -> dict[str, Any]:
 
 
 def write_alerts(alerts: Iterable[Alert], out: IO[str], output_format: str = "ecs") -> int:
-    """Write alerts as JSON lines (``ecs`` or ``ocsf``) to a text stream; returns the number written."""
+    """Write alerts as JSON lines (``ecs`` or ``ocsf``) to a text stream; returns the number written.
+    :class:`~raresketch.alerts.HealthEvent` items are written as ECS health documents in either format."""
+    from ._health import HealthEvent, health_to_ecs
     from ._ocsf import to_ocsf
 
     conv = {"ecs": to_ecs, "ocsf": to_ocsf}.get(output_format)
@@ -79,7 +81,8 @@ def write_alerts(alerts: Iterable[Alert], out: IO[str], output_format: str = "ec
         raise ValueError(f"output format must be 'ecs' or 'ocsf', not {output_format!r}")
     n = 0
     for a in alerts:
-        out.write(json.dumps(conv(a), separators=(",", ":"), default=str))
+        doc = health_to_ecs(a) if isinstance(a, HealthEvent) else conv(a)
+        out.write(json.dumps(doc, separators=(",", ":"), default=str))
         out.write("\n")
         n += 1
     return n

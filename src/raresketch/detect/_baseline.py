@@ -129,7 +129,7 @@ class Baseline:
     """The windowed baseline: an exact :class:`AgentTable` plus one :class:`KeyedDistinct` per question.
 
     Memory is fixed at construction from ``config.capacity`` (see :meth:`memory`): with the defaults
-    (capacity 2**21) 226 MiB, sized for 10k agents and 1M distinct cloud resources a window
+    (capacity 2**21) 242 MiB, sized for 10k agents and 1M distinct cloud resources a window
     (docs/perf/memory.md). ``observe`` costs O(1)
     per event per structure that applies to it. Not thread-safe: one writer.
     """

@@ -19,12 +19,13 @@ import pyarrow as pa
 from .. import _format
 from ._keys import KeyResolver, _one_chunk
 from .._state import atomic_write_bytes, read_state_bytes
-from ..alerts import EVENT_FIELDS, Alert
+from ..alerts import EVENT_FIELDS, Alert, HealthEvent
 from ..catalog import Catalog, default_catalog
 from ..config import Config
 from ._baseline import Baseline
 from ._evidence import Context, evidence
 from ._guard import Guard
+from ._health import ClockMonitor
 from ._prepare import Prepared, prepare
 from ._rules import gate, match, matched
 
@@ -76,6 +77,8 @@ class Engine:
         self._names = self._resolver.names               # cloud-resource and process key -> text (bounded)
         self._lock = threading.Lock()
         self._rows = 0                                  # events conformed so far (alert.row counts from here)
+        self._newest_us = 0                             # newest event time processed (µs)
+        self.clock = ClockMonitor()
 
     # ---- processing ---------------------------------------------------------------------------------
     def process(self, batch: pa.Table | pa.RecordBatch) -> list[Alert]:
@@ -102,11 +105,22 @@ class Engine:
 
     def _process(self, batch: pa.Table) -> list[Alert]:
         self.stats["events"] += batch.num_rows
-        p = prepare(batch, self.config, self._resolver, self.stats, self.suppressed, self.baseline.today)
+        p = prepare(batch, self.config, self._resolver, self.stats, self.suppressed, self.baseline.today,
+                    self._newest_us)
         if p is None:
             return []
         row0 = self._rows
         self._rows += p.events.num_rows
+        if p.ts.size:
+            self._newest_us = max(self._newest_us, int(p.ts[-1]))
+        if p.dropped:
+            for h in self.clock.note(p.events, p.dropped, self._newest_us or int(p.ts.max(initial=0))):
+                self._warn(f"health:{h.reason}:{h.host_id}:{h.timestamp.date()}", h.message)
+        if p.late:
+            self._warn(f"late:{self._newest_us // 86_400_000_000}",
+                       f"{p.late} events arrived up to {p.max_late_us / 3.6e9:.1f} h after later events had been "
+                       "processed: they are scored against a baseline that already holds the later ones (fewer or "
+                       "other alerts). Feed events in event-time order: merge per-agent batches by time first")
         if p.kidx.size == 0:
             return []
         ev, kidx = p.ev, p.kidx
@@ -163,6 +177,11 @@ class Engine:
         self.guard.prune(int(p.ts[-1] // _US_PER_MIN))
         return out
 
+    def take_health(self) -> list[HealthEvent]:
+        """Health events (hosts whose clocks put their events outside the window) noticed since the last call;
+        ``raresketch run`` writes them into its output beside the alerts."""
+        return self.clock.take()
+
     def habitual_explorers(self) -> list[tuple[str, int]]:
         """Processes that met ``habitual_explorer_n`` or more rare cloud resources first in the window, with
         that count, most first (names from the bounded name table; unknown ones as hex keys)."""
@@ -180,7 +199,7 @@ class Engine:
     def to_bytes(self) -> bytes:
         """The whole engine state (baseline, counters, guard, names) as versioned, checksummed bytes."""
         meta = {"config": self.config.to_dict(), "stats": dict(self.stats), "suppressed": dict(self.suppressed),
-                "warnings": self.warnings[-100:], **self.guard.to_state()}
+                "warnings": self.warnings[-100:], "newest_us": self._newest_us, **self.guard.to_state()}
         names = json.dumps({str(k): v for k, v in self._names.items()}).encode()
         return _format.pack("EngineState", meta, [np.frombuffer(self.baseline.to_bytes(), dtype=np.uint8),
                                                   np.frombuffer(names, dtype=np.uint8)])
@@ -200,6 +219,7 @@ class Engine:
             eng.suppressed.update({str(k): int(v) for k, v in meta["suppressed"].items()})
             eng.warnings = [str(w) for w in meta["warnings"]]
             eng.guard.load_state(meta)
+            eng._newest_us = int(meta.get("newest_us", 0))
             eng._names.update({int(k): str(v) for k, v in json.loads(arrays[-1].tobytes().decode()).items()})
         except (KeyError, TypeError, ValueError, AttributeError, UnicodeDecodeError) as e:
             raise ValueError(f"corrupt raresketch EngineState: {e}") from None

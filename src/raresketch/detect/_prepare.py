@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import fnmatch
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +18,9 @@ from ._baseline import EventKeys
 __all__ = ["Prepared", "prepare", "allowed_agents"]
 
 _US_PER_DAY = 86_400_000_000
+#: An event older than one already processed by more than this is "late" (counted, and warned about: late events
+#: are scored against a baseline that already holds later events).
+LATE_US = 3_600_000_000
 
 
 @dataclass
@@ -33,6 +36,12 @@ class Prepared:
     allow: np.ndarray
     ts: np.ndarray
     ref_day: np.ndarray
+    #: Rows of ``events`` dropped for their time, by reason (``too_old``, ``skipped_future``): who sent them.
+    dropped: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Events that arrived after later ones by more than ``LATE_US`` (kept: learned and scored late).
+    late: int = 0
+    #: The largest such delay, in µs.
+    max_late_us: int = 0
 
 
 def allowed_agents(events: pa.Table, patterns: tuple[str, ...]) -> np.ndarray:
@@ -59,12 +68,14 @@ def allowed_agents(events: pa.Table, patterns: tuple[str, ...]) -> np.ndarray:
 
 
 def prepare(batch: pa.Table, config: Config, resolver: KeyResolver, stats: Counter, suppressed: Counter,
-            today: int | None) -> Prepared | None:
+            today: int | None, newest_us: int = 0) -> Prepared | None:
     """Conform, sort by ``@timestamp``, drop (and count in ``stats``) invalid rows, days outside [1, 65535],
     events past ``max_future_days``, and — when ``today`` is given (the baseline's newest day; None for Spark's
     unordered partitions) — events ``training_days`` or more older than the newest day seen so far; resolve the
     rest through ``resolver``; drop allow-listed events when ``allowlist_learn`` is false (``suppressed``).
-    None when nothing is left of the batch. O(n) plus the resolver's O(new distinct values)."""
+    ``newest_us`` (the newest event time already processed, µs) makes events more than :data:`LATE_US` older
+    than one processed before them count as ``late`` (stats) — they are kept. None when nothing is left of the
+    batch. O(n) plus the resolver's O(new distinct values)."""
     n_in = batch.num_rows
     events = conform(batch)
     if events.num_rows < n_in:
@@ -79,10 +90,12 @@ def prepare(batch: pa.Table, config: Config, resolver: KeyResolver, stats: Count
     ok = (days >= 1) & (days <= 65535)
     if not ok.all():
         stats["skipped_timestamp_out_of_range"] += int((~ok).sum())
+    dropped: dict[str, np.ndarray] = {}
     if config.max_future_days is not None:
         future = ok & (days > _dt.datetime.now(_dt.timezone.utc).timestamp() // 86400 + config.max_future_days)
         if future.any():
             stats["skipped_future"] += int(future.sum())
+            dropped["skipped_future"] = np.flatnonzero(future)
             ok &= ~future
     if today is not None:
         # Too old: W or more days before the newest day seen so far (including earlier events of this batch).
@@ -91,6 +104,7 @@ def prepare(batch: pa.Table, config: Config, resolver: KeyResolver, stats: Count
         too_old = ok & (days <= newest - config.training_days)
         if too_old.any():
             stats["too_old"] += int(too_old.sum())
+            dropped["too_old"] = np.flatnonzero(too_old)
         keep = ok & ~too_old
         ref_day = np.maximum(newest, days)               # the newest day when each event is scored
     else:
@@ -103,8 +117,12 @@ def prepare(batch: pa.Table, config: Config, resolver: KeyResolver, stats: Count
         suppressed["allowlist"] += int((allow & keep).sum())
         keep &= ~allow
     kidx = np.flatnonzero(keep)                      # kept row -> row of ``events``
-    if kidx.size == 0:
-        return Prepared(events, kidx, ev.take(kidx), flags.take(kidx), allow[kidx], ts[kidx], ref_day[kidx])
     if kidx.size < events.num_rows:
         ev, flags, allow, ref_day, ts = ev.take(kidx), flags.take(kidx), allow[kidx], ref_day[kidx], ts[kidx]
-    return Prepared(events, kidx, ev, flags, allow, ts, ref_day)
+    late, max_late = 0, 0
+    if ts.size and today is not None and newest_us and int(ts[0]) < newest_us - LATE_US:   # sorted: ts[0] is oldest
+        delay = newest_us - ts
+        late = int((delay > LATE_US).sum())
+        max_late = int(delay.max())
+        stats["late"] += late
+    return Prepared(events, kidx, ev, flags, allow, ts, ref_day, dropped, late, max_late)
