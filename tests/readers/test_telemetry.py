@@ -211,8 +211,8 @@ def test_inbound_scans_raise_nothing_and_do_not_hide_the_real_outbound_c2():
     rows.sort(key=lambda r: r["@timestamp"])
     eng = Engine()
     alerts = eng.process(_events(rows))
-    assert eng.stats["skipped_inbound"] == 40 and eng.stats["skipped_internal_destination"] == 1
     assert [a.cloud_resource for a in alerts] == ["aws/s3/c2-drop-7731"]
+    assert eng.stats["skipped_inbound"] == 40 and eng.stats["skipped_internal_destination"] == 1
     assert not [p for p, _ in eng.habitual_explorers() if "w3wp" in p]
 
 
