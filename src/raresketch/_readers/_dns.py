@@ -110,8 +110,8 @@ def join_table(t, dns: DnsJoin, stats) -> "pa.Table":
     src = t.column("raresketch.domain_source")
     ip = t.column("destination.ip")
     open_ = pc.and_(pc.is_valid(ip), pc.fill_null(pc.equal(src, "ptr"), True))
-    if dns.size == 0:  # no answer to give: only the command-line fallback can name anything
-        open_ = pc.and_(open_, pc.is_valid(t.column("process.command_line")))
+    if dns.size == 0:  # no answer to give: only the command-line fallback (a URL: "://") can name anything
+        open_ = pc.and_(open_, pc.fill_null(pc.match_substring(t.column("process.command_line"), "://"), False))
     rows = np.flatnonzero(open_.combine_chunks().to_numpy(zero_copy_only=False)
                           if isinstance(open_, pa.ChunkedArray) else open_.to_numpy(zero_copy_only=False))
     if rows.size == 0:
@@ -121,28 +121,31 @@ def join_table(t, dns: DnsJoin, stats) -> "pa.Table":
     hosts = t.column("host.id").take(take).to_pylist()
     ips = ip.take(take).to_pylist()
     cmds = t.column("process.command_line").take(take).to_pylist()
-    dom_all = t.column("destination.domain").to_pylist()
-    src_all = src.to_pylist()
-    time_all = t.column("raresketch.dns_answer_time").cast(pa.int64()).to_pylist()
-    changed = False
+    named = t.column("destination.domain").take(take).is_valid().to_numpy(zero_copy_only=False)
+    ptr = pc.fill_null(pc.equal(src.take(take), "ptr"), False).to_numpy(zero_copy_only=False)
+    at, doms, srcs, times = [], [], [], []
+    url_host: dict = {}
     for j, r in enumerate(rows.tolist()):
         a = dns.answer(hosts[j], ips[j], int(ts[r])) if dns.size else None
         if a is not None:
-            dom_all[r], src_all[r], time_all[r] = a[1], "dns", a[0]
+            at.append(r), doms.append(a[1]), srcs.append("dns"), times.append(a[0])
             stats.enriched["domain_dns"] += 1
-            changed = True
-        elif dom_all[r] is None or src_all[r] == "ptr":   # a PTR name is the address's, not a destination name
-            h = command_line_url_host(cmds[j])
+        elif (not named[j] or ptr[j]) and cmds[j] is not None:  # a PTR name is the address's, not a name
+            c = cmds[j]
+            h = url_host[c] if c in url_host else url_host.setdefault(c, command_line_url_host(c))
             if h and not _is_internal(ips[j]):
-                dom_all[r], src_all[r] = h, "command_line"
+                at.append(r), doms.append(h), srcs.append("command_line"), times.append(None)
                 stats.enriched["domain_command_line"] += 1
-                changed = True
     dns.prune()
-    if not changed:
+    if not at:
         return t
-    for name, vals in (("destination.domain", dom_all), ("raresketch.domain_source", src_all),
-                       ("raresketch.dns_answer_time", time_all)):
+    mask = np.zeros(n, bool)
+    mask[at] = True
+    m = pa.array(mask)
+    for name, vals in (("destination.domain", doms), ("raresketch.domain_source", srcs),
+                       ("raresketch.dns_answer_time", times)):
         f = t.schema.field(name)
-        arr = pa.array(vals, pa.int64()).cast(f.type) if pa.types.is_timestamp(f.type) else pa.array(vals, f.type)
-        t = t.set_column(t.schema.get_field_index(name), f, arr)
+        new = pa.array(vals, pa.int64()).cast(f.type) if pa.types.is_timestamp(f.type) else pa.array(vals, f.type)
+        col = pc.replace_with_mask(t.column(name).combine_chunks(), m, new)
+        t = t.set_column(t.schema.get_field_index(name), f, col)
     return mark_conformed(t)
