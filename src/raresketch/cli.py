@@ -41,7 +41,11 @@ def _progress(total: int | None, desc: str, unit: str = "ev"):
                 disable=not sys.stderr.isatty(), leave=False)
 
 
-def _fmt_table(rows: list[list[str]], headers: list[str], widths: list[int]) -> str:
+def _fmt_table(rows: list[list[str]], headers: list[str], widths: list[int | None]) -> str:
+    """A fixed-width table; a column of width None is never cut (as wide as its longest value)."""
+    widths = [max([len(str(h))] + [len("" if r[k] is None else str(r[k])) for r in rows]) if w is None else w
+              for k, (h, w) in enumerate(zip(headers, widths))]
+
     def cut(s: str, w: int) -> str:
         s = "" if s is None else str(s)
         return s if len(s) <= w else s[: w - 1] + "…"
@@ -59,7 +63,8 @@ def _alert_rows(alerts: list[Alert]) -> list[list[str]]:
 
 
 ALERT_HEADERS = ["time (UTC)", "alert", "severity", "host", "process", "destination", "why"]
-ALERT_WIDTHS = [16, 58, 13, 16, 18, 34, 90]
+#: The alert name and the why are never cut (width None); the why is the last column.
+ALERT_WIDTHS = [16, None, 13, 16, 18, 34, None]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -79,7 +84,9 @@ def main() -> None:
 @click.option("--days", default=45, show_default=True, help="Simulated days.")
 @click.option("--seed", default=0, show_default=True, help="Simulation seed.")
 @click.option("--show", default=40, show_default=True, help="Alerts to print (0 = all).")
-def demo(agents: int, days: int, seed: int, show: int) -> None:
+@click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="table: the alerts and the ground truth as text; json: one JSON object (alerts in ECS).")
+def demo(agents: int, days: int, seed: int, show: int, out_format: str) -> None:
     """Simulate an organisation with injected attacks, run both detectors, compare with the ground truth."""
     from .simulate import Organisation, match_ground_truth
 
@@ -98,6 +105,9 @@ def demo(agents: int, days: int, seed: int, show: int) -> None:
     elapsed = time.perf_counter() - t0
     gt = org.ground_truth
     hits, unmatched = match_ground_truth(alerts, gt)
+    if out_format == "json":
+        _demo_json(agents, days, seed, n, alerts if show == 0 else alerts[:show], alerts, gt, hits, unmatched, engine)
+        return
     click.echo(f"raresketch demo: {agents} agents, {days} days, seed {seed}: {n:,} events in {elapsed:.1f} s "
                f"({n / elapsed:,.0f} events/s, simulation included)\n")
     shown = alerts if show == 0 else alerts[:show]
@@ -121,18 +131,37 @@ def demo(agents: int, days: int, seed: int, show: int) -> None:
     click.echo(f"Baseline memory: {engine.baseline.nbytes / 2**20:.0f} MiB.")
 
 
+def _demo_json(agents, days, seed, n, shown, alerts, gt, hits, unmatched, engine) -> None:
+    from .alerts import to_ecs
+
+    truth = [{"found": bool(found), "scenario": g["scenario"], "malicious": bool(g["malicious"]),
+              "host": g["host.name"], "process": g["process.name"],
+              "destination": g["destination.domain"] or g["destination.ip"],
+              "alerts": sorted({alerts[k].name for k in found})} for g, found in zip(gt.to_pylist(), hits)]
+    click.echo(json.dumps({"agents": agents, "days": days, "seed": seed, "events": n, "alerts_total": len(alerts),
+                           "alerts": [to_ecs(a) for a in shown], "ground_truth": truth,
+                           "attacks_caught": sum(t["found"] and t["malicious"] for t in truth),
+                           "attacks_total": sum(t["malicious"] for t in truth),
+                           "alerts_not_explained": len(unmatched), "suppressed": dict(engine.suppressed)},
+                          default=str))
+
+
 # ---- run ----------------------------------------------------------------------------------------------
 def _batches(inputs: tuple[str, ...], fmt: str, stats: ReadStats, window: int = SORT_BUFFER) -> Iterator[pa.Table]:
     """All inputs' events (files, folders, stdin, in the order given) in event-time order within a window of
     ``window`` events: events are held back until ``window`` newer ones have been read, and the held events
     are sorted only when a batch arrives out of order. In-order input streams with no sort; an event that
     arrives more than ``window`` events late is scored as a late event. Memory: about ``window`` events."""
+    from ._readers._dns import DnsJoin
+
+    dns = DnsJoin()   # one DNS join for the whole run: answers in one input name connections in the next
+
     def read_one(path: str) -> Iterator[pa.Table]:
         src: Any = sys.stdin.buffer if path == "-" else path
         if path != "-" and not os.path.exists(path):
             raise CliError(f"{path}: no such file or directory")
         try:
-            yield from read_events(src, format=fmt, stats=stats)
+            yield from read_events(src, format=fmt, stats=stats, dns_join=dns)
         except (OSError, ValueError) as e:
             raise CliError(f"{path}: {e}") from None
 
@@ -233,7 +262,8 @@ def _summary(stats: ReadStats, engine: Engine, by_name: Counter, n_alerts: int, 
     err(f"raresketch: read {stats.read:,} records, {stats.emitted:,} network events in {elapsed:.1f} s "
         f"({stats.emitted / max(elapsed, 1e-9):,.0f} events/s)")
     skipped = dict(stats.skipped)
-    for k in ("skipped_invalid", "skipped_timestamp_out_of_range", "skipped_future", "too_old"):
+    for k in ("skipped_invalid", "skipped_timestamp_out_of_range", "skipped_future", "too_old", "skipped_inbound",
+              "skipped_internal_destination"):
         if engine.stats.get(k):
             skipped[k] = engine.stats[k]
     if skipped:

@@ -148,8 +148,11 @@ def test_to_ecs_fields():
                            "id": "raresketch.rare_cloud.atypical",
                            "description": "A process connected to an atypical rare cloud resource.",
                            "category": "rare_cloud", "ruleset": "raresketch"}
-    assert doc["threat"]["tactic"]["id"] == "TA0011" and doc["threat"]["technique"]["id"] == "T1071.001"
-    assert doc["threat"]["technique"]["reference"] == "https://attack.mitre.org/techniques/T1071/001/"
+    # ECS: the technique is T1071, the sub-technique T1071.001 inside it
+    assert doc["threat"]["tactic"]["id"] == "TA0011" and doc["threat"]["technique"]["id"] == "T1071"
+    assert doc["threat"]["technique"]["reference"] == "https://attack.mitre.org/techniques/T1071/"
+    assert doc["threat"]["technique"]["subtechnique"] == {
+        "id": "T1071.001", "name": "Web Protocols", "reference": "https://attack.mitre.org/techniques/T1071/001/"}
     assert doc["host"] == {"id": "h1", "name": "pc-1"} and doc["user"] == {"name": "bob"}
     assert doc["process"]["parent"] == {"name": "explorer.exe"} and doc["process"]["pid"] == 42
     assert doc["destination"] == {"domain": "bucket-x.s3.amazonaws.com", "port": 443}   # None dropped
@@ -167,13 +170,14 @@ def test_to_ocsf_fields():
     info = doc["finding_info"]
     assert info["uid"] == f"h1:rare_cloud.atypical:{t_ms}:aws/s3/bucket-x"
     assert info["analytic"]["uid"] == "raresketch.rare_cloud.atypical"
-    assert info["attacks"][0]["technique"]["uid"] == "T1071.001"
+    assert info["attacks"][0]["technique"]["uid"] == "T1071"
+    assert info["attacks"][0]["sub_technique"]["uid"] == "T1071.001"
     assert doc["device"]["uid"] == "h1" and doc["device"]["hostname"] == "pc-1"
     proc = doc["actor"]["process"]
     assert proc["file"]["hashes"] == [{"algorithm_id": 3, "algorithm": "SHA-256", "value": "e" * 64}]
     assert proc["parent_process"] == {"name": "explorer.exe"} and proc["cmd_line"] == "evil.exe -x"
-    # None values are dropped from objects, not from inside lists (today's output: "ip": null stays)
-    assert doc["evidences"] == [{"dst_endpoint": {"hostname": "bucket-x.s3.amazonaws.com", "ip": None, "port": 443}}]
+    # unknown values are omitted everywhere, inside lists too
+    assert doc["evidences"] == [{"dst_endpoint": {"hostname": "bucket-x.s3.amazonaws.com", "port": 443}}]
     assert "user" in doc["actor"] and "hostname" in doc["device"] and "pid" in proc
     assert doc["unmapped"]["raresketch"]["why"] == full_alert().explain()
 
@@ -186,7 +190,8 @@ def test_alerts_to_table_fields():
     r = t.to_pylist()
     assert r[0]["rule.name"] == a.name and r[0]["raresketch.variation"] == "atypical"
     assert r[0]["process.executable"] == EVENT["process.executable"] and r[0]["host.name"] == "pc-1"
-    assert r[0]["threat.technique.id"] == "T1071.001" and r[1]["threat.technique.id"] == "T1102"
+    assert r[0]["threat.technique.id"] == "T1071" and r[1]["threat.technique.id"] == "T1102"
+    assert r[0]["threat.technique.subtechnique.id"] == "T1071.001" and r[1]["threat.technique.subtechnique.id"] is None
     assert r[1]["destination.ip"] == "149.154.167.51" and r[1]["host.name"] is None
     assert r[0]["raresketch.why"] == a.explain() and json.loads(r[0]["raresketch.evidence"]) == a.evidence
     assert r[0]["@timestamp"] == TS
@@ -207,6 +212,8 @@ def test_write_alerts_json_lines_and_refuses_an_unknown_format():
 def test_event_fields_are_what_the_alert_documents_carry():
     doc = to_ecs(full_alert())
     for f in EVENT_FIELDS:
+        if f.startswith("raresketch."):   # provenance: raresketch.destination_identified_by
+            continue
         node = doc
         for part in f.split("."):
             node = node.get(part, {}) if isinstance(node, dict) else {}

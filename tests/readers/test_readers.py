@@ -75,7 +75,7 @@ def test_otrf_shapes_and_fields(otrf):
     dom_valid = pc.is_valid(t.column("destination.domain"))
     src_valid = pc.is_valid(t.column("raresketch.domain_source"))
     assert pc.all(pc.equal(dom_valid, src_valid)).as_py()
-    assert set(t.column("raresketch.domain_source").drop_null().unique().to_pylist()) <= {"dns", "event", "command_line"}
+    assert set(t.column("raresketch.domain_source").drop_null().unique().to_pylist()) <= {"dns", "ptr", "event", "command_line"}
     names = t.column("process.name").drop_null().to_pylist()
     assert not any("unknown process" in n for n in names)
     # lower-cased, no trailing dot
@@ -319,7 +319,7 @@ def test_sysmon_dns_beats_reverse_lookup_and_joins():
         sysmon(3, UtcTime="2024-01-01 10:00:02.000", ProcessGuid=G, Image="C:\\Users\\bob\\AppData\\x.exe",
                ProcessId="99", DestinationIp="52.216.1.1", DestinationPort="443", Protocol="tcp", Initiated="true",
                DestinationHostname="s3-1-w.amazonaws.com"),
-        # no DNS for this IP: the reverse lookup is used
+        # no DNS for this IP: the reverse lookup loses to the command-line URL
         sysmon(3, UtcTime="2024-01-01 10:00:03.000", ProcessGuid=G, Image="C:\\Users\\bob\\AppData\\x.exe",
                DestinationIp="52.216.9.9", DestinationPort="443", DestinationHostname="s3-9.amazonaws.com"),
         # nothing known: the one command-line URL host is inferred
@@ -334,9 +334,10 @@ def test_sysmon_dns_beats_reverse_lookup_and_joins():
     ]
     t, st = read_all(io.BytesIO(lines(*recs)), format="sysmon")
     rows = t.to_pylist()
-    assert [r["raresketch.domain_source"] for r in rows] == ["dns", "event", "command_line", None, None]
+    # Sysmon's DestinationHostname is a reverse lookup ("ptr"): the command-line URL (inferred) beats it
+    assert [r["raresketch.domain_source"] for r in rows] == ["dns", "command_line", "command_line", None, None]
     assert rows[0]["destination.domain"] == "mybucket.s3.amazonaws.com"
-    assert rows[1]["destination.domain"] == "s3-9.amazonaws.com"
+    assert rows[1]["destination.domain"] == "a.example"
     assert rows[2]["destination.domain"] == "a.example"
     r = rows[0]
     assert r["process.hash.sha256"] == "ab" * 32
@@ -346,10 +347,10 @@ def test_sysmon_dns_beats_reverse_lookup_and_joins():
     assert r["process.parent.name"] == "explorer.exe" and r["process.pid"] == 99
     assert r["process.entity_id"] == G.strip("{}")
     assert rows[4]["process.hash.sha256"] is None  # other process: nothing joined
-    assert st.enriched["domain_dns"] == 1 and st.enriched["domain_command_line"] == 1
+    assert st.enriched["domain_dns"] == 1 and st.enriched["domain_command_line"] == 2
     # prefer_dns=False keeps Sysmon's own hostname
     t2, _ = read_all(io.BytesIO(lines(*recs)), format="sysmon", prefer_dns=False)
-    assert t2.column("raresketch.domain_source").to_pylist()[0] == "event"
+    assert t2.column("raresketch.domain_source").to_pylist()[0] == "ptr"
 
 
 def test_sysmon_other_shapes_and_channels():

@@ -119,9 +119,9 @@ def test_fast_equals_slow_on_mixed_file(monkeypatch, batch_size, block, dense):
     flat = _ecs._flatten
     n_fast = [0]
 
-    def counting(t, lines, stats):
+    def counting(t, lines, stats, dns=None):
         n_fast[0] += len(lines)
-        return flat(t, lines, stats)
+        return flat(t, lines, stats, dns)
 
     monkeypatch.setattr(_ecs, "_flatten", counting)
     fast, st_fast = read(data, True, batch_size, block, monkeypatch)

@@ -2,6 +2,8 @@
 ``ReferenceEngine`` interface (alert dicts with the reference's keys and evidence names)."""
 from __future__ import annotations
 
+import datetime as _dt
+
 from collections import Counter
 
 import numpy as np
@@ -103,6 +105,9 @@ class EngineAdapter:
         out = []
         for a in self.engine.process(batch):
             ev = {r: a.evidence[e] for r, e in EVIDENCE.items() if e in a.evidence}
+            for k in ("org_first_day", "agent_first_day", "reference_day"):   # ISO dates -> days since 1970
+                if isinstance(ev.get(k), str):
+                    ev[k] = (_dt.date.fromisoformat(ev[k]) - _dt.date(1970, 1, 1)).days
             if "scripting_signals" in ev:
                 ev["scripting_signals"] = [SIGNALS.get(x, x) for x in ev["scripting_signals"]]
             if "suspicious_signals" in ev:

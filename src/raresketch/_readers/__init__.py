@@ -6,6 +6,7 @@ Entry point :func:`read_events`. Formats:
 ``ecs``     Elastic/ECS JSON lines, nested or dotted keys (Elastic Endpoint, Beats)
 ``sysmon``  Sysmon JSON lines (flat NXLog/OTRF, Winlogbeat 6/7+, Azure WindowsEvent) or ``.evtx``
 ``evtx``    a Windows ``.evtx`` file (Sysmon channel), through the ``evtx`` package
+``sysmon_xml`` Sysmon as Windows event XML, one ``<Event>`` per record (Splunk XmlWinEventLog, wevtutil, WEF)
 ``zeek``    Zeek conn.log (TSV or JSON, or a combined JSON stream, or a directory) + dns/ssl/http
 ``ocsf``    OCSF Network Activity (class 4001) JSON lines
 ``csv``     CSV with ECS column names (header row)
@@ -18,26 +19,29 @@ Any JSON-lines input may be gzip-compressed (detected by magic bytes, not by nam
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Iterator
 
 import pyarrow as pa
 
 from ._rows import JSON_ERRORS, loads
+from ._dns import DnsJoin
 from ._source import Source
 from ._stats import SKIP_REASONS, ReadStats
 from ._ecs import read_ecs
 from ._ocsf import read_ocsf
 from ._sysmon import read_evtx, read_sysmon
+from ._sysmon_xml import read_sysmon_xml
 from ._tabular import iter_arrow, read_arrow_ipc, read_csv, read_parquet
 from ._zeek import read_zeek, read_zeek_dir
 
 __all__ = ["read_events", "ReadStats", "detect_format", "FORMATS", "SKIP_REASONS"]
 
-FORMATS = ("auto", "ecs", "sysmon", "evtx", "zeek", "ocsf", "csv", "parquet", "arrow")
+FORMATS = ("auto", "ecs", "sysmon", "evtx", "sysmon_xml", "zeek", "ocsf", "csv", "parquet", "arrow")
 
 _EXT = {".evtx": "evtx", ".parquet": "parquet", ".pq": "parquet", ".arrow": "arrow", ".feather": "arrow",
-        ".ipc": "arrow", ".arrows": "arrow", ".csv": "csv"}
-_READABLE_IN_DIR = (".json", ".jsonl", ".ndjson", ".log", ".evtx", ".csv", ".parquet", ".arrow")
+        ".ipc": "arrow", ".arrows": "arrow", ".csv": "csv", ".xml": "sysmon_xml"}
+_READABLE_IN_DIR = (".json", ".jsonl", ".ndjson", ".log", ".evtx", ".csv", ".parquet", ".arrow", ".xml")
 
 
 def classify_record(d: dict) -> str:
@@ -49,7 +53,10 @@ def classify_record(d: dict) -> str:
     if "Event" in d and isinstance(d["Event"], dict) and "System" in d["Event"]:
         return "sysmon"
     w = d.get("winlog")
-    if isinstance(w, dict) and "sysmon" in str(w.get("provider_name", w.get("channel", ""))).lower():
+    # Winlogbeat's Sysmon module: with the raw event_data the Sysmon reader reads it; without (the ECS fields
+    # only, as its processors leave them) the ECS reader does.
+    if isinstance(w, dict) and "sysmon" in str(w.get("provider_name", w.get("channel", ""))).lower() \
+            and isinstance(w.get("event_data"), dict):
         return "sysmon"
     if "event_data" in d and "event_id" in d:
         return "sysmon"
@@ -70,7 +77,9 @@ def detect_format(src: Source) -> str:
         return "arrow"
     if src.ext in _EXT:
         return _EXT[src.ext]
-    stripped = head.lstrip()
+    stripped = head.lstrip().lstrip(b"\xef\xbb\xbf")
+    if stripped.startswith(b"<") and re.search(rb"<Event[\s>]", head):
+        return "sysmon_xml"
     if stripped.startswith(b"#separator") or stripped.startswith(b"#fields"):
         return "zeek"
     votes: dict[str, int] = {}
@@ -131,8 +140,10 @@ def read_events(path_or_file: Any, format: str = "auto", batch_size: int = 65536
     stats : ReadStats, optional
         Updated in place while iterating: records read, events emitted, skipped by reason.
     **options
-        Reader options: ``dns_window_s`` (Sysmon, Zeek; default 3600), ``prefer_dns`` (Sysmon; default
-        True), ``join_siblings`` (Zeek conn.log; default True).
+        Reader options: ``dns_window_s`` (Sysmon, ECS, Zeek; default 3600), ``prefer_dns`` (Sysmon; default
+        True), ``join_siblings`` (Zeek conn.log; default True), ``dns_join`` (Sysmon, Sysmon XML, evtx, ECS: a
+        :class:`raresketch._readers._dns.DnsJoin` shared by several calls, so that the DNS answers of one
+        file name the connections of the next in one run; a folder shares one across its files).
 
     Yields
     ------
@@ -174,11 +185,14 @@ def _read_events(path_or_file: Any, format: str, batch_size: int, stats: ReadSta
         if fmt == "evtx":
             if not src.name:
                 raise ValueError("evtx input must be a path (the evtx parser reads files)")
-            yield from read_evtx(src.name, batch_size, stats, **_pick(options, "dns_window_s", "prefer_dns"))
+            yield from read_evtx(src.name, batch_size, stats, **_pick(options, "dns_window_s", "prefer_dns", "dns_join"))
         elif fmt == "sysmon":
-            yield from read_sysmon(src, batch_size, stats, **_pick(options, "dns_window_s", "prefer_dns"))
+            yield from read_sysmon(src, batch_size, stats, **_pick(options, "dns_window_s", "prefer_dns", "dns_join"))
+        elif fmt == "sysmon_xml":
+            yield from read_sysmon_xml(src, batch_size, stats, **_pick(options, "dns_window_s", "prefer_dns",
+                                                                       "dns_join"))
         elif fmt == "ecs":
-            yield from read_ecs(src, batch_size, stats)
+            yield from read_ecs(src, batch_size, stats, **_pick(options, "dns_window_s", "dns_join"))
         elif fmt == "zeek":
             yield from read_zeek(src, batch_size, stats, **_pick(options, "dns_window_s", "join_siblings"))
         elif fmt == "ocsf":
@@ -196,7 +210,7 @@ def _read_events(path_or_file: Any, format: str, batch_size: int, stats: ReadSta
 
 
 def _pick(options: dict, *names: str) -> dict:
-    unknown = set(options) - {"dns_window_s", "prefer_dns", "join_siblings"}
+    unknown = set(options) - {"dns_window_s", "prefer_dns", "join_siblings", "dns_join"}
     if unknown:
         raise TypeError(f"unknown reader option(s): {sorted(unknown)}")
     return {k: v for k, v in options.items() if k in names}
@@ -215,6 +229,8 @@ def _read_dir(directory: str, format: str, batch_size: int, stats: ReadStats, op
     if format in ("auto", "zeek") and has_conn:
         yield from read_zeek_dir(directory, batch_size, stats, **_pick(options, "dns_window_s"))
         return
+    if "dns_join" not in options:  # one DNS join across the folder's files
+        options = {**options, "dns_join": DnsJoin(options.get("dns_window_s", 3600.0))}
     for n in names:
         p = os.path.join(directory, n)
         low = n.lower()[:-3] if n.lower().endswith(".gz") else n.lower()

@@ -45,6 +45,11 @@ class DnsJoin:
     def name(self, host: str, ip: str | None, ts_us: int | None) -> str | None:
         """The name of ``host``'s latest answer for ``ip`` stamped at most ``window_s`` before ``ts_us`` (and
         at most :data:`SLACK_US` after), or None. Records ``ts_us`` as a connection time joined."""
+        a = self.answer(host, ip, ts_us)
+        return None if a is None else a[1]
+
+    def answer(self, host: str, ip: str | None, ts_us: int | None) -> tuple[int, str] | None:
+        """``(answer time in us, name)`` of the answer :meth:`name` gives, or None. O(log k)."""
         if ts_us is None:
             return None
         if self.newest_us is None or ts_us > self.newest_us:
@@ -56,7 +61,7 @@ class DnsJoin:
             return None
         i = bisect.bisect_right(lst, ts_us + SLACK_US, key=_time) - 1
         if i >= 0 and ts_us - lst[i][0] <= self.window_us:
-            return lst[i][1]
+            return lst[i]
         return None
 
     def prune(self) -> None:
@@ -79,3 +84,68 @@ class DnsJoin:
 
 def _time(entry: tuple[int, str]) -> int:
     return entry[0]
+
+
+def join_table(t, dns: DnsJoin, stats) -> "pa.Table":
+    """Name the connections of a conformed, time-sorted batch ``t`` from ``dns`` (the answers of the same run
+    seen so far), for readers whose DNS answers are separate records (ECS: Elastic Defend ``lookup_result``,
+    Winlogbeat Sysmon ``event.code: "22"``). Precedence: a DNS answer replaces no name or a ``ptr`` name
+    (source ``dns``, answer time in ``raresketch.dns_answer_time``); a connection still without a name, or
+    with only a PTR name (the address's identity, not what the process asked for), takes the host of the one
+    URL of its command line when its address is not internal (``command_line``, inferred). Then prunes ``dns``. O(rows with an address and no event name) Python calls of O(log k)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from ..events._schema import mark_conformed
+    from ._sysmon import _is_internal, command_line_url_host
+
+    n = t.num_rows
+    if n == 0:
+        return t
+    ts = t.column("@timestamp").combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+    newest = int(ts.max())
+    if dns.newest_us is None or newest > dns.newest_us:
+        dns.newest_us = newest
+    src = t.column("raresketch.domain_source")
+    ip = t.column("destination.ip")
+    open_ = pc.and_(pc.is_valid(ip), pc.fill_null(pc.equal(src, "ptr"), True))
+    if dns.size == 0:  # no answer to give: only the command-line fallback (a URL: "://") can name anything
+        open_ = pc.and_(open_, pc.fill_null(pc.match_substring(t.column("process.command_line"), "://"), False))
+    rows = np.flatnonzero(open_.combine_chunks().to_numpy(zero_copy_only=False)
+                          if isinstance(open_, pa.ChunkedArray) else open_.to_numpy(zero_copy_only=False))
+    if rows.size == 0:
+        dns.prune()
+        return t
+    take = pa.array(rows)
+    hosts = t.column("host.id").take(take).to_pylist()
+    ips = ip.take(take).to_pylist()
+    cmds = t.column("process.command_line").take(take).to_pylist()
+    named = t.column("destination.domain").take(take).is_valid().to_numpy(zero_copy_only=False)
+    ptr = pc.fill_null(pc.equal(src.take(take), "ptr"), False).to_numpy(zero_copy_only=False)
+    at, doms, srcs, times = [], [], [], []
+    url_host: dict = {}
+    for j, r in enumerate(rows.tolist()):
+        a = dns.answer(hosts[j], ips[j], int(ts[r])) if dns.size else None
+        if a is not None:
+            at.append(r), doms.append(a[1]), srcs.append("dns"), times.append(a[0])
+            stats.enriched["domain_dns"] += 1
+        elif (not named[j] or ptr[j]) and cmds[j] is not None:  # a PTR name is the address's, not a name
+            c = cmds[j]
+            h = url_host[c] if c in url_host else url_host.setdefault(c, command_line_url_host(c))
+            if h and not _is_internal(ips[j]):
+                at.append(r), doms.append(h), srcs.append("command_line"), times.append(None)
+                stats.enriched["domain_command_line"] += 1
+    dns.prune()
+    if not at:
+        return t
+    mask = np.zeros(n, bool)
+    mask[at] = True
+    m = pa.array(mask)
+    for name, vals in (("destination.domain", doms), ("raresketch.domain_source", srcs),
+                       ("raresketch.dns_answer_time", times)):
+        f = t.schema.field(name)
+        new = pa.array(vals, pa.int64()).cast(f.type) if pa.types.is_timestamp(f.type) else pa.array(vals, f.type)
+        col = pc.replace_with_mask(t.column(name).combine_chunks(), m, new)
+        t = t.set_column(t.schema.get_field_index(name), f, col)
+    return mark_conformed(t)

@@ -36,11 +36,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .._json import Projector
-from ..events import EVENT_SCHEMA, conform, normalize_ip
+from ..events import EVENT_SCHEMA, conform, normalize_domain, normalize_ip
 from ..events._normalise import is_ip, map_unique
 from ..events._schema import sort_by_time
-from ..events._values import parse_timestamps
-from ._rows import count_dropped, loads_line, read_json_rows, rows_table
+from ..events._values import parse_timestamp, parse_timestamps
+from ._dns import DnsJoin, join_table
+from ._rows import count_dropped, drop_addressless, loads_line, read_json_rows, rows_table
 from ._source import Source
 from ._stats import ReadStats
 
@@ -52,6 +53,7 @@ _PATHS.update({
     "process.code_signature.subject_name": ("process.code_signature.subject_name",),
 })
 _PATHS.pop("raresketch.domain_source")
+_PATHS.pop("raresketch.dns_answer_time")
 _PATHS.pop("host.id")
 
 
@@ -63,7 +65,14 @@ _DIRECTION = {"outbound": "egress", "egress": "egress", "inbound": "ingress", "i
 #: Columns written lower-case.
 _LOWERED = ("network.transport", "host.os.type")
 
-_EXTRA = ("event.category", "destination.address") + _HOST_IDS + _HOST_NAMES
+#: DNS answer records (context for the join, never events): Elastic Defend ``event.action: lookup_result``,
+#: Winlogbeat Sysmon ``event.code: "22"``, Packetbeat/Filebeat ``dns.*``: a record with ``dns.question.name``.
+_DNS_PATHS = ("dns.question.name", "dns.resolved_ip", "dns.answers")
+#: Winlogbeat's Sysmon module: ``event.module: sysmon`` + ``event.code: "3"``; its ``destination.domain`` is
+#: Sysmon's reverse lookup (``DestinationHostname``), recorded as ``ptr``.
+_PTR_PATHS = ("event.module", "event.code")
+
+_EXTRA = ("event.category", "destination.address") + _HOST_IDS + _HOST_NAMES + _DNS_PATHS + _PTR_PATHS
 
 
 def _build_tree(paths) -> dict:
@@ -110,10 +119,57 @@ def _extract(node: dict, tree: dict, out: dict) -> None:
             out[t[""]] = v
 
 
-def ecs_row(d: dict, stats: ReadStats) -> dict | None:
-    """One ECS record -> a row dict (schema column -> raw value), or None when skipped (counted)."""
+def _host_of(f: dict):
+    hid = f.get(_HOST_IDS[0]) or f.get(_HOST_IDS[1])
+    if hid is None:
+        hid = f.get(_HOST_NAMES[0]) or f.get(_HOST_NAMES[1])
+        hid = hid.lower() if isinstance(hid, str) else hid
+    return None if hid is None or isinstance(hid, (dict, list)) else str(hid)
+
+
+def _answer_ips(f: dict) -> list[str]:
+    """The addresses of a DNS record: ``dns.resolved_ip`` (a list or one string), else the ``data`` of the
+    A/AAAA entries of ``dns.answers``."""
+    out = []
+    r = f.get("dns.resolved_ip")
+    for v in (r if isinstance(r, list) else [r]):
+        ip = normalize_ip(v) if isinstance(v, str) else None
+        if ip:
+            out.append(ip)
+    if not out and isinstance(f.get("dns.answers"), list):
+        for a in f["dns.answers"]:
+            if isinstance(a, dict) and str(a.get("type", "A")).upper() in ("A", "AAAA"):
+                ip = normalize_ip(a.get("data")) if isinstance(a.get("data"), str) else None
+                if ip:
+                    out.append(ip)
+    return out
+
+
+def add_dns_record(f: dict, dns: DnsJoin | None) -> None:
+    """Remember the answers of one DNS record (extracted fields ``f``) in ``dns``."""
+    if dns is None:
+        return
+    name = normalize_domain(f.get("dns.question.name")) if isinstance(f.get("dns.question.name"), str) else None
+    host, ts = _host_of(f), parse_timestamp(f.get("@timestamp"))
+    if not name or not host or ts is None:
+        return
+    for ip in _answer_ips(f):
+        dns.add(host, ip, ts, name)
+
+
+def _is_ptr(module, code) -> bool:
+    return isinstance(module, str) and module.lower() == "sysmon" and str(code) == "3"
+
+
+def ecs_row(d: dict, stats: ReadStats, dns: DnsJoin | None = None) -> dict | None:
+    """One ECS record -> a row dict (schema column -> raw value), or None when skipped (counted). A DNS
+    record (``dns.question.name``) feeds ``dns`` and is counted as ``not_network_event``."""
     f: dict = {}
     _extract(d, _TREE, f)
+    if f.get("dns.question.name") is not None:
+        add_dns_record(f, dns)
+        stats.skip("not_network_event")
+        return None
     cat = f.get("event.category")
     if cat is not None:
         cats = cat if isinstance(cat, list) else [cat]
@@ -136,11 +192,9 @@ def ecs_row(d: dict, stats: ReadStats) -> dict | None:
     if row.get("destination.ip") is None and row.get("destination.domain") is None:
         stats.skip("no_destination")
         return None
-    hid = f.get(_HOST_IDS[0]) or f.get(_HOST_IDS[1])
-    if hid is None:
-        hid = f.get(_HOST_NAMES[0]) or f.get(_HOST_NAMES[1])
-        hid = hid.lower() if isinstance(hid, str) else hid
-    row["host.id"] = None if hid is None or isinstance(hid, (dict, list)) else str(hid)
+    row["host.id"] = _host_of(f)
+    if f.get("destination.domain") is not None and _is_ptr(f.get("event.module"), f.get("event.code")):
+        row["raresketch.domain_source"] = "ptr"
     dire = row.get("network.direction")
     if isinstance(dire, str):
         row["network.direction"] = _DIRECTION.get(dire.lower())
@@ -152,10 +206,13 @@ def ecs_row(d: dict, stats: ReadStats) -> dict | None:
 
 
 
-def read_ecs_slow(src: Source, batch_size: int, stats: ReadStats) -> Iterator[pa.Table]:
+def read_ecs_slow(src: Source, batch_size: int, stats: ReadStats, dns_join: DnsJoin | None = None,
+                  dns_window_s: float = 3600.0) -> Iterator[pa.Table]:
     """The per-line reader (reference for the fast path): yield conformed batches of at most ``batch_size``
-    events."""
-    return read_json_rows(src, batch_size, stats, ecs_row)
+    events, named from the run's DNS answers (:func:`raresketch._readers._dns.join_table`)."""
+    dns = dns_join if dns_join is not None else DnsJoin(dns_window_s)
+    for t in read_json_rows(src, batch_size, stats, lambda d, st: ecs_row(d, st, dns)):
+        yield join_table(t, dns, stats)
 
 
 # --------------------------------------------------------------------------------------------- fast path
@@ -167,11 +224,11 @@ _S, _I, _I32, _B = "string", "int", "int32", "bool"
 # value has another type (a numeric ``@timestamp``, a string port, ...) goes the per-line way, which coerces.
 _FAST_PATHS: dict[str, str] = {}
 for _f in EVENT_SCHEMA:
-    if _f.name in ("raresketch.domain_source", "host.id"):
+    if _f.name in ("raresketch.domain_source", "raresketch.dns_answer_time", "host.id"):
         continue
     _FAST_PATHS[_f.name] = (_S if _f.name == "@timestamp" else _I32 if _f.type == pa.int32()
                             else _I if pa.types.is_integer(_f.type) else _B if pa.types.is_boolean(_f.type) else _S)
-_FAST_PATHS.update({p: _S for p in _HOST_IDS + _HOST_NAMES + ("destination.address",)})
+_FAST_PATHS.update({p: _S for p in _HOST_IDS + _HOST_NAMES + ("destination.address",) + _DNS_PATHS + _PTR_PATHS})
 _FAST_PATHS.update({p: _S for ps in _PATHS.values() for p in ps if p not in _FAST_PATHS})
 # ecs_row's test: absent/null -> 0, "network" or a list holding it -> 1, anything else -> 2
 _FAST_PATHS["event.category"] = "has:network"
@@ -196,14 +253,22 @@ def _lower(a: pa.Array) -> pa.Array:
     return map_unique(a, str.lower)
 
 
-def _flatten(t: dict[str, pa.Array], lines: np.ndarray, stats: ReadStats) -> pa.Table:
+def _flatten(t: dict[str, pa.Array], lines: np.ndarray, stats: ReadStats, dns: DnsJoin | None = None) -> pa.Table:
     """Projected records (``{ECS path: array}``, one value per line of ``lines``) -> candidate rows (schema
     columns + ``_line`` + ``_ts_state``), counting the records ``ecs_row`` would skip. Column-wise
     re-statement of :func:`ecs_row`; O(n) Arrow work, O(distinct) Python calls for non-ASCII lower-casing and
     non-canonical addresses."""
     n = len(lines)
     keep = np.ones(n, bool)
-    not_net = t["event.category"].to_numpy(zero_copy_only=False) == 2
+    q = t["dns.question.name"]
+    if q.null_count < n:  # DNS records: context for the join (rare in the fast path: answers are lists)
+        is_dns = pc.is_valid(q).to_numpy(zero_copy_only=False)
+        for i in np.flatnonzero(is_dns).tolist():
+            add_dns_record({p: t[p][i].as_py() for p in (("@timestamp",) + _HOST_IDS + _HOST_NAMES + _DNS_PATHS)},
+                           dns)
+        stats.skip("not_network_event", int(is_dns.sum()))
+        keep &= ~is_dns
+    not_net = (t["event.category"].to_numpy(zero_copy_only=False) == 2) & keep
     if not_net.any():
         stats.skip("not_network_event", int(not_net.sum()))
         keep &= ~not_net
@@ -240,6 +305,12 @@ def _flatten(t: dict[str, pa.Array], lines: np.ndarray, stats: ReadStats) -> pa.
         cols["network.direction"] = pc.take(_DIRECTION_TO, pc.index_in(_lower(d), value_set=_DIRECTIONS))
     for c in _LOWERED:
         cols[c] = _lower(cols[c])
+    mod = t["event.module"]
+    if mod.null_count < n:
+        ptr = pc.and_(pc.and_(pc.equal(_lower(mod), "sysmon"), pc.equal(t["event.code"], "3")),
+                      pc.is_valid(t["destination.domain"]))
+        cols["raresketch.domain_source"] = pc.if_else(pc.fill_null(ptr, False), pa.scalar("ptr"),
+                                                      pa.scalar(None, pa.string()))
     ts, state = parse_timestamps(cols["@timestamp"])
     cols["@timestamp"] = ts
     out = pa.table({f.name: cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in EVENT_SCHEMA})
@@ -253,8 +324,9 @@ def _rows_table(rows: list[dict], lines: list[int]) -> pa.Table:
     return out.append_column("_line", pa.array(lines, pa.int64())).append_column("_ts_state", pa.array(state))
 
 
-def _finish(t: pa.Table, stats: ReadStats) -> pa.Table:
-    """Candidate rows of one batch -> conformed, time-sorted events (RowBuffer.to_table's counting)."""
+def _finish(t: pa.Table, stats: ReadStats, dns: DnsJoin) -> pa.Table:
+    """Candidate rows of one batch -> conformed, time-sorted events (RowBuffer.to_table's counting), named
+    from the DNS answers seen so far (:func:`join_table`)."""
     state = t.column("_ts_state").to_numpy()
     ok = state == 0
     host = t.column("host.id")
@@ -264,7 +336,7 @@ def _finish(t: pa.Table, stats: ReadStats) -> pa.Table:
     t = t.drop_columns(list(_HELPERS))
     if not keep.all():
         t = t.filter(pa.array(keep))
-    out = sort_by_time(conform(t))
+    out = join_table(sort_by_time(drop_addressless(t.column("destination.ip"), conform(t), stats)), dns, stats)
     stats.emitted += out.num_rows
     return out
 
@@ -272,8 +344,8 @@ def _finish(t: pa.Table, stats: ReadStats) -> pa.Table:
 class _Batcher:
     """Candidate rows in file order -> batches of ``batch_size`` candidates, finished like RowBuffer's."""
 
-    def __init__(self, batch_size: int, stats: ReadStats):
-        self.size, self.stats = batch_size, stats
+    def __init__(self, batch_size: int, stats: ReadStats, dns: DnsJoin):
+        self.size, self.stats, self.dns = batch_size, stats, dns
         self.parts: list[pa.Table] = []
         self.n = 0
 
@@ -285,13 +357,13 @@ class _Batcher:
             all_ = pa.concat_tables(self.parts) if len(self.parts) > 1 else self.parts[0]
             head, rest = all_.slice(0, self.size), all_.slice(self.size)
             self.parts, self.n = ([rest] if rest.num_rows else []), rest.num_rows
-            yield _finish(head, self.stats)
+            yield _finish(head, self.stats, self.dns)
 
     def flush(self) -> Iterator[pa.Table]:
         if self.n:
             t = pa.concat_tables(self.parts) if len(self.parts) > 1 else self.parts[0]
             self.parts, self.n = [], 0
-            yield _finish(t, self.stats)
+            yield _finish(t, self.stats, self.dns)
 
 
 def _prepared(src: Source) -> Iterator[tuple[bytes, np.ndarray, np.ndarray, np.ndarray, dict]]:
@@ -362,15 +434,17 @@ def _ahead(it: Iterator, depth: int = 1) -> Iterator:
         th.join()
 
 
-def read_ecs(src: Source, batch_size: int, stats: ReadStats, fast: bool = True) -> Iterator[pa.Table]:
+def read_ecs(src: Source, batch_size: int, stats: ReadStats, fast: bool = True, dns_join: DnsJoin | None = None,
+             dns_window_s: float = 3600.0) -> Iterator[pa.Table]:
     """Yield conformed batches of at most ``batch_size`` events from an ECS JSON-lines source (fast path
     with per-line fallback; ``fast=False`` reads every line the per-line way). With more than one CPU the
     blocks are read and parsed one block ahead in a worker thread (:func:`_ahead`); everything that counts
     into ``stats`` stays in the caller's thread, in file order."""
+    dns = dns_join if dns_join is not None else DnsJoin(dns_window_s)
     if not fast:
-        yield from read_ecs_slow(src, batch_size, stats)
+        yield from read_ecs_slow(src, batch_size, stats, dns)
         return
-    batcher = _Batcher(batch_size, stats)
+    batcher = _Batcher(batch_size, stats, dns)
     blocks = _ahead(_prepared(src)) if _n_cpus() > 1 else _prepared(src)
     try:
         yield from _read_prepared(blocks, batcher, stats)
@@ -388,7 +462,7 @@ def _read_prepared(blocks: Iterator, batcher: _Batcher, stats: ReadStats) -> Ite
         if n_fast:
             stats.read += n_fast
             idx = np.flatnonzero(status == 0) if len(slow) else np.arange(len(status))
-            parts.append(_flatten(cols, idx, stats))
+            parts.append(_flatten(cols, idx, stats, batcher.dns))
         if len(slow):
             rows, at = [], []
             for i in slow.tolist():
@@ -396,7 +470,7 @@ def _read_prepared(blocks: Iterator, batcher: _Batcher, stats: ReadStats) -> Ite
                 d = loads_line(bytes(block[starts[i]:ends[i]]), stats)
                 if d is None:
                     continue
-                row = ecs_row(d, stats)
+                row = ecs_row(d, stats, batcher.dns)
                 if row is not None:
                     rows.append(row)
                     at.append(i)

@@ -11,8 +11,10 @@ from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..events import EVENT_SCHEMA, conform
+from ..events._normalise import odd_address_reason
 from ..events._schema import sort_by_time
 from ..events._values import MISSING, BAD, parse_timestamps, to_bool, to_int, to_str
 from ._source import Source
@@ -101,7 +103,7 @@ class RowBuffer:
         if not keep.all():
             t = t.filter(pa.array(keep))
         self.cols = {c: [] for c in _COLUMNS}
-        t = sort_by_time(conform(t))
+        t = sort_by_time(drop_addressless(t.column("destination.ip"), conform(t), stats))
         stats.emitted += t.num_rows
         return t
 
@@ -115,6 +117,21 @@ def count_dropped(stats: ReadStats, state: np.ndarray, no_host: np.ndarray) -> N
         stats.skip("bad_timestamp", n_bad)
     if n_host:
         stats.skip("missing_host", n_host)
+
+
+def drop_addressless(raw_ip, events: pa.Table, stats: ReadStats) -> pa.Table:
+    """``events`` (conformed, row for row the rows whose raw ``destination.ip`` values are ``raw_ip``) without
+    the rows left with neither an address nor a name, each counted: ``ambiguous_address`` or
+    ``unparsed_address`` when the raw address did not parse (:func:`raresketch.events._normalise.
+    odd_address_reason`), else ``no_destination``. O(n) Arrow plus one Python call per dropped row."""
+    gone = pc.and_(pc.is_null(events.column("destination.ip")), pc.is_null(events.column("destination.domain")))
+    if not pc.any(gone).as_py():
+        return events
+    mask = gone.to_numpy(zero_copy_only=False) if isinstance(gone, pa.Array) else gone.combine_chunks().to_numpy(zero_copy_only=False)
+    raw = raw_ip.combine_chunks() if isinstance(raw_ip, pa.ChunkedArray) else raw_ip
+    for v in raw.filter(pa.array(mask)).to_pylist():
+        stats.skip(odd_address_reason(to_str(v)) or "no_destination")
+    return events.filter(pa.array(~mask))
 
 
 def read_json_rows(src: Source, batch_size: int, stats: ReadStats,

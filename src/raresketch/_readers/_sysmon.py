@@ -12,21 +12,24 @@ Network-connect events (EID 3) become events. Within one file or stream they are
 
 - EID 22 (DNS query) of the same host: ``QueryResults`` IPs -> ``QueryName``. A connection takes the name of
   the latest answer for its destination IP at most ``dns_window_s`` (default 3600 s) before it (1 s of
-  clock slack after), marked ``raresketch.domain_source = "dns"``. The DNS name is preferred over Sysmon's
-  own ``DestinationHostname`` because the latter is a *reverse* lookup (``s3-w.us-west-2.amazonaws.com``,
-  never the bucket name); ``prefer_dns=False`` reverses that. ``DestinationHostname`` gives ``"event"``.
+  clock slack after), marked ``raresketch.domain_source = "dns"`` with the answer's time in
+  ``raresketch.dns_answer_time``. The DNS name is preferred over Sysmon's own ``DestinationHostname``
+  because the latter is a *reverse* lookup (``s3-w.us-west-2.amazonaws.com``, never the bucket name);
+  ``prefer_dns=False`` reverses that. ``DestinationHostname`` gives ``"ptr"``.
 - EID 1 (process create) on (host, ProcessGuid): SHA256 from ``Hashes``, ``CommandLine``, ``ParentImage``,
   ``OriginalFileName``.
 - EID 7 (image load) where ``ImageLoaded == Image``: ``Signature`` -> ``code_signature.subject_name``,
   ``Signed`` -> ``.exists``, ``SignatureStatus == "Valid"`` -> ``.trusted`` (else False), and its hash.
-- When still no name: the host of the only URL in the process command line (``command_line``), unless
-  the destination IP is private, loopback or link-local (an internal hop says nothing about that URL).
+- When no DNS answer names it: the host of the only URL in the process command line (``command_line``,
+  inferred; it beats the PTR name, which is the address's identity rather than a name), unless the
+  destination IP is private, loopback or link-local (an internal hop says nothing about that URL).
 
 EID 3 events are held until ``batch_size`` of them are pending (or the input ends), so context records
 logged shortly after a connection in the same batch still enrich it. Context tables are per source;
 process entries are dropped after their EID 5 (process end) once pending events are flushed; the DNS join
-(:class:`raresketch._readers._dns.DnsJoin`, shared with Zeek) forgets answers older than ``dns_window_s``
-+ 2 s behind the newest connection.
+(:class:`raresketch._readers._dns.DnsJoin`, shared with Zeek and ECS; one per run when ``dns_join`` is given,
+so answers in one file name connections in the next) forgets answers older than ``dns_window_s`` + 2 s behind
+the newest connection.
 """
 from __future__ import annotations
 
@@ -168,8 +171,8 @@ class SysmonContext:
     """Per-source join tables: DNS answers by (host, ip) (:class:`DnsJoin`), process facts by
     (host, ProcessGuid)."""
 
-    def __init__(self, dns_window_s: float = 3600.0, prefer_dns: bool = True):
-        self.dns = DnsJoin(dns_window_s)
+    def __init__(self, dns_window_s: float = 3600.0, prefer_dns: bool = True, dns_join: DnsJoin | None = None):
+        self.dns = dns_join if dns_join is not None else DnsJoin(dns_window_s)
         self.procs: dict[tuple[str, str], dict] = {}
         self.ended: list[tuple[str, str]] = []
         self.prefer_dns = prefer_dns
@@ -242,18 +245,22 @@ class SysmonContext:
                 stats.enriched["process_create"] += 1
             if p.get("_signature"):
                 stats.enriched["signature"] += 1
-        event_name = normalize_domain(row.get("destination.domain"))
-        dns = self.dns.name(host, row.get("destination.ip"), row.get("_ts"))
+        event_name = normalize_domain(row.get("destination.domain"))   # DestinationHostname: a reverse lookup
+        ip = normalize_ip(row.get("destination.ip"))
+        dns = self.dns.answer(host, ip, row.get("_ts"))
         if dns and (self.prefer_dns or not event_name):
-            row["destination.domain"], row["raresketch.domain_source"] = dns, "dns"
+            row["destination.domain"], row["raresketch.domain_source"] = dns[1], "dns"
+            row["raresketch.dns_answer_time"] = dns[0]
             stats.enriched["domain_dns"] += 1
-        elif event_name:
-            row["destination.domain"], row["raresketch.domain_source"] = event_name, "event"
-        else:
+        elif event_name and not self.prefer_dns:
+            row["destination.domain"], row["raresketch.domain_source"] = event_name, "ptr"
+        else:   # the command-line URL beats the PTR name (the address's identity, not a destination name)
             h = command_line_url_host(row.get("process.command_line"))
-            if h and not _is_internal(row.get("destination.ip")):
+            if h and not _is_internal(ip):
                 row["destination.domain"], row["raresketch.domain_source"] = h, "command_line"
                 stats.enriched["domain_command_line"] += 1
+            elif event_name:
+                row["destination.domain"], row["raresketch.domain_source"] = event_name, "ptr"
 
     def after_flush(self) -> None:
         for k in self.ended:
@@ -279,7 +286,7 @@ def network_row(host: str, data: dict, ts: Any) -> dict:
         "process.pid": to_int(data.get("ProcessId")),
         "process.entity_id": _guid(data.get("ProcessGuid")),
         "user.name": to_str(data.get("User")),
-        "destination.ip": normalize_ip(to_str(data.get("DestinationIp"))),
+        "destination.ip": to_str(data.get("DestinationIp")),   # normalised by conform (odd forms counted)
         "destination.port": to_int(data.get("DestinationPort")),
         "destination.domain": to_str(data.get("DestinationHostname")),
         "source.ip": to_str(data.get("SourceIp")),
@@ -292,10 +299,11 @@ def network_row(host: str, data: dict, ts: Any) -> dict:
 class SysmonReader:
     """Streaming state machine shared by the JSON-lines and evtx paths."""
 
-    def __init__(self, batch_size: int, stats: ReadStats, dns_window_s: float = 3600.0, prefer_dns: bool = True):
+    def __init__(self, batch_size: int, stats: ReadStats, dns_window_s: float = 3600.0, prefer_dns: bool = True,
+                 dns_join: DnsJoin | None = None):
         self.batch_size = batch_size
         self.stats = stats
-        self.ctx = SysmonContext(dns_window_s, prefer_dns)
+        self.ctx = SysmonContext(dns_window_s, prefer_dns, dns_join)
         self.pending: list[dict] = []
 
     def feed(self, d: dict) -> pa.Table | None:

@@ -14,7 +14,7 @@ __all__ = ["Alert", "EVENT_FIELDS"]
 EVENT_FIELDS: tuple[str, ...] = (
     "host.id", "host.name", "user.name", "process.name", "process.executable", "process.pid",
     "process.command_line", "process.hash.sha256", "process.parent.name", "destination.domain", "destination.ip",
-    "destination.port")
+    "destination.port", "raresketch.domain_source", "raresketch.dns_answer_time")
 
 
 @dataclass
@@ -37,6 +37,9 @@ class Alert:
     im_service: str | None = None
     #: Position of the event among all events the engine processed (sorted by time within each batch).
     row: int | None = None
+    #: How the destination was identified (``method``: event | dns_answer | command_line | ptr | address, with
+    #: the DNS answer's time, ``inferred``, the provider network and its list's date where they apply).
+    identified_by: dict[str, Any] = field(default_factory=dict)
 
     @property
     def definition(self) -> AlertDefinition:
@@ -53,6 +56,20 @@ class Alert:
     @property
     def host_id(self) -> str:
         return self.event.get("host.id")
+
+    def message(self) -> str:
+        """What happened, in one sentence (the rule file's ``message``, filled from the event and evidence):
+        e.g. ``powershell.exe on WS-0037 connected to aws/s3/docs-glade, a cloud resource 0 of 140 agents used
+        in 30 days``."""
+        rule = RULES[self.detector]
+        e = self.event
+        values = {"process": e.get("process.name") or self.process_key or "a process",
+                  "host": e.get("host.name") or self.host_id, "destination": self.destination,
+                  "cloud_resource": self.cloud_resource, "im_service": self.im_service,
+                  "process_key": self.process_key}
+        values.update({k: ", ".join(v) if isinstance(v, list) else v for k, v in self.evidence.items()
+                       if not isinstance(v, dict)})
+        return (rule.message or self.definition.description).format_map(_Missing(values))
 
     def explain(self) -> str:
         """A one-line reason an analyst can read: the rule's sentence, then the clause of each matched

@@ -5,7 +5,7 @@ from typing import Any
 
 from .._version import __version__
 from ._alert import Alert
-from ._ecs import SEVERITY_ID, drop_none
+from ._ecs import SEVERITY_ID, drop_none, json_safe
 
 __all__ = ["to_ocsf"]
 
@@ -20,7 +20,7 @@ def to_ocsf(alert: Alert) -> dict[str, Any]:
         "class_uid": 2004, "class_name": "Detection Finding", "category_uid": 2, "category_name": "Findings",
         "activity_id": 1, "activity_name": "Create", "type_uid": 200401, "type_name": "Detection Finding: Create",
         "time": t_ms, "severity_id": SEVERITY_ID[d.severity], "severity": d.severity.capitalize(), "status_id": 1,
-        "status": "New", "message": d.description,
+        "status": "New", "message": alert.message(),
         "metadata": {"version": "1.1.0", "product": {"name": "raresketch", "vendor_name": "raresketch",
                                                      "version": __version__}},
         "finding_info": {"uid": f"{alert.host_id}:{d.id}:{t_ms}:{alert.destination}",
@@ -28,8 +28,7 @@ def to_ocsf(alert: Alert) -> dict[str, Any]:
                          "created_time": t_ms,
                          "analytic": {"name": d.name, "uid": f"raresketch.{d.id}",
                                       "type_id": 3, "type": "Statistical"},
-                         "attacks": [{"version": "15", "tactic": {"uid": d.tactic_id, "name": d.tactic_name},
-                                      "technique": {"uid": d.technique_id, "name": d.technique_name}}]},
+                         "attacks": [_attack(d)]},
         "device": {"uid": alert.host_id, "hostname": e.get("host.name"), "type_id": 0},
         "actor": {"process": {"name": e.get("process.name"), "pid": e.get("process.pid"),
                               "cmd_line": e.get("process.command_line"),
@@ -43,6 +42,19 @@ def to_ocsf(alert: Alert) -> dict[str, Any]:
         "unmapped": {"raresketch": {"variations": list(alert.variations), "destination": alert.destination,
                                     "cloud_resource": alert.cloud_resource, "im_service": alert.im_service,
                                     "evidence": dict(alert.evidence), "why": alert.explain(),
+                                    "destination_identified_by": json_safe(dict(alert.identified_by)),
                                     "attacker_goals": d.attacker_goals,
                                     "investigative_actions": list(d.investigative_actions)}},
     })
+
+
+def _attack(d) -> dict[str, Any]:
+    """OCSF ``attack``: tactic, technique and (for ``T1071.001``) the sub-technique, as OCSF 1.1 defines them."""
+    out: dict[str, Any] = {"version": "15", "tactic": {"uid": d.tactic_id, "name": d.tactic_name}}
+    if "." in d.technique_id:
+        parent, _, sub = d.technique_name.partition(": ")
+        out["technique"] = {"uid": d.technique_id.split(".", 1)[0], "name": parent}
+        out["sub_technique"] = {"uid": d.technique_id, "name": sub or d.technique_name}
+    else:
+        out["technique"] = {"uid": d.technique_id, "name": d.technique_name}
+    return out

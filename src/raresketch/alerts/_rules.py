@@ -40,6 +40,8 @@ class Rule:
     variations: tuple[AlertDefinition, ...]
     evidence: tuple[str, ...]
     why: str
+    #: The sentence that says what happened (``Alert.message``); formatted like ``why``.
+    message: str = ""
 
     @property
     def precedence(self) -> tuple[str, ...]:
@@ -61,7 +63,7 @@ def _load_rule(name: str, text: str) -> Rule:
             tuple(raw["investigative_actions"]), v.get("why", "")))
     if defs[-1].variation != "base":
         raise ValueError(f"rule file {name}: the least specific variation (last) must be 'base'")
-    return Rule(det, tuple(defs), tuple(raw["evidence"]), raw["why"])
+    return Rule(det, tuple(defs), tuple(raw["evidence"]), raw["why"], raw.get("message", ""))
 
 
 def _load_rules() -> dict[str, Rule]:

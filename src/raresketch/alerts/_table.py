@@ -26,7 +26,10 @@ ALERT_TABLE_SCHEMA = pa.schema([
     pa.field("raresketch.destination", pa.string()),
     pa.field("threat.tactic.id", pa.string()),
     pa.field("threat.technique.id", pa.string()),
+    pa.field("threat.technique.subtechnique.id", pa.string()),
+    pa.field("message", pa.string()),
     pa.field("raresketch.why", pa.string()),
+    pa.field("raresketch.destination_identified_by", pa.string()),  # JSON
     pa.field("raresketch.evidence", pa.string()),  # JSON
 ])
 
@@ -39,7 +42,10 @@ def alerts_to_table(alerts: Iterable[Alert]) -> pa.Table:
         vals = {"@timestamp": a.timestamp, "rule.name": d.name, "event.severity": d.severity,
                 "raresketch.detector": d.detector, "raresketch.variation": d.variation,
                 "raresketch.process_key": a.process_key, "raresketch.destination": a.destination,
-                "threat.tactic.id": d.tactic_id, "threat.technique.id": d.technique_id,
+                "threat.tactic.id": d.tactic_id, "threat.technique.id": d.technique_id.split(".", 1)[0],
+                "threat.technique.subtechnique.id": d.technique_id if "." in d.technique_id else None,
+                "message": a.message(),
+                "raresketch.destination_identified_by": json.dumps(a.identified_by, default=str, sort_keys=True),
                 "raresketch.why": a.explain(), "raresketch.evidence": json.dumps(a.evidence, default=str,
                                                                                 sort_keys=True)}
         for name, col in rows.items():

@@ -23,7 +23,7 @@ from ..alerts import EVENT_FIELDS, Alert, HealthEvent
 from ..catalog import Catalog, default_catalog
 from ..config import Config
 from ._baseline import Baseline
-from ._evidence import Context, evidence
+from ._evidence import Context, evidence, identification, snapshot_date
 from ._guard import Guard
 from ._health import ClockMonitor
 from ._prepare import Prepared, prepare
@@ -74,6 +74,7 @@ class Engine:
         self._warned: set[str] = set()
         self.guard = Guard(self.config, self.suppressed, self._warn)
         self._resolver = KeyResolver(self.catalog)
+        self._snapshot = snapshot_date(self.catalog.sources())
         self._names = self._resolver.names               # cloud-resource and process key -> text (bounded)
         self._lock = threading.Lock()
         self._rows = 0                                  # events conformed so far (alert.row counts from here)
@@ -157,19 +158,23 @@ class Engine:
                 variations = matched(m, det, i)
                 if det == "rare_cloud":
                     dest = row_texts["raresketch.cloud.resource"]
-                else:   # the IM destination: its name, else its address
+                else:   # the IM destination: its name, else its address (a PTR name is the address's)
                     dest = cols["destination.domain"][j]
-                    dest = dest if dest is not None else cols["destination.ip"][j]
+                    if dest is None or cols["raresketch.domain_source"][j] == "ptr":
+                        dest = cols["destination.ip"][j]
                 since = self.guard.admit(f"{det}.{variations[0]}", int(p.ev.agent[i]), int(p.ev.process[i]), dest,
                                          t_min, day, cols["host.id"][j])
                 if since is None:
                     continue
-                ctx = Context(self.config, pri, m, i, day, int(p.ref_day[i]), row_texts, since)
+                ctx = Context(self.config, pri, m, i, day, int(p.ref_day[i]), row_texts, since, det,
+                              self.baseline, p.ev)
+                event = {c: v[j] for c, v in cols.items()}
                 a = Alert(
                     detector=det, variation=variations[0],
                     timestamp=_dt.datetime.fromtimestamp(p.ts[i] / 1e6, _dt.timezone.utc),
                     process_key=row_texts["raresketch.process.key"], destination=dest,
-                    event={c: v[j] for c, v in cols.items()}, variations=variations, evidence=evidence(det, ctx),
+                    event=event, variations=variations, evidence=evidence(det, ctx),
+                    identified_by=identification(event, row_texts, self._snapshot),
                     cloud_resource=row_texts["raresketch.cloud.resource"],
                     im_service=row_texts["raresketch.im.service"], row=row0 + int(rows[j]))
                 self.stats[f"alerts:{a.name}"] += 1

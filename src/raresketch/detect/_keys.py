@@ -26,6 +26,20 @@ def _one_chunk(col: pa.ChunkedArray) -> pa.Array:
     return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
 
 
+def address_identity(events: pa.Table) -> pa.Table:
+    """``events`` with the reverse-lookup names (``raresketch.domain_source == "ptr"``) taken out of
+    ``destination.domain``: a PTR name is the address's identity, not a name the process asked for (DESIGN,
+    destination classes), so such an event is keyed by its address, exactly like the same connection seen
+    without the name. O(n) Arrow; the table itself when no row has a PTR name."""
+    src = events.column("raresketch.domain_source")
+    ptr = pc.fill_null(pc.equal(src, "ptr"), False)
+    if not pc.any(ptr).as_py():
+        return events
+    i = events.schema.get_field_index("destination.domain")
+    dom = pc.if_else(ptr, pa.scalar(None, pa.string()), events.column(i))
+    return events.set_column(i, events.schema.field(i), dom)
+
+
 class KeyResolver(CatalogResolver):
     """Keys and flags of conformed event batches through per-stream caches of the catalogue's answers (see
     :class:`~raresketch.catalog._resolver.CatalogResolver` for the parameters, ``names`` and the caches).
@@ -39,7 +53,7 @@ class KeyResolver(CatalogResolver):
         """Keys and flags of every row of a conformed batch (``days``: days since 1970-01-01 per row). The flags'
         :meth:`~raresketch.catalog._resolver.Flags.texts` gives the catalogue's texts of any of its rows."""
         n = events.num_rows
-        found = self.lookup(events)
+        found = self.lookup(address_identity(events))
         process, resource, im = found.process, found.resource, found.im
         sha = _one_chunk(events.column("process.hash.sha256"))
         if sha.null_count == n:

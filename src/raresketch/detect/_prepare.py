@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from ..config import Config
 from ..events import conform
+from ._contacts import drop_non_contacts
 from ._keys import Flags, KeyResolver, _one_chunk
 from ._baseline import EventKeys
 
@@ -80,6 +81,9 @@ def prepare(batch: pa.Table, config: Config, resolver: KeyResolver, stats: Count
     events = conform(batch)
     if events.num_rows < n_in:
         stats["skipped_invalid"] += n_in - events.num_rows
+    # -- not contacts (inbound, nameless internal destinations): out of the statistics and the detectors
+    events = drop_non_contacts(events, stats)
+    # --
     if events.num_rows == 0:
         return None
     ts = _one_chunk(events.column("@timestamp")).cast(pa.int64()).to_numpy(zero_copy_only=False)

@@ -8,6 +8,7 @@ through the scalar function once per distinct value.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Callable
 
 import numpy as np
@@ -44,24 +45,59 @@ def normalize_domain(name: str | None) -> str | None:
     return s
 
 
+#: The NAT64 well-known prefix (RFC 6052): ``64:ff9b::a.b.c.d`` is the IPv4 address ``a.b.c.d`` reached
+#: through a NAT64 gateway; it is read as that IPv4 address (its cloud or messaging network is the IPv4 one).
+NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+_DECIMAL_RE = re.compile(r"[0-9]{1,10}")
+_V4_PORT_RE = re.compile(r"([0-9.]+):[0-9]{1,5}")
+_V6_PORT_RE = re.compile(r"\[([0-9A-Fa-f:.%\w]+)\]:[0-9]{1,5}")
+
+
 def normalize_ip(ip: str | None) -> str | None:
     """Canonical text form of an IP (``::ffff:1.2.3.4`` -> ``1.2.3.4``, IPv6 compressed, zone and brackets
-    dropped); a string that is not an IP becomes None; empty and ``-`` become None."""
+    dropped); a string that is not an IP becomes None; empty and ``-`` become None.
+
+    Odd forms seen in exports: the NAT64 form ``64:ff9b::1.2.3.4`` -> ``1.2.3.4``; an ``ip:port`` or
+    ``[ipv6]:port`` form -> the address; a plain decimal number below 2**32 (``3232235777``) -> that IPv4
+    address. A dotted quad with a leading-zero octet (``010.1.2.3``: octal to ``inet_aton``, decimal to
+    others) is ambiguous and becomes None (:func:`odd_address_reason` names why). O(len(ip))."""
     if ip is None:
         return None
     s = ip.strip()
     if not s or s == "-":
         return None
+    m = _V6_PORT_RE.fullmatch(s) or _V4_PORT_RE.fullmatch(s)
+    if m:
+        s = m.group(1)
     if s.startswith("[") and s.endswith("]"):
         s = s[1:-1]
     s = s.split("%", 1)[0]
     try:
         a = ipaddress.ip_address(s)
     except ValueError:
+        if _DECIMAL_RE.fullmatch(s) and int(s) < 1 << 32:
+            return str(ipaddress.IPv4Address(int(s)))
         return None
-    if a.version == 6 and a.ipv4_mapped is not None:
-        a = a.ipv4_mapped
+    if a.version == 6:
+        if a.ipv4_mapped is not None:
+            a = a.ipv4_mapped
+        elif a in NAT64_PREFIX:
+            a = ipaddress.IPv4Address(int(a) & 0xFFFFFFFF)
     return str(a)
+
+
+def odd_address_reason(ip: str | None) -> str | None:
+    """Why :func:`normalize_ip` gives None for a non-empty ``ip``: ``ambiguous_address`` (a leading-zero
+    octet), ``unparsed_address`` (anything else that is not an address); None when it parses or is empty."""
+    if ip is None or normalize_ip(ip) is not None:
+        return None
+    s = ip.strip()
+    if not s or s == "-":
+        return None
+    parts = s.split(":", 1)[0].split(".")
+    if len(parts) == 4 and all(p.isdigit() for p in parts) and any(len(p) > 1 and p[0] == "0" for p in parts):
+        return "ambiguous_address"
+    return "unparsed_address"
 
 
 # ------------------------------------------------------------------------ helpers over Arrow arrays

@@ -6,9 +6,13 @@ import numpy as np
 import pyarrow as pa
 
 #: Where ``destination.domain`` came from, written to ``raresketch.domain_source``:
-#: ``event`` the event's own domain field; ``dns`` the same host's DNS answer for that IP shortly before;
+#: ``event`` the event's own domain field (SNI, URL, proxy log, an endpoint agent's own name);
+#: ``dns`` the same host's DNS answer for that IP shortly before (its time in ``raresketch.dns_answer_time``);
+#: ``ptr`` a reverse lookup of the address (Sysmon ``DestinationHostname``, Winlogbeat's ``destination.domain``
+#: on ``event.code: "3"``): it names the address's owner, not what the process asked for;
 #: ``command_line`` the one URL in the process command line (inferred); null when there is no domain.
-DOMAIN_SOURCES = ("event", "dns", "command_line")
+#: Precedence in the readers: a DNS answer beats a PTR name; a command-line URL only when nothing else names it.
+DOMAIN_SOURCES = ("event", "dns", "ptr", "command_line")
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -38,6 +42,8 @@ EVENT_SCHEMA = pa.schema(
         pa.field("process.entity_id", pa.string()),  # Sysmon ProcessGuid, unique per process start
         pa.field("source.ip", pa.string()),
         pa.field("source.port", pa.int32()),
+        # Added for issue 16: when the DNS answer that named the destination was logged (domain_source "dns").
+        pa.field("raresketch.dns_answer_time", pa.timestamp("us", tz="UTC")),
     ]
 )
 

@@ -41,7 +41,7 @@ from ._attacks import GROUND_TRUTH_SCHEMA
 from ._evaluate import match_ground_truth
 from ._organisation import Organisation
 from ._world import load_profiles
-from ._write import write_ecs_jsonl, write_parquet
+from ._write import write_ecs_jsonl, write_elastic_defend_jsonl, write_parquet, write_winlogbeat_sysmon_jsonl
 
 __all__ = [
     "GROUND_TRUTH_SCHEMA",
@@ -49,5 +49,7 @@ __all__ = [
     "load_profiles",
     "match_ground_truth",
     "write_ecs_jsonl",
+    "write_elastic_defend_jsonl",
     "write_parquet",
+    "write_winlogbeat_sysmon_jsonl",
 ]

@@ -1,0 +1,61 @@
+"""Which events are outbound contacts. An inbound connection (``network.direction`` ``ingress``: Sysmon
+``Initiated=false``, ECS ``inbound``/``ingress``) is a remote host reaching this one: the remote side is not a
+destination the process chose, so it must neither teach the baseline (a scanner would make the listening
+process a habitual explorer) nor raise an alert. A connection to a loopback, private, link-local, multicast or
+unspecified address with no name (or only its reverse-lookup name) is an internal hop, not a contact with an outside resource (a name is kept:
+a cloud name resolved to a private endpoint is still that resource)."""
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..events._normalise import map_unique
+
+__all__ = ["drop_non_contacts", "is_internal_ip"]
+
+
+def is_internal_ip(ip: str | None) -> bool:
+    """True for a loopback, private (RFC 1918, ULA, CGNAT), link-local, multicast or unspecified address."""
+    if not ip:
+        return False
+    try:
+        a = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return a.is_private or a.is_loopback or a.is_link_local or a.is_multicast or a.is_unspecified or \
+        (a.version == 4 and a in _CGNAT)
+
+
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+
+
+def _internal_mark(ip: str) -> str | None:
+    return "1" if is_internal_ip(ip) else None
+
+
+def drop_non_contacts(events: pa.Table, stats: Counter) -> pa.Table:
+    """``events`` (conformed) without inbound connections (counted as ``skipped_inbound``) and nameless
+    internal destinations (``skipped_internal_destination``). O(n) Arrow plus one Python call per distinct
+    nameless address."""
+    inbound = pc.fill_null(pc.equal(events.column("network.direction"), "ingress"), False)
+    nameless = pc.or_(pc.is_null(events.column("destination.domain")),   # a PTR name is no name
+                      pc.fill_null(pc.equal(events.column("raresketch.domain_source"), "ptr"), False))
+    ips = events.column("destination.ip")
+    if pc.any(nameless).as_py():
+        internal = pc.and_(nameless, pc.is_valid(map_unique(ips.combine_chunks(), _internal_mark)))
+        internal = pc.fill_null(internal, False)
+        drop = pc.or_(inbound, internal)
+    else:
+        drop = inbound
+    if not pc.any(drop).as_py():
+        return events
+    n_in = pc.sum(pc.cast(inbound, pa.int64())).as_py() or 0
+    n_all = pc.sum(pc.cast(drop, pa.int64())).as_py() or 0
+    if n_in:
+        stats["skipped_inbound"] += n_in
+    if n_all - n_in:
+        stats["skipped_internal_destination"] += n_all - n_in
+    return events.filter(pc.invert(drop))
