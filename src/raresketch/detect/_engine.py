@@ -181,7 +181,7 @@ class Engine:
         """The whole engine state (baseline, counters, guard, names) as versioned, checksummed bytes."""
         meta = {"config": self.config.to_dict(), "stats": dict(self.stats), "suppressed": dict(self.suppressed),
                 "warnings": self.warnings[-100:], **self.guard.to_state()}
-        names = json.dumps({str(k): v for k, v in self._names.items()}).encode()
+        names = json.dumps({str(k): v for k, v in sorted(self._names.items())}).encode()
         return _format.pack("EngineState", meta, [np.frombuffer(self.baseline.to_bytes(), dtype=np.uint8),
                                                   np.frombuffer(names, dtype=np.uint8)])
 
