@@ -7,6 +7,7 @@ score-then-learn kernel over the batch in event order and returns the prior answ
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,12 +124,15 @@ class Baseline:
     Memory is fixed at construction from ``config.capacity`` (see :meth:`memory`): with the defaults
     (capacity 2**21) 226 MiB, sized for 10k agents and 1M distinct cloud resources a window
     (docs/perf/memory.md). ``observe`` costs O(1)
-    per event per structure that applies to it. Not thread-safe: one writer.
+    per event per structure that applies to it. Thread safety: ``observe``, ``merge``, ``to_bytes`` and ``save``
+    take the baseline's lock, so a save while another thread observes writes a consistent snapshot (taken
+    between two batches); calls are serialised, never parallel.
     """
 
     def __init__(self, config: Config | None = None):
         self.config = config or Config()
         c = self.config
+        self._lock = threading.RLock()
         self.agents = AgentTable(c.max_agents, c.training_days, c.seed)
         self.structures: dict[str, KeyedDistinct] = {}
         for name, (pairs, keys) in structure_sizes(c.capacity).items():
@@ -138,6 +142,10 @@ class Baseline:
     def observe(self, ev: EventKeys) -> Priors:
         """Score-then-learn the batch (already in event order, too-old events removed): every answer is as it
         was before its event, and every event is learned. O(n) per applicable structure."""
+        with self._lock:
+            return self._observe(ev)
+
+    def _observe(self, ev: EventKeys) -> Priors:
         c = self.config
         n = len(ev)
         s = self.structures
@@ -232,14 +240,17 @@ class Baseline:
         if mine != theirs:
             diff = sorted(k for k in mine if mine[k] != theirs[k])
             raise ValueError(f"cannot merge baselines with different configs ({', '.join(diff)})")
-        self.agents.merge(other.agents)
-        for k, v in self.structures.items():
-            v.merge(other.structures[k])
+        with self._lock, other._lock:
+            self.agents.merge(other.agents)
+            for k, v in self.structures.items():
+                v.merge(other.structures[k])
         return self
 
     def to_bytes(self) -> bytes:
+        """Versioned, checksummed bytes of the whole baseline (a consistent snapshot: taken under the lock)."""
         names = ["agents", *self.structures]
-        blobs = [self.agents.to_bytes(), *(s.to_bytes() for s in self.structures.values())]
+        with self._lock:
+            blobs = [self.agents.to_bytes(), *(s.to_bytes() for s in self.structures.values())]
         return _format.pack("Baseline", {"config": self.config.to_dict(), "structures": names},
                             [np.frombuffer(b, dtype=np.uint8) for b in blobs])
 
@@ -256,6 +267,7 @@ class Baseline:
                        f"unexpected structures {names}")
         out = cls.__new__(cls)
         out.config = config
+        out._lock = threading.RLock()
         out.agents = AgentTable.from_bytes(arrays[0].tobytes())
         out.structures = {}
         for name, arr in zip(names[1:], arrays[1:]):
