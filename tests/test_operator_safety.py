@@ -223,3 +223,17 @@ def test_config_with_an_existing_state_applies_what_can_change(events, tmp_path)
     r = run(events, "--state", state, "--config", bad, "--out", tmp_path / "a3")
     assert r.exit_code == 1 and "capacity = 4096" in r.output and "cannot change" in r.output
     assert not (tmp_path / "a3").exists()
+
+
+def test_inspect_shows_the_training_window(tmp_path):
+    state = tmp_path / "s.state"
+    eng = rs.Engine(rs.Config(capacity=1 << 12, max_agents=64, training_days=10, max_future_days=None))
+    for b in Organisation(agents=10, days=25, seed=1, events_per_agent_day=10).batches(5000):
+        eng.process(b)
+    eng.save(state)
+    r = CliRunner().invoke(main, ["inspect", str(state)])
+    assert r.exit_code == 0, r.output
+    # 25 days from 2026-01-01: the window is the last 10 days, not first day .. today
+    assert "window: 2026-01-16 .. 2026-01-25 (the last 10 days" in r.output
+    j = json.loads(CliRunner().invoke(main, ["inspect", str(state), "--json"]).output)
+    assert j["window_first_day"] == j["today"] - 9

@@ -434,15 +434,18 @@ def inspect(state: str, top: int, as_json: bool) -> None:
     info = engine.baseline.info(top)
     info["top_resources"] = [(engine.resource_name(int(k, 16)) or k, c) for k, c in info.pop("top_resource_keys")]
     info["habitual_explorers"] = engine.habitual_explorers()
+    info["window_first_day"] = max(info["first_day"], info["today"] - info["window_days"] + 1) if info["today"] else 0
     info["stats"] = dict(engine.stats)
     info["suppressed"] = dict(engine.suppressed)
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
     day = lambda d: str(_dt.date.fromordinal(719163 + d)) if d else "-"  # noqa: E731
-    click.echo(f"window: {day(info['first_day'])} .. {day(info['today'])} "
-               f"(training {info['window_days']} days, activation {info['activation_days']} days: "
-               f"{'active' if info['activated'] else 'not yet active'})")
+    lo = max(info["first_day"], info["today"] - info["window_days"] + 1) if info["today"] else 0
+    click.echo(f"window: {day(lo)} .. {day(info['today'])} (the last {info['window_days']} days of event time; "
+               f"activation {info['activation_days']} days: {'active' if info['activated'] else 'not yet active'}"
+               + (f", learning since {day(info['first_day'])}" if info["first_day"] and info["first_day"] < lo
+                  else "") + ")")
     click.echo(f"agents: {info['agents_tracked']:,} tracked, {info['active_agents']:,} active in the window")
     click.echo(f"memory: {info['total_bytes'] / 2**20:.1f} MiB")
     for k, v in info["memory_bytes"].items():
