@@ -2,7 +2,7 @@
 
 Run: ``pytest benches/bench_core.py --benchmark-enable --benchmark-columns=min,median,ops``.
 Keys/s = N / time; N is printed in each benchmark's extra_info. Side-by-side ratios with other libraries:
-``python benches/compare_core.py``.
+``python benches/reports/compare_core.py``.
 """
 from __future__ import annotations
 

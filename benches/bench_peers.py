@@ -1,15 +1,15 @@
-"""raresketch.Engine and its peers (benches/peers.py: the exact reference, Apache DataSketches, datasketch,
+"""raresketch.Engine and its peers (benches/reports/_peers.py: the exact reference, Apache DataSketches, datasketch,
 pandas and polars group-by) on the same small simulated organisation, plus the test that keeps the peers
 honest: each one's alerts agree with the exact reference's.
 
 Run: ``pytest benches/bench_peers.py --benchmark-enable --benchmark-columns=min,median`` (events per run in
-each benchmark's extra_info). Side-by-side rates on a bigger organisation: ``python benches/compare_peers.py``.
+each benchmark's extra_info). Side-by-side rates on a bigger organisation: ``python benches/reports/compare_peers.py``.
 """
 from __future__ import annotations
 
 import functools
 
-import peers
+import _peers as peers
 import pytest
 
 import raresketch as rs

@@ -17,7 +17,7 @@ Workloads:
   process with code signature and hash, parent, user, source, destination, network, event, message), plus 2 % Winlogbeat-style lines with dotted keys (``"process.name": ...``).
 - ``ecs_endpoint``: the same events as Elastic Endpoint (90 %) and Winlogbeat-Sysmon (10 %) write them, about
   2 KB a line (agent, data_stream, ecs, event, host.os, process.Ext, winlog.event_data, ...: what a real
-  document carries and the reader skips; generator in benches/compare_json.py).
+  document carries and the reader skips; generator in benches/reports/compare_json.py).
 - ``ecs_dirty``: the same with 0.5 % bad lines (malformed JSON, invalid UTF-8, missing timestamp, arrays).
 - ``parquet``: the events of ``ecs_lines`` already read, written to Parquet (zstd, 64k-row groups).
 
@@ -156,7 +156,7 @@ def ecs_gz_path() -> str:
 @functools.cache
 def ecs_endpoint_path() -> str:
     """The events of ``ecs_lines`` as Elastic Endpoint (90 %) and Winlogbeat-Sysmon (10 %) write them: about 2 KB
-    a line with the fields a real document carries and the reader skips (benches/compare_json.py)."""
+    a line with the fields a real document carries and the reader skips (benches/reports/compare_json.py)."""
     from compare_json import lines_of
 
     t = pa.concat_tables(read_events(ecs_path("ecs_lines"), format="ecs"))
@@ -226,7 +226,7 @@ def test_ecs_json_projector(benchmark, one_core):
     """The compiled projector alone (``raresketch._json``: yyjson parse of each line + one Arrow array per
     wanted ECS path, no flattening) on the 2 KB lines, per 4 MiB block read from memory: lines/s."""
     from raresketch._readers import _ecs
-    from raresketch._readers._common import Source
+    from raresketch._readers._source import Source
 
     with open(ecs_endpoint_path(), "rb") as f:
         blocks = [bytes(b) for b in Source(f.read()).blocks(_ecs.BLOCK_BYTES)]

@@ -14,9 +14,22 @@ cimport numpy as cnp
 import numpy as np
 import pyarrow as pa
 
-from raresketch import _format
-
 cnp.import_array()
+
+# What the core needs from the Python side, handed over once by raresketch/__init__.py through _configure,
+# so that the compiled core imports no module of the package: the container format (the module
+# raresketch._format: pack, unpack, expect) and a loader of the HyperLogLog++ tables.
+cdef object _format = None
+cdef object _hllpp_loader = None
+
+
+def _configure(container, hllpp_tables):
+    """Hand the core its Python collaborators: ``container`` (``pack``, ``unpack``, ``expect`` as in
+    :mod:`raresketch._format`) for ``to_bytes``/``from_bytes``, and ``hllpp_tables()`` returning the
+    HyperLogLog++ ``(thresholds, raw estimates, biases)`` (called once, at the first estimate that needs it)."""
+    global _format, _hllpp_loader
+    _format = container
+    _hllpp_loader = hllpp_tables
 
 cdef extern from "rs_hash.h" nogil:
     uint64_t rs_fmix64(uint64_t k)
@@ -33,5 +46,5 @@ include "_hll.pxi"
 include "_bloom.pxi"
 include "_keyed.pxi"
 include "_agents.pxi"
-include "_intern.pxi"
+include "_key_index.pxi"
 include "_arrow.pxi"

@@ -1,17 +1,16 @@
 # HyperLogLog with the HyperLogLog++ estimator (linear counting at small range, empirical bias correction).
 
-import json as _json
-from importlib import resources as _resources
-
 _HLLPP = None
 
 
 def _hllpp_tables():
+    """The HyperLogLog++ tables ``(thresholds, raw estimates, biases)``, loaded once by the loader the Python
+    side handed to :func:`_configure`."""
     global _HLLPP
     if _HLLPP is None:
-        raw = _json.loads(_resources.files("raresketch").joinpath("data/hllpp_bias.json").read_text())
-        _HLLPP = (raw["thresholds"], [np.asarray(a) for a in raw["raw_estimate"]],
-                  [np.asarray(b) for b in raw["bias"]])
+        if _hllpp_loader is None:
+            raise RuntimeError("raresketch._core is not configured: import raresketch first")
+        _HLLPP = _hllpp_loader()
     return _HLLPP
 
 

@@ -14,7 +14,10 @@ simulator is :mod:`raresketch.simulate`.
 """
 from __future__ import annotations
 
-from . import sketches
+from . import _core, _format, _hllpp
+
+_core._configure(_format, _hllpp.tables)  # the compiled core imports no module of the package: it is handed them
+from . import sketches  # noqa: E402
 from ._readers import FORMATS, SKIP_REASONS, ReadStats, read_events
 from ._version import __version__
 from .alerts import ALERT_NAMES, Alert, alerts_to_table, to_ecs, to_ocsf, write_alerts

@@ -22,7 +22,9 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
-from ._common import SKIP_REASONS, ReadStats, Source, _JSONError, _loads
+from ._rows import JSON_ERRORS, loads
+from ._source import Source
+from ._stats import SKIP_REASONS, ReadStats
 from ._ecs import read_ecs
 from ._ocsf import read_ocsf
 from ._sysmon import read_evtx, read_sysmon
@@ -77,8 +79,8 @@ def detect_format(src: Source) -> str:
         if not line.strip():
             continue
         try:
-            d = _loads(line)
-        except _JSONError:
+            d = loads(line)
+        except JSON_ERRORS:
             continue
         if isinstance(d, dict):
             k = classify_record(d)

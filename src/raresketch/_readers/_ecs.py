@@ -8,7 +8,7 @@ A record becomes one event when it looks like a network event: ``event.category`
   ``tls.client.server_name``
 - ``network.direction``: ECS ``outbound``/``egress`` -> ``egress``, ``inbound``/``ingress`` -> ``ingress``
 
-Two paths give the same events (tests/test_readers_fast.py, tests/test_readers_ecs_json.py check it):
+Two paths give the same events (tests/readers/test_readers_fast.py, tests/readers/test_readers_ecs_json.py check it):
 
 - fast (column-wise): a block of about 4 MiB of lines goes through the compiled projector
   (``raresketch._json``, yyjson: one parse per line, GIL released) which returns, for the lines it can read
@@ -16,11 +16,9 @@ Two paths give the same events (tests/test_readers_fast.py, tests/test_readers_e
   flattened with Arrow compute (:func:`_flatten`). A line it cannot read exactly is left to the slow path:
   blank or malformed JSON, invalid UTF-8, a root that is not an object, a wanted field of another JSON type
   than the fast path takes (a numeric ``@timestamp``, a string port, ...), a wanted path or prefix present
-  twice (duplicate or overlapping keys), more than 1024 containers (orjson's nesting limit). On realistic
-  2 KB Elastic Endpoint/Winlogbeat lines (benches/compare_json.py, one process, 2-CPU VM shared with other
-  work): the projector alone ~460 k lines/s (~2.2 us a line: yyjson's parse about half of it), the whole
-  reader ~220-240 k lines/s, 3.2x the Arrow-based reader it replaces (66-77 k; Arrow's parse alone
-  115-120 k). With more than one CPU, reading and projecting run one block ahead in a worker thread.
+  twice (duplicate or overlapping keys), more than 1024 containers (orjson's nesting limit). With more than
+  one CPU, reading and projecting run one block ahead in a worker thread. (Throughput: README, "Measured
+  figures".)
 - slow (per line): one ``orjson.loads`` plus one visit of the record's keys that lie on a wanted ECS path.
 
 Rows of both paths are merged in file order before batching, so batches hold the same events as a purely
@@ -37,11 +35,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .._json import Projector, ipv4_canonical
-from ..events import EVENT_SCHEMA, _map_unique, normalize_ip
-from ._common import (read_json_rows, ReadStats, Source, _build, _sort_by_time, conform_fast,
-                      loads_line, parse_timestamp_array, parse_timestamps)
+from .._json import Projector
+from ..events import EVENT_SCHEMA, conform, normalize_ip
+from ..events._normalise import is_ip, map_unique
+from ..events._schema import sort_by_time
+from ..events._values import parse_timestamps
+from ._rows import count_dropped, loads_line, read_json_rows, rows_table
+from ._source import Source
+from ._stats import ReadStats
 
+# The field mapping, read by both paths (ecs_row per record, _flatten per column).
 # Output column -> ECS paths to try in order.
 _PATHS: dict[str, tuple[str, ...]] = {f.name: (f.name,) for f in EVENT_SCHEMA}
 _PATHS.update({
@@ -52,42 +55,15 @@ _PATHS.pop("raresketch.domain_source")
 _PATHS.pop("host.id")
 
 
-def _prefixes(path: str) -> list[tuple[str, tuple]]:
-    parts = path.split(".")
-    return [(".".join(parts[:k]), tuple(parts[k:])) for k in range(len(parts), 0, -1)]
-
-
-_PREFIX_CACHE: dict[tuple, list] = {}
-
-
-def get_path(d: dict, path: str) -> Any:
-    """Value at an ECS dotted path in a record written nested (``{"a": {"b": 1}}``), dotted (``{"a.b": 1}``)
-    or mixed. O(depth^2) dict lookups at worst."""
-    v = d.get(path)
-    if v is not None:
-        return v
-    return _walk(d, tuple(path.split(".")))
-
-
-def _walk(node: Any, parts: tuple) -> Any:
-    if not parts:
-        return node
-    if not isinstance(node, dict):
-        return None
-    pre = _PREFIX_CACHE.get(parts)
-    if pre is None:
-        pre = _PREFIX_CACHE[parts] = _prefixes(".".join(parts))
-    for key, rest in pre:
-        if key in node:
-            v = _walk(node[key], rest)
-            if v is not None:
-                return v
-    return None
-
-
+#: host.id: the first non-empty identifier, else the first non-empty host name, lower-cased.
+_HOST_IDS = ("host.id", "agent.id")
+_HOST_NAMES = ("host.hostname", "host.name")
+#: ECS network.direction (lower-cased) -> the host view written.
 _DIRECTION = {"outbound": "egress", "egress": "egress", "inbound": "ingress", "ingress": "ingress"}
+#: Columns written lower-case.
+_LOWERED = ("network.transport", "host.os.type")
 
-_EXTRA = ("event.category", "destination.address", "host.id", "agent.id", "host.hostname", "host.name")
+_EXTRA = ("event.category", "destination.address") + _HOST_IDS + _HOST_NAMES
 
 
 def _build_tree(paths) -> dict:
@@ -160,20 +136,18 @@ def ecs_row(d: dict, stats: ReadStats) -> dict | None:
     if row.get("destination.ip") is None and row.get("destination.domain") is None:
         stats.skip("no_destination")
         return None
-    hid = f.get("host.id") or f.get("agent.id")
+    hid = f.get(_HOST_IDS[0]) or f.get(_HOST_IDS[1])
     if hid is None:
-        hid = f.get("host.hostname") or f.get("host.name")
+        hid = f.get(_HOST_NAMES[0]) or f.get(_HOST_NAMES[1])
         hid = hid.lower() if isinstance(hid, str) else hid
     row["host.id"] = None if hid is None or isinstance(hid, (dict, list)) else str(hid)
     dire = row.get("network.direction")
     if isinstance(dire, str):
         row["network.direction"] = _DIRECTION.get(dire.lower())
-    tr = row.get("network.transport")
-    if isinstance(tr, str):
-        row["network.transport"] = tr.lower()
-    os_type = row.get("host.os.type")
-    if isinstance(os_type, str):
-        row["host.os.type"] = os_type.lower()
+    for c in _LOWERED:
+        v = row.get(c)
+        if isinstance(v, str):
+            row[c] = v.lower()
     return row
 
 
@@ -197,14 +171,14 @@ for _f in EVENT_SCHEMA:
         continue
     _FAST_PATHS[_f.name] = (_S if _f.name == "@timestamp" else _I32 if _f.type == pa.int32()
                             else _I if pa.types.is_integer(_f.type) else _B if pa.types.is_boolean(_f.type) else _S)
-_FAST_PATHS.update({"host.id": _S, "agent.id": _S, "host.hostname": _S, "destination.address": _S,
-                    "url.domain": _S, "tls.client.server_name": _S,
-                    # ecs_row's test: absent/null -> 0, "network" or a list holding it -> 1, anything else -> 2
-                    "event.category": "has:network"})
+_FAST_PATHS.update({p: _S for p in _HOST_IDS + _HOST_NAMES + ("destination.address",)})
+_FAST_PATHS.update({p: _S for ps in _PATHS.values() for p in ps if p not in _FAST_PATHS})
+# ecs_row's test: absent/null -> 0, "network" or a list holding it -> 1, anything else -> 2
+_FAST_PATHS["event.category"] = "has:network"
 assert {p for ps in _PATHS.values() for p in ps} | set(_EXTRA) == set(_FAST_PATHS)
 _PROJECTOR = Projector(_FAST_PATHS)
-_DIRECTIONS = pa.array(["outbound", "egress", "inbound", "ingress"])
-_DIRECTION_TO = pa.array(["egress", "egress", "ingress", "ingress"])
+_DIRECTIONS = pa.array(list(_DIRECTION))
+_DIRECTION_TO = pa.array(list(_DIRECTION.values()))
 _HELPERS = ("_line", "_ts_state")
 
 
@@ -219,19 +193,7 @@ def _lower(a: pa.Array) -> pa.Array:
         return a
     if pc.all(pc.string_is_ascii(a)).as_py():
         return pc.ascii_lower(a)
-    return _map_unique(a, str.lower)
-
-
-def _is_ip(a: pa.Array) -> pa.Array:
-    """bool(normalize_ip(v)) per value: canonical IPv4 by one compiled pass (:func:`ipv4_canonical`, what the
-    ``IPV4_CANONICAL`` regex matches), other values once per distinct."""
-    canon = pc.fill_null(ipv4_canonical(a), False)
-    other = pc.and_(pc.invert(canon), pc.is_valid(a))
-    if not pc.any(other).as_py():
-        return canon
-    vals = a.filter(other)
-    ok = pc.is_valid(_map_unique(vals, normalize_ip))
-    return pc.replace_with_mask(canon, other, ok)
+    return map_unique(a, str.lower)
 
 
 def _flatten(t: dict[str, pa.Array], lines: np.ndarray, stats: ReadStats) -> pa.Table:
@@ -253,9 +215,9 @@ def _flatten(t: dict[str, pa.Array], lines: np.ndarray, stats: ReadStats) -> pa.
     if addr.null_count < n:
         has = _truthy(addr)
         ip, dom = cols["destination.ip"], cols["destination.domain"]
-        is_ip = _is_ip(pc.if_else(has, addr, pa.scalar(None, pa.string())))
-        to_ip = pc.and_(pc.and_(has, pc.is_null(ip)), is_ip)
-        to_dom = pc.and_(pc.and_(pc.and_(has, pc.invert(to_ip)), pc.is_null(dom)), pc.invert(is_ip))
+        is_ip_ = is_ip(pc.if_else(has, addr, pa.scalar(None, pa.string())))
+        to_ip = pc.and_(pc.and_(has, pc.is_null(ip)), is_ip_)
+        to_dom = pc.and_(pc.and_(pc.and_(has, pc.invert(to_ip)), pc.is_null(dom)), pc.invert(is_ip_))
         if pc.any(to_ip).as_py():  # (usually neither: the address repeats destination.ip)
             cols["destination.ip"] = pc.if_else(to_ip, addr, ip)
         if pc.any(to_dom).as_py():
@@ -265,20 +227,20 @@ def _flatten(t: dict[str, pa.Array], lines: np.ndarray, stats: ReadStats) -> pa.
     if no_dest.any():
         stats.skip("no_destination", int(no_dest.sum()))
         keep &= ~no_dest
-    hid = t["host.id"]
+    hid = t[_HOST_IDS[0]]
     hid_ok = _truthy(hid)
-    first = hid if hid_ok.false_count == 0 else pc.if_else(hid_ok, hid, t["agent.id"])
+    first = hid if hid_ok.false_count == 0 else pc.if_else(hid_ok, hid, t[_HOST_IDS[1]])
     if first.null_count == 0:  # every line has a host.id or agent.id: the names are not looked at
         cols["host.id"] = first
     else:
-        hn, name = t["host.hostname"], t["host.name"]
+        hn, name = t[_HOST_NAMES[0]], t[_HOST_NAMES[1]]
         cols["host.id"] = pc.coalesce(first, _lower(pc.if_else(_truthy(hn), hn, name)))
     d = cols["network.direction"]
     if d.null_count < n:
         cols["network.direction"] = pc.take(_DIRECTION_TO, pc.index_in(_lower(d), value_set=_DIRECTIONS))
-    for c in ("network.transport", "host.os.type"):
+    for c in _LOWERED:
         cols[c] = _lower(cols[c])
-    ts, state = parse_timestamp_array(cols["@timestamp"])
+    ts, state = parse_timestamps(cols["@timestamp"])
     cols["@timestamp"] = ts
     out = pa.table({f.name: cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in EVENT_SCHEMA})
     out = out.append_column("_line", pa.array(lines, pa.int64())).append_column("_ts_state", pa.array(state))
@@ -287,15 +249,7 @@ def _flatten(t: dict[str, pa.Array], lines: np.ndarray, stats: ReadStats) -> pa.
 
 def _rows_table(rows: list[dict], lines: list[int]) -> pa.Table:
     """Slow-path rows -> candidate rows, converted the way RowBuffer converts them."""
-    arrays = {}
-    raw_ts = [r.get("@timestamp") for r in rows]
-    ts, ok = parse_timestamps(raw_ts)
-    missing = np.fromiter((v is None or v == "" for v in raw_ts), bool, len(rows))
-    arrays["@timestamp"] = ts
-    for f in list(EVENT_SCHEMA)[1:]:
-        arrays[f.name] = _build([r.get(f.name) for r in rows], f.type)
-    out = pa.table(arrays)
-    state = np.where(ok, 0, np.where(missing, 1, 2)).astype(np.int8)
+    out, state = rows_table(rows)
     return out.append_column("_line", pa.array(lines, pa.int64())).append_column("_ts_state", pa.array(state))
 
 
@@ -305,18 +259,12 @@ def _finish(t: pa.Table, stats: ReadStats) -> pa.Table:
     ok = state == 0
     host = t.column("host.id")
     no_host = pc.or_(pc.is_null(host), pc.fill_null(pc.equal(host, ""), True)).to_numpy(zero_copy_only=False) & ok
-    n_miss, n_bad = int((state == 1).sum()), int((state == 2).sum())
-    if n_miss:
-        stats.skip("missing_timestamp", n_miss)
-    if n_bad:
-        stats.skip("bad_timestamp", n_bad)
-    if no_host.any():
-        stats.skip("missing_host", int(no_host.sum()))
+    count_dropped(stats, state, no_host)
     keep = ok & ~no_host
     t = t.drop_columns(list(_HELPERS))
     if not keep.all():
         t = t.filter(pa.array(keep))
-    out = _sort_by_time(conform_fast(t))
+    out = sort_by_time(conform(t))
     stats.emitted += out.num_rows
     return out
 

@@ -15,7 +15,10 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
-from ._common import ReadStats, Source, read_json_rows, to_int, to_str
+from ..events._values import to_int, to_str
+from ._rows import read_json_rows
+from ._source import Source
+from ._stats import ReadStats
 
 
 def _g(d: Any, *path: str) -> Any:

@@ -24,12 +24,12 @@ Network-connect events (EID 3) become events. Within one file or stream they are
 
 EID 3 events are held until ``batch_size`` of them are pending (or the input ends), so context records
 logged shortly after a connection in the same batch still enrich it. Context tables are per source;
-process entries are dropped after their EID 5 (process end) once pending events are flushed, DNS answers
-once older than ``dns_window_s`` behind the newest event.
+process entries are dropped after their EID 5 (process end) once pending events are flushed; the DNS join
+(:class:`raresketch._readers._dns.DnsJoin`, shared with Zeek) forgets answers older than ``dns_window_s``
++ 2 s behind the newest connection.
 """
 from __future__ import annotations
 
-import bisect
 import ipaddress
 import re
 from typing import Any, Iterable, Iterator
@@ -37,7 +37,11 @@ from typing import Any, Iterable, Iterator
 import pyarrow as pa
 
 from ..events import normalize_domain, normalize_ip
-from ._common import ReadStats, RowBuffer, Source, _loads, _parse_one, loads_line, to_int, to_str
+from ..events._values import parse_timestamp, to_int, to_str
+from ._dns import DnsJoin
+from ._rows import RowBuffer, loads, loads_line
+from ._source import Source
+from ._stats import ReadStats
 
 _SYSMON_PROVIDER = "microsoft-windows-sysmon"
 
@@ -77,7 +81,7 @@ def normalise_record(d: dict) -> tuple[int | None, str | None, dict, Any] | None
         data = d["EventData"]
         if isinstance(data, str):
             try:
-                data = _loads(data)
+                data = loads(data)
             except ValueError:
                 data = {}
         prov = str(d.get("Provider") or d.get("Channel") or "")
@@ -113,9 +117,6 @@ def sha256_of(hashes: Any) -> str | None:
     if len(s) == 64 and "=" not in s:
         return s.lower()
     return None
-
-
-_TYPE_RE = re.compile(r"^type:\s*\d+\s+")
 
 
 def dns_answer_ips(results: Any) -> list[str]:
@@ -164,15 +165,14 @@ def _is_internal(ip: str | None) -> bool:
 
 
 class SysmonContext:
-    """Per-source join tables: DNS answers by (host, ip), process facts by (host, ProcessGuid)."""
+    """Per-source join tables: DNS answers by (host, ip) (:class:`DnsJoin`), process facts by
+    (host, ProcessGuid)."""
 
     def __init__(self, dns_window_s: float = 3600.0, prefer_dns: bool = True):
-        self.dns: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        self.dns = DnsJoin(dns_window_s)
         self.procs: dict[tuple[str, str], dict] = {}
         self.ended: list[tuple[str, str]] = []
-        self.window_us = int(dns_window_s * 1e6)
         self.prefer_dns = prefer_dns
-        self.newest_us = 0
 
     # -- learning from context records
     def add_dns(self, host: str, data: dict, ts_us: int | None) -> None:
@@ -181,11 +181,7 @@ class SysmonContext:
         if ts_us is None or not name or (status not in (None, "0")):
             return
         for ip in dns_answer_ips(data.get("QueryResults")):
-            lst = self.dns.setdefault((host, ip), [])
-            if not lst or lst[-1][0] <= ts_us:
-                lst.append((ts_us, name))
-            else:
-                bisect.insort(lst, (ts_us, name))
+            self.dns.add(host, ip, ts_us, name)
 
     def add_process(self, host: str, data: dict) -> None:
         g = _guid(data.get("ProcessGuid"))
@@ -235,17 +231,6 @@ class SysmonContext:
             self.ended.append((host, g))
 
     # -- enrichment
-    def dns_name(self, host: str, ip: str | None, ts_us: int | None) -> str | None:
-        if not ip or ts_us is None:
-            return None
-        lst = self.dns.get((host, ip))
-        if not lst:
-            return None
-        i = bisect.bisect_right(lst, (ts_us + 1_000_000, "\uffff")) - 1
-        if i >= 0 and ts_us - lst[i][0] <= self.window_us:
-            return lst[i][1]
-        return None
-
     def enrich(self, row: dict, stats: ReadStats) -> None:
         host, g = row["host.id"], row.get("process.entity_id")
         p = self.procs.get((host, g)) if g else None
@@ -258,7 +243,7 @@ class SysmonContext:
             if p.get("_signature"):
                 stats.enriched["signature"] += 1
         event_name = normalize_domain(row.get("destination.domain"))
-        dns = self.dns_name(host, row.get("destination.ip"), row.get("_ts"))
+        dns = self.dns.name(host, row.get("destination.ip"), row.get("_ts"))
         if dns and (self.prefer_dns or not event_name):
             row["destination.domain"], row["raresketch.domain_source"] = dns, "dns"
             stats.enriched["domain_dns"] += 1
@@ -274,10 +259,7 @@ class SysmonContext:
         for k in self.ended:
             self.procs.pop(k, None)
         self.ended.clear()
-        cutoff = self.newest_us - self.window_us - 2_000_000
-        if len(self.dns) > 4096:
-            for k in [k for k, lst in self.dns.items() if lst[-1][0] < cutoff]:
-                del self.dns[k]
+        self.dns.prune()
 
 
 def network_row(host: str, data: dict, ts: Any) -> dict:
@@ -332,7 +314,7 @@ class SysmonReader:
                 return None
             host_s = host_s.lower()
             if eid == 22:
-                self.ctx.add_dns(host_s, data, _parse_one(raw_ts))
+                self.ctx.add_dns(host_s, data, parse_timestamp(raw_ts))
             elif eid == 1:
                 self.ctx.add_process(host_s, data)
             elif eid == 7:
@@ -345,10 +327,8 @@ class SysmonReader:
             stats.skip("missing_host")
             return None
         row = network_row(host_s, data, raw_ts)
-        ts_us = _parse_one(raw_ts)
+        ts_us = parse_timestamp(raw_ts)
         row["_ts"] = ts_us
-        if ts_us is not None and ts_us > self.ctx.newest_us:
-            self.ctx.newest_us = ts_us
         self.pending.append(row)
         if len(self.pending) >= self.batch_size:
             return self.flush()
@@ -421,7 +401,7 @@ def read_evtx(path: str, batch_size: int, stats: ReadStats, **opts) -> Iterator[
             errors_in_row = 0
             stats.read += 1
             try:
-                yield _loads(rec["data"])
+                yield loads(rec["data"])
             except (ValueError, KeyError, TypeError):
                 stats.skip("malformed_json")
 

@@ -14,8 +14,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .._core import decode_dictionary
-from ..events import EVENT_SCHEMA, REQUIRED_COLUMNS, _sort_by_time
-from ._common import ReadStats, Source, conform_fast, parse_timestamp_array
+from ..events import EVENT_SCHEMA, REQUIRED_COLUMNS, conform
+from ..events._schema import sort_by_time
+from ..events._values import BAD, MISSING, parse_timestamps
+from ._source import Source
+from ._stats import ReadStats
 
 
 def finish_table(t: pa.Table, stats: ReadStats) -> pa.Table:
@@ -26,11 +29,11 @@ def finish_table(t: pa.Table, stats: ReadStats) -> pa.Table:
     stats.read += t.num_rows
     ts = t.column("@timestamp")
     if not pa.types.is_timestamp(ts.type):
-        arr, state = parse_timestamp_array(ts)  # column-wise; per value only when Arrow cannot cast
-        if (state == 1).any():
-            stats.skip("missing_timestamp", int((state == 1).sum()))
-        if (state == 2).any():
-            stats.skip("bad_timestamp", int((state == 2).sum()))
+        arr, state = parse_timestamps(ts)  # column-wise; per value only when Arrow cannot cast
+        if (state == MISSING).any():
+            stats.skip("missing_timestamp", int((state == MISSING).sum()))
+        if (state == BAD).any():
+            stats.skip("bad_timestamp", int((state == BAD).sum()))
         t = t.set_column(t.column_names.index("@timestamp"), "@timestamp", arr)
     else:
         n = ts.null_count
@@ -46,7 +49,8 @@ def finish_table(t: pa.Table, stats: ReadStats) -> pa.Table:
     if nb:
         stats.skip("missing_host", nb)
         t = t.filter(pc.invert(bad_host))
-    out = _sort_by_time(conform_fast(t))
+    # conform in full: an input that carries the conformed mark is still checked and normalised here
+    out = sort_by_time(conform(t.replace_schema_metadata(None)))
     stats.emitted += out.num_rows
     return out
 

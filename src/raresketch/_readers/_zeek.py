@@ -8,18 +8,23 @@ the sibling logs next to it.
 Each conn record becomes one event: ``host.id`` = ``host.name`` = ``source.ip`` = the originator address
 (Zeek sees no process, so every ``process.*`` column is null); ``destination.*`` = the responder. The name:
 ``ssl.server_name`` (SNI) or the HTTP ``Host`` of the same connection (``"event"``), else the originator's
-latest DNS answer for the responder address at most ``dns_window_s`` before the connection (``"dns"``).
+latest DNS answer for the responder address at most ``dns_window_s`` before the connection (``"dns"``),
+through the readers' one DNS join (:class:`raresketch._readers._dns.DnsJoin`: bounded memory on a long
+stream, answers older than ``dns_window_s`` + 2 s behind the newest connection are forgotten).
 """
 from __future__ import annotations
 
-import bisect
 import os
 from typing import Any, Iterator
 
 import pyarrow as pa
 
 from ..events import normalize_domain, normalize_ip
-from ._common import ReadStats, RowBuffer, Source, _parse_one, loads_line, to_int, to_str
+from ..events._values import parse_timestamp, to_int, to_str
+from ._dns import DnsJoin
+from ._rows import RowBuffer, loads_line
+from ._source import Source
+from ._stats import ReadStats
 
 
 def _field(d: dict, name: str) -> Any:
@@ -87,15 +92,18 @@ def _iter_tsv(src: Source, stats: ReadStats, path: str | None) -> Iterator[tuple
 
 
 class ZeekContext:
+    """Per-source join tables: DNS answers by (originator, answer IP) (:class:`DnsJoin`), names by conn
+    ``uid`` from ssl.log (SNI) and http.log (``Host``), each dropped when its connection takes it (Zeek gives
+    one conn record per ``uid``)."""
+
     def __init__(self, dns_window_s: float):
-        self.window_us = int(dns_window_s * 1e6)
-        self.dns: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        self.dns = DnsJoin(dns_window_s)
         self.names: dict[str, tuple[str, str]] = {}  # uid -> (name, kind)
 
     def add(self, path: str, d: dict) -> None:
         if path == "dns":
             q = normalize_domain(to_str(d.get("query")))
-            ts = _parse_one(d.get("ts"))
+            ts = parse_timestamp(d.get("ts"))
             orig = normalize_ip(to_str(_field(d, "id.orig_h")))
             answers = d.get("answers") or []
             if isinstance(answers, str):
@@ -105,8 +113,7 @@ class ZeekContext:
             for a in answers:
                 ip = normalize_ip(to_str(a))
                 if ip:
-                    lst = self.dns.setdefault((orig, ip), [])
-                    bisect.insort(lst, (ts, q))
+                    self.dns.add(orig, ip, ts, q)
         elif path == "ssl":
             sni = normalize_domain(to_str(d.get("server_name")))
             uid = d.get("uid")
@@ -119,13 +126,10 @@ class ZeekContext:
                 h = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
                 if not normalize_ip(h):
                     self.names[uid] = (normalize_domain(h), "zeek_http")
-
-    def dns_name(self, orig: str, ip: str, ts: int | None) -> str | None:
-        lst = self.dns.get((orig, ip))
-        if not lst or ts is None:
-            return None
-        i = bisect.bisect_right(lst, (ts + 1_000_000, "\uffff")) - 1
-        return lst[i][1] if i >= 0 and ts - lst[i][0] <= self.window_us else None
+    
+    def prune(self) -> None:
+        """Prune the DNS answers (:meth:`DnsJoin.prune`)."""
+        self.dns.prune()
 
 
 def conn_row(d: dict) -> dict:
@@ -172,17 +176,18 @@ class _Joiner:
         buf = RowBuffer()
         st = self.stats
         for row in self.pending:
-            named = self.ctx.names.get(row.pop("_uid", None))
+            named = self.ctx.names.pop(row.pop("_uid", None), None)
+            # looked up for every connection, so that the join knows the newest one (its pruning)
+            n = self.ctx.dns.name(row["host.id"], row["destination.ip"], parse_timestamp(row["@timestamp"]))
             if named:
                 row["destination.domain"], row["raresketch.domain_source"] = named[0], "event"
                 st.enriched[named[1]] += 1
-            elif row["destination.ip"]:
-                n = self.ctx.dns_name(row["host.id"], row["destination.ip"], _parse_one(row["@timestamp"]))
-                if n:
-                    row["destination.domain"], row["raresketch.domain_source"] = n, "dns"
-                    st.enriched["domain_dns"] += 1
+            elif n:
+                row["destination.domain"], row["raresketch.domain_source"] = n, "dns"
+                st.enriched["domain_dns"] += 1
             buf.append(row)
         self.pending = []
+        self.ctx.prune()
         return buf.to_table(st)
 
 

@@ -35,7 +35,7 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 
-from ..events import _MAYBE_IP, normalize_domain, normalize_ip
+from ..events import MAYBE_IP, normalize_domain, normalize_ip
 from ._batch import RESOLVED_SCHEMA
 from ._data import load_shipped
 from ._ip import IpOwner, IpTable, ip_values
@@ -320,7 +320,7 @@ class Catalog:
 _EXPLAINED = {"destination": "destination.key", "cloud_resource": "cloud.resource", "cloud_provider": "cloud.provider",
               "cloud_service": "cloud.service", "ip_provider": "destination.ip_provider", "im_service": "im.service",
               "allowlisted": "allowlisted"}
-_MAYBE_IP_RE = re.compile(_MAYBE_IP)
+_MAYBE_IP_RE = re.compile(MAYBE_IP)
 
 
 def _ip_literal(name: str) -> str | None:

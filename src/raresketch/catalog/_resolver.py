@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .._core import KeyIndex, fast_keys, gather_keys, hash64
-from ..events import _as_string_array
+from ..events import as_string_array as _as_string_array
 from ._batch import BatchIds
 
 if TYPE_CHECKING:
