@@ -277,6 +277,17 @@ class Baseline:
             out.structures[name] = kd
         return out
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle copies the attributes (each structure through its own ``to_bytes``), not the lock."""
+        with self._lock:
+            state = dict(self.__dict__)
+        state.pop("_lock")
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
     def save(self, path) -> None:
         """Write atomically (temporary file, fsync, rename)."""
         atomic_write_bytes(path, self.to_bytes())
