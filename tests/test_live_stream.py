@@ -117,9 +117,12 @@ def test_follow_survives_rotation(data, tmp_path):
     half = len(lines) // 2
     log.write_bytes(b"".join(lines[:half]))
     out = tmp_path / "alerts.jsonl"
-    p = _start(["--follow", log, "--config", cfg, "--out", out])
+    state = tmp_path / "s.state"
+    p = _start(["--follow", log, "--config", cfg, "--out", out, "--state", state, "--checkpoint-every", "0.1"])
     try:
-        time.sleep(2.0)
+        t = time.monotonic()
+        while not state.exists() and time.monotonic() - t < 60:   # the first half was read (a checkpoint)
+            time.sleep(0.05)
         os.rename(log, tmp_path / "agent.log.1")        # rotation: a new file at the path
         log.write_bytes(b"".join(lines[half:]))
         assert _wait_lines(out, len(ref), timeout=30) is not None

@@ -237,3 +237,24 @@ def test_inspect_shows_the_training_window(tmp_path):
     assert "window: 2026-01-16 .. 2026-01-25 (the last 10 days" in r.output
     j = json.loads(CliRunner().invoke(main, ["inspect", str(state), "--json"]).output)
     assert j["window_first_day"] == j["today"] - 9
+
+
+def test_files_given_newest_first_are_read_oldest_first(tmp_path):
+    lines = []
+    p = tmp_path / "all.jsonl"
+    Organisation(agents=10, days=8, seed=2, events_per_agent_day=20).write_ecs_jsonl(str(p))
+    lines = p.read_bytes().splitlines(keepends=True)
+    half = len(lines) // 2
+    (tmp_path / "day1.jsonl").write_bytes(b"".join(lines[:half]))
+    (tmp_path / "day2.jsonl").write_bytes(b"".join(lines[half:]))
+    cfg = _cfg(tmp_path)
+    a, b = tmp_path / "a.out", tmp_path / "b.out"
+    assert run(p, "--config", cfg, "--out", a, "--sort-buffer", 0).exit_code == 0
+    r = run(tmp_path / "day2.jsonl", tmp_path / "day1.jsonl", "--config", cfg, "--out", b, "--sort-buffer", 0)
+    assert r.exit_code == 0, r.output
+    assert a.read_text() == b.read_text() and a.read_text()
+
+
+def test_parquet_on_stdin_is_one_clear_line():
+    r = CliRunner().invoke(main, ["run", "-", "--format", "parquet"], input=b"PAR1")
+    assert r.exit_code == 1 and "cannot be read from stdin" in r.output

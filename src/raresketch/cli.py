@@ -140,6 +140,9 @@ def _batches(inputs: tuple[str, ...], fmt: str, stats: ReadStats, window: int = 
                 if stop():
                     return
         except (OSError, ValueError) as e:
+            if path == "-" and "<stdin>" in str(e):
+                raise CliError("this input cannot be read from stdin (Parquet, Arrow and .evtx need a seekable "
+                               "file): give its path") from None
             if failed is not None:
                 failed.append(path)
             click.echo(f"raresketch: warning: {path}: {getattr(e, 'strerror', None) or e}; the rest of it is "
@@ -202,6 +205,9 @@ def run(inputs, fmt, out, append, force, output_format, state, wait_lock, config
 
     if not inputs and not follow:
         raise click.UsageError("give INPUTS (files, folders, -) or --follow FILE")
+    if fmt in ("parquet", "arrow", "evtx") and ("-" in inputs or follow):
+        raise CliError(f"{fmt} cannot be read from stdin or followed (the reader needs a whole, seekable file): "
+                       "give its path")
     try:
         preflight(tuple(inputs) + tuple(follow), out, state, append, force)
         changes = _config_changes(config_file, activation_days, training_days, dedup_hours)
@@ -294,6 +300,7 @@ def _run(inputs, fmt, out, append, output_format, state, changes, sort_buffer, f
     try:
         with _progress(None, "run") as bar:
             if files:
+                files = _by_first_timestamp(files, fmt)
                 for batch in _batches(files, fmt, stats, sort_buffer, stop, files_failed):
                     emit(batch)
             if live and not stop():
@@ -328,6 +335,25 @@ def _run(inputs, fmt, out, append, output_format, state, changes, sort_buffer, f
     if files_failed:
         raise CliError(f"{len(files_failed)} input(s) could not be read to the end: {', '.join(files_failed)} "
                        "(the rest was processed" + (" and the state saved)" if state else ")"))
+
+
+def _by_first_timestamp(inputs: tuple[str, ...], fmt: str) -> tuple[str, ...]:
+    """Several files given (say ``day2.jsonl day1.jsonl`` or a shell glob of rotated logs, newest first) are read
+    in the order of their earliest event in their first batch, so that an older file is not scored after a newer
+    one (its events would be late, or ``too_old``). Folders, stdin and unreadable files keep their place after
+    the ordered files. Cost: one batch read per file."""
+    if len(inputs) < 2 or any(p == "-" or not os.path.isfile(p) for p in inputs):
+        return inputs
+    first: dict[str, int] = {}
+    for p in inputs:
+        try:
+            for t in read_events(p, format=fmt, stats=ReadStats()):
+                first[p] = int(t.column("@timestamp")[0].value)
+                break
+        except (OSError, ValueError):
+            pass
+    ordered = sorted((p for p in inputs if p in first), key=lambda p: first[p])
+    return tuple(ordered + [p for p in inputs if p not in first])
 
 
 def _regular_stdin() -> bool:
