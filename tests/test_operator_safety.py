@@ -258,3 +258,11 @@ def test_files_given_newest_first_are_read_oldest_first(tmp_path):
 def test_parquet_on_stdin_is_one_clear_line():
     r = CliRunner().invoke(main, ["run", "-", "--format", "parquet"], input=b"PAR1")
     assert r.exit_code == 1 and "cannot be read from stdin" in r.output
+
+
+def test_simulate_ground_truth_in_a_missing_folder_names_it_and_writes_nothing(tmp_path):
+    out = tmp_path / "org.jsonl"
+    r = CliRunner().invoke(main, ["simulate", "--agents", "3", "--days", "2", "--out", str(out),
+                                  "--ground-truth", str(tmp_path / "nodir" / "gt.jsonl")])
+    assert r.exit_code == 1 and "--ground-truth" in r.output and "nodir" in r.output
+    assert not out.exists()

@@ -506,6 +506,12 @@ def simulate(agents: int, days: int, seed: int, out: str, ground_truth: str | No
 
     if agents < 1 or days < 1:
         raise click.BadParameter("agents and days must be positive")
+    for path, what in ((out, "--out"), (ground_truth, "--ground-truth")):
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not os.path.isdir(folder):
+            raise CliError(f"{what} {path}: folder {folder} does not exist")
+    if not out.endswith((".parquet", ".jsonl", ".json", ".jsonl.gz", ".ndjson")):
+        raise CliError(f"{out}: use a .parquet or .jsonl(.gz) file name")
     org = Organisation(agents=agents, days=days, seed=seed)
     try:
         if out.endswith(".parquet"):
@@ -519,7 +525,10 @@ def simulate(agents: int, days: int, seed: int, out: str, ground_truth: str | No
                 for row in org.ground_truth.to_pylist():
                     f.write(json.dumps(row, default=str) + "\n")
     except OSError as e:
-        raise CliError(f"cannot write {out}: {e}") from None
+        for path in (out, ground_truth):             # no partial output left behind
+            if path and os.path.isfile(path):
+                os.unlink(path)
+        raise CliError(f"cannot write {e.filename or out}: {e.strerror or e}") from None
     click.echo(f"raresketch: wrote {n:,} events to {out}", err=True)
 
 
