@@ -218,7 +218,9 @@ cdef class AgentTable:
     def to_bytes(self):
         return _format.pack("AgentTable", {"capacity": int(self.capacity), "window_days": int(self.window_days),
                                            "seed": str(self.seed), "today": int(self.today),
-                                           "first_day": int(self.first_day), "dropped": str(self.dropped)},
+                                           "first_day": int(self.first_day), "dropped": str(self.dropped),
+                                           "active_day": int(self._active_day),
+                                           "active_count": str(self._active_count)},
                             [self._slots])
 
     @staticmethod
@@ -229,6 +231,9 @@ cdef class AgentTable:
         try:
             cap, window, seed = int(params["capacity"]), int(params["window_days"]), int(params["seed"])
             today, first_day, dropped = int(params["today"]), int(params["first_day"]), int(params["dropped"])
+            # The current day's active-agent count (fixed when the day began): states saved before it was kept
+            # lack it and recount at the next event, as they always did.
+            active_day, active_count = int(params.get("active_day", 0)), int(params.get("active_count", 0))
         except (KeyError, TypeError, ValueError):
             raise ValueError("corrupt raresketch AgentTable: bad parameters") from None
         # Check the slot array against the capacity before allocating anything the header asks for.
@@ -253,6 +258,8 @@ cdef class AgentTable:
         out._set(slots, hist)
         out.size = int(live.sum())
         out.today, out.first_day, out.dropped = today, first_day, dropped
+        _format.expect(active_day in (0, today) and 0 <= active_count <= cap, F, "active-agent count out of range")
+        out._active_day, out._active_count = active_day, active_count
         # Every agent must be where linear probing finds it (else lookups would silently miss it).
         keys = slots["key"][live]
         found = out._probe_all(keys)

@@ -13,7 +13,7 @@ from raresketch import Config
 
 # (key, lowest accepted, highest accepted); one below / above is refused
 BOUNDS = [("training_days", 1, 3650), ("activation_days", 0, 3650), ("dedup_hours", 0, 24 * 365),
-          ("rare_fraction", 0, 1), ("exact_limit", 1, 1 << 24), ("capacity", 64, 1 << 32),
+          ("rare_fraction", 0, 1), ("exact_limit", 1, 1 << 24), ("capacity", 64, 1 << 28),
           ("max_agents", 8, 1 << 28), ("seed", 0, (1 << 64) - 1)]
 LOWER = [("rare_min_agents", 0), ("habitual_explorer_n", 1), ("im_max_agent_days", 0), ("max_alerts_per_day", 0),
          ("im_max_agents", 0), ("max_alerts_per_agent_day", 0), ("habitual_explorer_per_agent", 1),
@@ -80,20 +80,24 @@ def test_to_dict_from_dict_round_trip_through_json():
 def test_from_dict_refuses_unknown_keys_and_booleans_for_numbers():
     with pytest.raises(ValueError, match=r"unknown key\(s\) bogus, zz; known: activation_days"):
         Config.from_dict({"zz": 1, "bogus": 2, "training_days": 3})
-    with pytest.raises(ValueError, match="training_days must be a number, got True"):
+    with pytest.raises(ValueError, match="training_days must be a whole number, got True"):
         Config.from_dict({"training_days": True})
     assert Config.from_dict({"allowlist_learn": False}).allowlist_learn is False
 
 
 def test_from_toml_table_or_top_level_keys_and_the_file_as_catalogue(tmp_path):
     p = tmp_path / "a.toml"
-    p.write_text('[raresketch]\ntraining_days = 10\nallow_agents = ["h1"]\n[allowlist]\nprocesses = ["x.exe"]\n')
+    p.write_text('[raresketch]\ntraining_days = 10\nallow_agents = ["h1"]\n[allow]\nprocesses = ["x.exe"]\n')
     c = Config.from_toml(p)
     assert (c.training_days, c.allow_agents, c.catalog_file) == (10, ("h1",), str(p))
     q = tmp_path / "b.toml"
-    q.write_text('activation_days = 3\ncatalog_file = "/other.toml"\n[catalog]\nx = 1\n')
+    q.write_text('activation_days = 3\ncatalog_file = "/other.toml"\n[process]\nscript_engines = []\n')
     c = Config.from_toml(q)
     assert (c.activation_days, c.catalog_file) == (3, "/other.toml")
+    # a table nobody reads ([allowlist], [catalog]) was ignored silently: refused now
+    q.write_text('[raresketch]\nactivation_days = 3\n[allowlist]\nprocesses = ["x.exe"]\n')
+    with pytest.raises(ValueError, match=r"unknown table\(s\) \[allowlist\]"):
+        Config.from_toml(q)
 
 
 @pytest.mark.parametrize("text, message", [

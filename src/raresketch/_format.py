@@ -12,7 +12,9 @@ Layout (all integers little-endian)::
     end-4   4     CRC-32 (zlib) of every byte before it
 
 The header is JSON, parsed with ``json.loads`` (never pickle, never executed); array dtypes are checked
-against a whitelist and sizes against the bytes present before anything is allocated.
+against a whitelist and sizes against the bytes present before anything is allocated. Writers keep the header
+small (parameters only); anything that grows with the data travels as arrays. The header's length is bounded by
+the blob only: a state written with a large header (the dedup table of earlier versions) still loads.
 """
 from __future__ import annotations
 
@@ -39,7 +41,6 @@ FAMILIES = {
 _FAMILY_IDS = {v: k for k, v in FAMILIES.items()}
 _DTYPES = {"|u1", "<u2", "<u4", "<u8", "<i8", "<f4", "<f8", "|b1"}
 _PREFIX = struct.Struct("<4sHHI")
-_MAX_HEADER = 1 << 20
 
 
 def _pad8(n: int) -> int:
@@ -90,7 +91,7 @@ def unpack(data: bytes | bytearray | memoryview, family: str) -> tuple[dict[str,
     (crc,) = struct.unpack_from("<I", buf, n - 4)
     if zlib.crc32(buf[: n - 4]) != crc:
         raise ValueError(f"corrupt raresketch {family}: checksum mismatch (truncated or modified bytes)")
-    if hlen > _MAX_HEADER or _PREFIX.size + hlen > n - 4:
+    if _PREFIX.size + hlen > n - 4:   # no fixed cap: a header that fits in the blob is read (never refuse a state)
         raise ValueError(f"corrupt raresketch {family}: header length {hlen} exceeds the blob")
     try:
         header = json.loads(bytes(buf[_PREFIX.size : _PREFIX.size + hlen]).decode("utf-8"))

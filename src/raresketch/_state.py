@@ -4,13 +4,20 @@ A process killed while saving leaves the old file or the new one, never a broken
 temporary file ``.<name>.<pid>.<random>.tmp`` next to the target. The next save to the same target removes
 such leftovers once their writer is gone (its pid no longer exists and nobody holds the file's lock), so they
 cannot pile up over repeated crashes. Temporary files of live writers are never touched.
+
+Symbolic links: :func:`atomic_write_bytes` replaces the target of a link that points at an existing file (the
+link is kept) and refuses a dangling link (it would create a file wherever the link points: in a shared folder,
+a file chosen by whoever made the link). ``raresketch run --state`` refuses any link (:func:`check_state_path`).
+:class:`StateLock` is the advisory lock that keeps two runs from sharing one state file.
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 try:  # POSIX advisory locks: a live writer holds one on its temporary file.
@@ -97,6 +104,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """
     path = Path(path)
     if path.is_symlink():
+        if not path.exists():
+            raise OSError(errno.ELOOP, "refusing to write through a dangling symbolic link", str(path))
         path = Path(os.path.realpath(path))
     folder = path.parent if str(path.parent) else Path(".")
     remove_stale_temps(path)
@@ -134,16 +143,93 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         os.close(dfd)
 
 
-def read_state_bytes(path: str | os.PathLike) -> bytes:
+def read_state_bytes(path: str | os.PathLike, follow_symlinks: bool = True) -> bytearray:
+    """:func:`read_state_bytes_limited` with ``MAX_STATE_BYTES``."""
+    return read_state_bytes_limited(path, MAX_STATE_BYTES, follow_symlinks)
+
+
+def read_state_bytes_limited(path: str | os.PathLike, limit: int, follow_symlinks: bool = True,
+                             what: str = "any raresketch state") -> bytearray:
     """Read a state file; raises ``ValueError`` for one too large to be a state or not a regular file (a FIFO
-    or a device such as ``/dev/zero`` would otherwise be read without end), ``OSError`` if unreadable."""
-    st = os.stat(path)
-    if not stat.S_ISREG(st.st_mode):
-        raise ValueError(f"{path}: not a regular file")
-    if st.st_size > MAX_STATE_BYTES:
-        raise ValueError(f"{path}: {st.st_size} bytes is larger than any raresketch state ({MAX_STATE_BYTES})")
-    with open(path, "rb") as f:
-        data = f.read(MAX_STATE_BYTES + 1)
-    if len(data) > MAX_STATE_BYTES:
-        raise ValueError(f"{path}: larger than any raresketch state ({MAX_STATE_BYTES})")
-    return data
+    or a device such as ``/dev/zero`` would otherwise be read without end), ``OSError`` if unreadable (or a
+    symbolic link when ``follow_symlinks`` is false).
+
+    The file is opened without blocking (a FIFO cannot hang the open) and checked with ``fstat`` on the opened
+    descriptor, then read into one buffer of its size: memory is the file's size, never ``MAX_STATE_BYTES``.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{path}: not a regular file")
+        if st.st_size > limit:
+            raise ValueError(f"{path}: {st.st_size} bytes is larger than {what} ({limit})")
+        buf = bytearray(st.st_size)
+        view, got = memoryview(buf), 0
+        while got < st.st_size:
+            n = os.readv(fd, [view[got:]])
+            if n == 0:
+                raise ValueError(f"{path}: the file shrank while it was read (another writer?)")
+            got += n
+        if os.read(fd, 1):
+            raise ValueError(f"{path}: the file grew while it was read (another writer?)")
+    finally:
+        os.close(fd)
+    return buf
+
+
+class StateLock:
+    """An advisory lock (``flock``) on ``.<name>.lock`` next to a state file, held for a whole run so that two
+    runs never use one state (the second would overwrite the first's events). ``wait`` blocks until the
+    holder ends (None = forever, else seconds); otherwise a held lock raises :class:`StateLocked` naming the
+    holder's pid. The lock file is left in place (removing it would race with a waiter); the lock dies with its
+    process. No-op where ``fcntl`` is missing (Windows).
+    """
+
+    def __init__(self, state: str | os.PathLike, wait: float | None = 0.0):
+        self.path = Path(state)
+        self.lock_path = self.path.with_name(f".{self.path.name}.lock")
+        self.wait = wait
+        self._fd: int | None = None
+
+    def acquire(self) -> "StateLock":
+        if _fcntl is None:  # pragma: no cover
+            return self
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC, 0o600)
+        deadline = None if self.wait is None else time.monotonic() + self.wait
+        while True:
+            try:
+                _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    try:
+                        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+                    except OSError:
+                        holder = "?"
+                    os.close(fd)
+                    raise StateLocked(f"{self.path} is in use by another raresketch run (pid {holder}); wait for "
+                                      "it, or give --wait to wait") from None
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)   # closing releases the lock
+            self._fd = None
+
+    def __enter__(self) -> "StateLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+class StateLocked(OSError):
+    """The state file is locked by another run."""

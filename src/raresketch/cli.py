@@ -147,23 +147,35 @@ def _demo_json(agents, days, seed, n, shown, alerts, gt, hits, unmatched, engine
 
 
 # ---- run ----------------------------------------------------------------------------------------------
-def _batches(inputs: tuple[str, ...], fmt: str, stats: ReadStats, window: int = SORT_BUFFER) -> Iterator[pa.Table]:
+def _batches(inputs: tuple[str, ...], fmt: str, stats: ReadStats, window: int = SORT_BUFFER,
+             stop=lambda: False, failed: list[str] | None = None) -> Iterator[pa.Table]:
     """All inputs' events (files, folders, stdin, in the order given) in event-time order within a window of
     ``window`` events: events are held back until ``window`` newer ones have been read, and the held events
     are sorted only when a batch arrives out of order. In-order input streams with no sort; an event that
-    arrives more than ``window`` events late is scored as a late event. Memory: about ``window`` events."""
+    arrives more than ``window`` events late is scored as a late event. Memory: about ``window`` events.
+    A file that fails to read is reported (one warning line), added to ``failed``, and the next one is read;
+    ``stop()`` ends the reading (what is held is still yielded)."""
     from ._readers._dns import DnsJoin
 
     dns = DnsJoin()   # one DNS join for the whole run: answers in one input name connections in the next
 
     def read_one(path: str) -> Iterator[pa.Table]:
+        if stop():
+            return
         src: Any = sys.stdin.buffer if path == "-" else path
-        if path != "-" and not os.path.exists(path):
-            raise CliError(f"{path}: no such file or directory")
         try:
-            yield from read_events(src, format=fmt, stats=stats, dns_join=dns)
+            for t in read_events(src, format=fmt, stats=stats, dns_join=dns):
+                yield t
+                if stop():
+                    return
         except (OSError, ValueError) as e:
-            raise CliError(f"{path}: {e}") from None
+            if path == "-" and "<stdin>" in str(e):
+                raise CliError("this input cannot be read from stdin (Parquet, Arrow and .evtx need a seekable "
+                               "file): give its path") from None
+            if failed is not None:
+                failed.append(path)
+            click.echo(f"raresketch: warning: {path}: {getattr(e, 'strerror', None) or e}; the rest of it is "
+                       "skipped, the next input is read", err=True)
 
     held: collections.deque[pa.Table] = collections.deque()   # in time order as a whole
     total, newest = 0, None
@@ -186,92 +198,283 @@ def _batches(inputs: tuple[str, ...], fmt: str, stats: ReadStats, window: int = 
 
 
 @main.command()
-@click.argument("inputs", nargs=-1, required=True)
+@click.argument("inputs", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
               help="Input format.")
 @click.option("--out", type=click.Path(dir_okay=False, allow_dash=True), default="-", show_default=True,
-              help="Where to write alerts (JSON lines).")
+              help="Where to write alerts (JSON lines). An existing file needs --append or --force.")
+@click.option("--append", is_flag=True, help="Add the alerts to an existing --out file.")
+@click.option("--force", is_flag=True, help="Replace an existing --out file.")
 @click.option("--output-format", type=click.Choice(["ecs", "ocsf"]), default="ecs", show_default=True)
-@click.option("--state", type=click.Path(dir_okay=False), help="Baseline file: loaded if it exists, saved at the end.")
+@click.option("--state", type=click.Path(dir_okay=False), help="Baseline file: loaded if it exists, saved at the end "
+              "(locked for the run; never a symbolic link).")
+@click.option("--wait", "wait_lock", is_flag=True, help="Wait for another run holding --state instead of refusing.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-              help="TOML configuration (thresholds, allow-lists, catalogue additions).")
+              help="TOML configuration (thresholds, allow-lists, catalogue additions); with an existing --state, "
+              "what a saved baseline allows to change is applied.")
 @click.option("--activation-days", type=int, help="Override activation_days.")
 @click.option("--training-days", type=int, help="Override training_days.")
 @click.option("--dedup-hours", type=float, help="Override dedup_hours.")
 @click.option("--sort-buffer", type=click.IntRange(min=0), default=SORT_BUFFER, show_default=True,
-              help="Events held back to put the inputs into one time order (memory grows with it).")
-def run(inputs, fmt, out, output_format, state, config_file, activation_days, training_days, dedup_hours,
-        sort_buffer) -> None:
-    """Score-then-learn over INPUTS (files, folders, or - for stdin) in event-time order; write alerts."""
+              help="Files: events held back to put the inputs into one time order (memory grows with it).")
+@click.option("--follow", "follow", multiple=True, type=click.Path(dir_okay=False),
+              help="Follow this file as it grows (tail -F: survives rotation); repeatable. Runs until a signal.")
+@click.option("--max-lateness", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Live input (- or --follow): seconds of event time an event may arrive late and still be put "
+              "in order; alerts wait up to that long (0: each alert within about a second).")
+@click.option("--checkpoint-every", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Save --state every this many seconds (0: only at the end).")
+def run(inputs, fmt, out, append, force, output_format, state, wait_lock, config_file, activation_days,
+        training_days, dedup_hours, sort_buffer, follow, max_lateness, checkpoint_every) -> None:
+    """Score-then-learn over INPUTS (files, folders, or - for stdin) in event-time order; write alerts.
+
+    SIGTERM and SIGINT end the run cleanly: alerts flushed, state saved, summary printed, exit 128+signal."""
+    from ._run import RunError, preflight
+    from ._state import StateLock, StateLocked
+
+    if not inputs and not follow:
+        raise click.UsageError("give INPUTS (files, folders, -) or --follow FILE")
+    if fmt in ("parquet", "arrow", "evtx") and ("-" in inputs or follow):
+        raise CliError(f"{fmt} cannot be read from stdin or followed (the reader needs a whole, seekable file): "
+                       "give its path")
     try:
-        config = Config.from_toml(config_file) if config_file else Config()
-        overrides = {k: v for k, v in (("activation_days", activation_days), ("training_days", training_days),
-                                       ("dedup_hours", dedup_hours)) if v is not None}
-        config = config.replace(**overrides) if overrides else config
-    except ValueError as e:
+        preflight(tuple(inputs) + tuple(follow), out, state, append, force)
+        changes = _config_changes(config_file, activation_days, training_days, dedup_hours)
+    except (RunError, ValueError) as e:
         raise CliError(str(e)) from None
-    engine = _open_engine(state, config, overrides)
-    stats = ReadStats()
-    t0 = time.perf_counter()
-    n_alerts = 0
-    by_name: Counter[str] = Counter()
-    try:
-        sink = sys.stdout if out == "-" else open(out, "w", encoding="utf-8")
-    except OSError as e:
-        raise CliError(f"cannot write alerts to {out}: {e.strerror or e}") from None
-    try:
-        with _progress(None, "run") as bar:
-            for batch in _batches(inputs, fmt, stats, sort_buffer):
-                alerts = engine.process(batch)
-                n_alerts += write_alerts(alerts, sink, output_format)
-                by_name.update(a.name for a in alerts)
-                bar.update(batch.num_rows)
-        sink.flush()
-    except BrokenPipeError:
-        pass
-    finally:
-        if sink is not sys.stdout:
-            sink.close()
-    elapsed = time.perf_counter() - t0
+    lock = None
     if state:
         try:
-            engine.save(state)
+            lock = StateLock(state, wait=None if wait_lock else 0.0).acquire()
+        except StateLocked as e:
+            raise CliError(str(e)) from None
         except OSError as e:
-            raise CliError(f"cannot save state to {state}: {e}") from None
-    _summary(stats, engine, by_name, n_alerts, elapsed)
+            raise CliError(f"cannot lock --state {state}: {e.strerror or e}") from None
+    try:
+        _run(inputs, fmt, out, append, output_format, state, changes, sort_buffer, follow, max_lateness,
+             checkpoint_every)
+    finally:
+        if lock is not None:
+            lock.release()
 
 
-def _open_engine(state: str | None, config: Config, overrides: dict[str, Any]) -> Engine:
+def _config_changes(config_file, activation_days, training_days, dedup_hours) -> dict[str, Any]:
+    """The configuration keys given (TOML file, then options), checked; applied to a new or a loaded baseline."""
+    changes = Config.read_toml(config_file) if config_file else {}
+    changes.update({k: v for k, v in (("activation_days", activation_days), ("training_days", training_days),
+                                      ("dedup_hours", dedup_hours)) if v is not None})
+    if changes:
+        Config.from_dict(changes)                   # checked now, before anything is read
+    return changes
+
+
+class _Stop:
+    """SIGTERM / SIGINT: remember the signal; the run stops reading at the next batch or poll (a second signal
+    stops at once)."""
+
+    def __init__(self):
+        import signal
+
+        self.signum = 0
+        self._old = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __call__(self) -> bool:
+        return bool(self.signum)
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, h in self._old.items():
+            signal.signal(sig, h)
+
+
+def _run(inputs, fmt, out, append, output_format, state, changes, sort_buffer, follow, max_lateness,
+         checkpoint_every) -> None:
+    from ._run import RunError, open_sink
+
+    had_state = bool(state and os.path.exists(state))
+    t_load = time.perf_counter()
+    engine = _open_engine(state, changes)
+    load_s = time.perf_counter() - t_load if had_state else None
+    before = Counter(engine.stats)
+    stats = ReadStats()
+    try:
+        sink = open_sink(out, append)
+    except RunError as e:
+        raise CliError(str(e)) from None
+    stop = _Stop()
+    t0 = time.perf_counter()
+    n_alerts, by_name, failed, files_failed = 0, Counter(), None, []
+    last_ckpt = time.monotonic()
+    live = bool(follow) or ("-" in inputs and not _regular_stdin())
+    files = tuple(p for p in inputs if not (live and p == "-"))
+    save_s = None
+
+    def emit(batch) -> None:
+        nonlocal n_alerts, last_ckpt, save_s
+        alerts = engine.process(batch)
+        n_alerts += write_alerts(alerts, sink, output_format)
+        sink.flush()                                  # a state saved later never holds events of unwritten alerts
+        by_name.update(a.name for a in alerts)
+        bar.update(batch.num_rows)
+        if state and checkpoint_every and time.monotonic() - last_ckpt >= checkpoint_every:
+            save_s = _save(engine, state)
+            last_ckpt = time.monotonic()
+
+    try:
+        with _progress(None, "run") as bar:
+            if files:
+                files = _by_first_timestamp(files, fmt)
+                for batch in _batches(files, fmt, stats, sort_buffer, stop, files_failed):
+                    emit(batch)
+            if live and not stop():
+                _live(inputs, follow, fmt, stats, max_lateness, stop, emit)
+        sink.flush()
+    except BrokenPipeError:
+        failed = "the alerts' reader closed the pipe"
+    except OSError as e:
+        failed = f"cannot write alerts to {out}: {e.strerror or e}"
+    except KeyboardInterrupt:
+        failed = "interrupted twice: stopped at once"
+    finally:
+        stop.restore()
+        if sink is not sys.stdout:
+            try:
+                sink.close()
+            except OSError as e:
+                failed = failed or f"cannot write alerts to {out}: {e.strerror or e}"
+    elapsed = time.perf_counter() - t0
+    saved = None
+    if state and not failed:
+        save_s = _save(engine, state)
+        saved = state
+    _summary(stats, engine, by_name, n_alerts, elapsed, before, state, saved, load_s, save_s)
+    if failed:
+        if failed.startswith("the alerts' reader") and not state:
+            return
+        raise CliError(f"{failed}; {n_alerts:,} alerts written, state not saved (the next run with this input "
+                       "repeats them rather than lose any)" if state else failed)
+    if stop.signum:
+        sys.exit(128 + stop.signum)
+    if files_failed:
+        raise CliError(f"{len(files_failed)} input(s) could not be read to the end: {', '.join(files_failed)} "
+                       "(the rest was processed" + (" and the state saved)" if state else ")"))
+
+
+def _by_first_timestamp(inputs: tuple[str, ...], fmt: str) -> tuple[str, ...]:
+    """Several files given (say ``day2.jsonl day1.jsonl`` or a shell glob of rotated logs, newest first) are read
+    in the order of their earliest event in their first batch, so that an older file is not scored after a newer
+    one (its events would be late, or ``too_old``). Folders, stdin and unreadable files keep their place after
+    the ordered files. Cost: one batch read per file."""
+    if len(inputs) < 2 or any(p == "-" or not os.path.isfile(p) for p in inputs):
+        return inputs
+    first: dict[str, int] = {}
+    for p in inputs:
+        try:
+            for t in read_events(p, format=fmt, stats=ReadStats()):
+                first[p] = int(t.column("@timestamp")[0].value)
+                break
+        except (OSError, ValueError):
+            pass
+    ordered = sorted((p for p in inputs if p in first), key=lambda p: first[p])
+    return tuple(ordered + [p for p in inputs if p not in first])
+
+
+def _regular_stdin() -> bool:
+    import stat
+
+    try:
+        return stat.S_ISREG(os.fstat(0).st_mode)
+    except OSError:
+        return False
+
+
+def _save(engine: Engine, state: str) -> float:
+    t = time.perf_counter()
+    try:
+        engine.save(state)
+    except OSError as e:
+        raise CliError(f"cannot save state to {state}: {e.strerror or e}") from None
+    return time.perf_counter() - t
+
+
+def _live(inputs, follow, fmt, stats, max_lateness, stop, emit) -> None:
+    """Live sources: lines parsed as they arrive (at least every 0.2 s), reordered within ``max_lateness``."""
+    from ._run import LiveLines, Reorder
+
+    from ._readers._dns import DnsJoin
+
+    lines = LiveLines("-" in inputs and not _regular_stdin(), tuple(follow))
+    order = Reorder(max_lateness)
+    dns = DnsJoin()   # one DNS join for the stream: an answer names the connections of later chunks
+    try:
+        for chunk in lines.chunks(stop):
+            now = time.monotonic()
+            for t in read_events(chunk, format=fmt, stats=stats, dns_join=dns):
+                for b in order.push(t, now):
+                    emit(b)
+            for b in order.tick(now):
+                emit(b)
+        for b in order.flush():
+            emit(b)
+    finally:
+        if lines.too_long:
+            stats.skipped["line_too_long"] += lines.too_long
+        lines.close()
+
+
+def _open_engine(state: str | None, changes: dict[str, Any]) -> Engine:
+    """The engine of ``state`` (with ``changes`` applied where a saved baseline allows them), else a new one."""
+    from ._state import read_state_bytes
+
     if state and os.path.exists(state):
         try:
-            engine = Engine.load(state)
+            engine = Engine.from_bytes(read_state_bytes(state, follow_symlinks=False))
         except (OSError, ValueError) as e:
-            raise CliError(f"cannot load state {state}: {e}") from None
-        if overrides and any(getattr(engine.config, k) != v for k, v in overrides.items()):
-            raise CliError(f"{state} was built with another configuration; options "
-                           f"{', '.join(overrides)} cannot change a saved baseline")
+            raise CliError(f"cannot load state {state}: {getattr(e, 'strerror', None) or e}") from None
+        if changes:
+            try:
+                engine.reconfigure(engine.config.replace(**changes))
+            except (OSError, ValueError) as e:
+                raise CliError(f"{state}: {e}") from None
         return engine
     try:
-        return Engine(config)
+        return Engine(Config().replace(**changes) if changes else Config())
+    except MemoryError:
+        raise CliError("not enough memory for the baseline: lower capacity (docs/DETECTORS.md)") from None
     except (OSError, ValueError) as e:
         raise CliError(str(e)) from None
 
 
-def _summary(stats: ReadStats, engine: Engine, by_name: Counter, n_alerts: int, elapsed: float) -> None:
+def _summary(stats: ReadStats, engine: Engine, by_name: Counter, n_alerts: int, elapsed: float,
+             before: Counter, state: str | None, saved: str | None, load_s: float | None,
+             save_s: float | None) -> None:
+    """This run's counts (the engine's counters minus what the loaded state held), and the state's fate."""
     err = lambda s: click.echo(s, err=True)  # noqa: E731
     err(f"raresketch: read {stats.read:,} records, {stats.emitted:,} network events in {elapsed:.1f} s "
         f"({stats.emitted / max(elapsed, 1e-9):,.0f} events/s)")
     skipped = dict(stats.skipped)
     for k in ("skipped_invalid", "skipped_timestamp_out_of_range", "skipped_future", "too_old", "skipped_inbound",
-              "skipped_internal_destination"):
-        if engine.stats.get(k):
-            skipped[k] = engine.stats[k]
+              "skipped_internal_destination", "late"):
+        if engine.stats.get(k, 0) - before.get(k, 0):
+            skipped[k] = engine.stats[k] - before.get(k, 0)
+    skipped = {k: v for k, v in skipped.items() if v}
     if skipped:
         err("  skipped: " + ", ".join(f"{k} {v:,}" for k, v in sorted(skipped.items())))
     err(f"  alerts: {n_alerts:,}" + (" (" + ", ".join(f"{v} {k}" for k, v in by_name.most_common()) + ")"
                                     if by_name else ""))
     if engine.suppressed:
-        err("  suppressed: " + ", ".join(f"{k} {v:,}" for k, v in sorted(engine.suppressed.items())))
+        err("  suppressed (since the baseline began): "
+            + ", ".join(f"{k} {v:,}" for k, v in sorted(engine.suppressed.items())))
+    if state:
+        how = f"loaded in {load_s:.1f} s, " if load_s is not None else "new, "
+        err(f"  state: {state} ({how}" + (f"saved in {save_s:.1f} s, {os.path.getsize(saved) / 2**20:,.1f} MiB)"
+                                         if saved else "NOT saved)"))
     for w in engine.warnings:
         err(f"  warning: {w}")
 
@@ -290,15 +493,18 @@ def inspect(state: str, top: int, as_json: bool) -> None:
     info = engine.baseline.info(top)
     info["top_resources"] = [(engine.resource_name(int(k, 16)) or k, c) for k, c in info.pop("top_resource_keys")]
     info["habitual_explorers"] = engine.habitual_explorers()
+    info["window_first_day"] = max(info["first_day"], info["today"] - info["window_days"] + 1) if info["today"] else 0
     info["stats"] = dict(engine.stats)
     info["suppressed"] = dict(engine.suppressed)
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
     day = lambda d: str(_dt.date.fromordinal(719163 + d)) if d else "-"  # noqa: E731
-    click.echo(f"window: {day(info['first_day'])} .. {day(info['today'])} "
-               f"(training {info['window_days']} days, activation {info['activation_days']} days: "
-               f"{'active' if info['activated'] else 'not yet active'})")
+    lo = max(info["first_day"], info["today"] - info["window_days"] + 1) if info["today"] else 0
+    click.echo(f"window: {day(lo)} .. {day(info['today'])} (the last {info['window_days']} days of event time; "
+               f"activation {info['activation_days']} days: {'active' if info['activated'] else 'not yet active'}"
+               + (f", learning since {day(info['first_day'])}" if info["first_day"] and info["first_day"] < lo
+                  else "") + ")")
     click.echo(f"agents: {info['agents_tracked']:,} tracked, {info['active_agents']:,} active in the window")
     click.echo(f"memory: {info['total_bytes'] / 2**20:.1f} MiB")
     for k, v in info["memory_bytes"].items():
@@ -333,6 +539,12 @@ def simulate(agents: int, days: int, seed: int, out: str, ground_truth: str | No
 
     if agents < 1 or days < 1:
         raise click.BadParameter("agents and days must be positive")
+    for path, what in ((out, "--out"), (ground_truth, "--ground-truth")):
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not os.path.isdir(folder):
+            raise CliError(f"{what} {path}: folder {folder} does not exist")
+    if not out.endswith((".parquet", ".jsonl", ".json", ".jsonl.gz", ".ndjson")):
+        raise CliError(f"{out}: use a .parquet or .jsonl(.gz) file name")
     org = Organisation(agents=agents, days=days, seed=seed)
     try:
         if out.endswith(".parquet"):
@@ -346,7 +558,10 @@ def simulate(agents: int, days: int, seed: int, out: str, ground_truth: str | No
                 for row in org.ground_truth.to_pylist():
                     f.write(json.dumps(row, default=str) + "\n")
     except OSError as e:
-        raise CliError(f"cannot write {out}: {e}") from None
+        for path in (out, ground_truth):             # no partial output left behind
+            if path and os.path.isfile(path):
+                os.unlink(path)
+        raise CliError(f"cannot write {e.filename or out}: {e.strerror or e}") from None
     click.echo(f"raresketch: wrote {n:,} events to {out}", err=True)
 
 

@@ -13,6 +13,9 @@ from typing import Any
 
 __all__ = ["Config"]
 
+#: Largest ``capacity`` accepted: 2**28 units, about 27 GiB of baseline (``capacity`` x ~108 bytes).
+MAX_CAPACITY = 1 << 28
+
 
 @dataclass(frozen=True)
 class Config:
@@ -87,7 +90,7 @@ class Config:
             or self.habitual_explorer_per_agent >= 1,
             "max_future_days": self.max_future_days is None or self.max_future_days >= 0,
             "exact_limit": 1 <= self.exact_limit <= 1 << 24,
-            "capacity": 64 <= self.capacity <= 1 << 32,
+            "capacity": 64 <= self.capacity <= MAX_CAPACITY,
             "max_agents": 8 <= self.max_agents <= 1 << 28,
             "seed": 0 <= self.seed < 1 << 64,
         }
@@ -119,30 +122,78 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":
+        """Build from a mapping of keys (TOML, a saved state); unknown keys, wrong types (a string for a number,
+        a number or string for a boolean, a fraction for a count) and out-of-range values raise ``ValueError``
+        naming the key."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"config: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-        types = {f.name: f.type for f in dataclasses.fields(cls)}
-        out = {}
+        types = {f.name: str(f.type) for f in dataclasses.fields(cls)}
         for k, v in data.items():
-            if isinstance(v, bool) and "bool" not in str(types[k]):
-                raise ValueError(f"config: {k} must be a number, got {v!r}")
-            out[k] = v
+            _check_type(k, v, types[k])
         try:
-            return cls(**out)
+            return cls(**data)
         except TypeError as e:
             raise ValueError(f"config: {e}") from None
 
+    @staticmethod
+    def read_toml(path: str | Path) -> dict[str, Any]:
+        """The configuration keys of a TOML file (a ``[raresketch]`` table, or top-level keys), type-checked,
+        with ``catalog_file`` set to the file itself (its catalogue tables are read by the catalogue). A table
+        other than ``[raresketch]`` and the catalogue's (``TABLES``) is refused: a misspelt ``[alow]`` would
+        otherwise be ignored."""
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except tomllib.TOMLDecodeError as e:
+            raise ValueError(f"config: {path}: {e}") from None
+        except OSError as e:
+            raise ValueError(f"config: {path}: {e.strerror or e}") from None
+        bad = sorted(k for k, v in data.items() if k not in TABLES and (
+            isinstance(v, dict) or (isinstance(v, list) and any(isinstance(x, dict) for x in v))))
+        if bad:
+            raise ValueError(f"config: {path}: unknown table(s) {', '.join(f'[{b}]' for b in bad)}; known: "
+                             f"{', '.join(f'[{t}]' for t in TABLES)}")
+        if "raresketch" in data:
+            table = dict(data["raresketch"])
+            stray = sorted(k for k, v in data.items() if k not in TABLES and k != "source")
+            if stray:
+                raise ValueError(f"config: {path}: key(s) {', '.join(stray)} outside any table (put them under "
+                                 "[raresketch])")
+        else:
+            table = {k: v for k, v in data.items() if k not in TABLES and k != "source"}
+        Config.from_dict(table)
+        if not table.get("catalog_file"):
+            table["catalog_file"] = str(path)
+        return table
+
     @classmethod
     def from_toml(cls, path: str | Path) -> "Config":
-        """Read ``[raresketch]`` (or top-level) keys from a TOML file; ``[catalog]``/``[allowlist]`` tables are
-        left to the catalogue, which reads the same file."""
-        with open(path, "rb") as f:
-            try:
-                data = tomllib.load(f)
-            except tomllib.TOMLDecodeError as e:
-                raise ValueError(f"config: {path}: {e}") from None
-        table = data.get("raresketch", {k: v for k, v in data.items() if not isinstance(v, dict)})
-        cfg = cls.from_dict(table)
-        return cfg if cfg.catalog_file else cfg.replace(catalog_file=str(path))
+        """Read ``[raresketch]`` (or top-level) keys from a TOML file (:meth:`read_toml`)."""
+        return cls.from_dict(cls.read_toml(path))
+
+
+#: The tables a configuration file may hold: ``[raresketch]`` and the catalogue's (raresketch.catalog.Catalog).
+TABLES = ("raresketch", "allow", "cloud", "im", "ip_ranges", "process")
+
+
+def _check_type(key: str, v: Any, typ: str) -> None:
+    ok: bool
+    if typ == "bool":
+        ok = isinstance(v, bool)
+        want = "true or false"
+    elif typ.startswith("int"):
+        ok = (isinstance(v, int) and not isinstance(v, bool)) or (v is None and "None" in typ)
+        want = "a whole number" + (" (or absent)" if "None" in typ else "")
+    elif typ.startswith("float"):
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        want = "a number"
+    elif typ.startswith("str"):
+        ok = isinstance(v, str) or (v is None and "None" in typ)
+        want = "a string"
+    else:   # tuple[str, ...]
+        ok = isinstance(v, (list, tuple, str)) and all(isinstance(x, str) for x in ([v] if isinstance(v, str) else v))
+        want = "a list of strings"
+    if not ok:
+        raise ValueError(f"config: {key} must be {want}, got {v!r}")

@@ -106,7 +106,7 @@ def test_save_while_other_threads_process(batches, tmp_path):
     assert saves and set(saves) <= sizes
 
 
-@pytest.mark.parametrize("cls", [rs.sketches.CountMinSketch, rs.sketches.BloomFilter, rs.sketches.KeyedDistinct, rs.Baseline])
+@pytest.mark.parametrize("cls", [rs.sketches.CountMinSketch, rs.sketches.BloomFilter, rs.sketches.KeyedDistinct])
 def test_sketches_document_single_writer(cls):
     doc = (cls.__doc__ or "").lower()
     assert "not thread-safe" in doc

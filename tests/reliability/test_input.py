@@ -403,10 +403,12 @@ def test_folder_with_damaged_files_goes_on(clean, tmp_path):
     n = sum(t.num_rows for t in rs.read_events(tmp_path, stats=stats))
     assert n > len(good)
     assert stats.skipped["truncated_input"] == 1 and stats.skipped["unreadable_file"] == 1
-    res = CliRunner().invoke(main, ["run", str(tmp_path), "--out", str(tmp_path / "alerts.out"),
-                                    "--state", str(tmp_path / "s.state")])
+    side = tmp_path.parent / f"{tmp_path.name}-out"      # not inside the input folder (that is refused)
+    side.mkdir()
+    res = CliRunner().invoke(main, ["run", str(tmp_path), "--out", str(side / "alerts.out"),
+                                    "--state", str(side / "s.state")])
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "s.state").exists()
+    assert (side / "s.state").exists()
 
 
 def test_unwritable_output_is_a_one_line_error(tmp_path):

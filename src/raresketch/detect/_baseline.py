@@ -7,6 +7,7 @@ score-then-learn kernel over the batch in event order and returns the prior answ
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,12 +132,15 @@ class Baseline:
     Memory is fixed at construction from ``config.capacity`` (see :meth:`memory`): with the defaults
     (capacity 2**21) 242 MiB, sized for 10k agents and 1M distinct cloud resources a window
     (docs/perf/memory.md). ``observe`` costs O(1)
-    per event per structure that applies to it. Not thread-safe: one writer.
+    per event per structure that applies to it. Thread safety: ``observe``, ``merge``, ``to_bytes`` and ``save``
+    take the baseline's lock, so a save while another thread observes writes a consistent snapshot (taken
+    between two batches); calls are serialised, never parallel.
     """
 
     def __init__(self, config: Config | None = None):
         self.config = config or Config()
         c = self.config
+        self._lock = threading.RLock()
         self.agents = AgentTable(c.max_agents, c.training_days, c.seed)
         self.structures: dict[str, KeyedDistinct] = {}
         for name, (pairs, keys) in structure_sizes(c.capacity).items():
@@ -149,6 +153,10 @@ class Baseline:
     def observe(self, ev: EventKeys) -> Priors:
         """Score-then-learn the batch (already in event order, too-old events removed): every answer is as it
         was before its event, and every event is learned. O(n) per applicable structure."""
+        with self._lock:
+            return self._observe(ev)
+
+    def _observe(self, ev: EventKeys) -> Priors:
         c = self.config
         n = len(ev)
         s = self.structures
@@ -184,11 +192,11 @@ class Baseline:
         binary_agents = s["binary_agents"].observe(ev.binary, ev.agent, ev.days)[0].astype(np.int64) if n else z32()
         location_agents, process_agents = z32(), z32()
         pi = np.flatnonzero(ev.has_process)
-        if pi.size:      # two key spaces in one table, each in event order: (process, location) and process
-            a, d = ev.agent[pi], ev.days[pi]
-            both = s["location_agents"].observe(np.concatenate([ev.location[pi], ev.process[pi]]),
-                                                np.concatenate([a, a]), np.concatenate([d, d]))[0]
-            location_agents[pi], process_agents[pi] = both[:pi.size], both[pi.size:]
+        if pi.size:      # two key spaces in one table, interleaved per event (so any batching fills it alike)
+            k2 = np.empty(2 * pi.size, np.uint64)
+            k2[0::2], k2[1::2] = ev.location[pi], ev.process[pi]
+            both = s["location_agents"].observe(k2, np.repeat(ev.agent[pi], 2), np.repeat(ev.days[pi], 2))[0]
+            location_agents[pi], process_agents[pi] = both[0::2], both[1::2]
         if self.location_since:       # a state saved before locations were counted: unknown until it spans A days
             young = ev.days.astype(np.int64) - self.location_since < c.activation_days
             location_agents[young] = process_agents[young] = -1
@@ -253,15 +261,18 @@ class Baseline:
         if mine != theirs:
             diff = sorted(k for k in mine if mine[k] != theirs[k])
             raise ValueError(f"cannot merge baselines with different configs ({', '.join(diff)})")
-        self.agents.merge(other.agents)
-        for k, v in self.structures.items():
-            v.merge(other.structures[k])
-        self.location_since = max(self.location_since, other.location_since)
+        with self._lock, other._lock:
+            self.agents.merge(other.agents)
+            for k, v in self.structures.items():
+                v.merge(other.structures[k])
+            self.location_since = max(self.location_since, other.location_since)
         return self
 
     def to_bytes(self) -> bytes:
+        """Versioned, checksummed bytes of the whole baseline (a consistent snapshot: taken under the lock)."""
         names = ["agents", *self.structures]
-        blobs = [self.agents.to_bytes(), *(s.to_bytes() for s in self.structures.values())]
+        with self._lock:
+            blobs = [self.agents.to_bytes(), *(s.to_bytes() for s in self.structures.values())]
         return _format.pack("Baseline", {"config": self.config.to_dict(), "structures": names,
                                          "location_since": self.location_since},
                             [np.frombuffer(b, dtype=np.uint8) for b in blobs])
@@ -280,6 +291,7 @@ class Baseline:
                        and len(arrays) == len(names), "Baseline", f"unexpected structures {names}")
         out = cls.__new__(cls)
         out.config = config
+        out._lock = threading.RLock()
         out.agents = AgentTable.from_bytes(arrays[0].tobytes())
         out.structures = {}
         for name, arr in zip(names[1:], arrays[1:]):
@@ -295,6 +307,17 @@ class Baseline:
         _format.expect(isinstance(since, int) and 0 <= since <= 65535, "Baseline", "bad location_since")
         out.location_since = since
         return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle copies the attributes (each structure through its own ``to_bytes``), not the lock."""
+        with self._lock:
+            state = dict(self.__dict__)
+        state.pop("_lock")
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     def save(self, path) -> None:
         """Write atomically (temporary file, fsync, rename)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
+import os
+import tempfile
 import threading
 from collections import Counter
 from typing import Iterable
@@ -18,7 +20,7 @@ import pyarrow as pa
 
 from .. import _format
 from ._keys import KeyResolver, _one_chunk
-from .._state import atomic_write_bytes, read_state_bytes
+from .._state import atomic_write_bytes, read_state_bytes, read_state_bytes_limited
 from ..alerts import EVENT_FIELDS, Alert, HealthEvent
 from ..catalog import Catalog, default_catalog
 from ..config import Config
@@ -34,6 +36,35 @@ __all__ = ["Engine"]
 log = logging.getLogger("raresketch")
 
 _US_PER_MIN = 60_000_000
+#: Catalogue additions larger than this are refused (they are a few allow-list and suffix lines).
+MAX_CATALOG_BYTES = 16 << 20
+#: Config fields fixed by a baseline's structures (its window and sizes): everything else may change.
+FIXED_BY_BASELINE = ("training_days", "exact_limit", "capacity", "max_agents", "seed")
+
+
+def _window_mismatch(config: Config, built: Config) -> str:
+    """The fields of ``FIXED_BY_BASELINE`` on which ``config`` differs from the baseline's, as text ('' if none)."""
+    return ", ".join(f"{k} = {getattr(built, k)!r} (not {getattr(config, k)!r})" for k in FIXED_BY_BASELINE
+                     if getattr(config, k) != getattr(built, k))
+
+
+def _read_catalog_file(path: str) -> bytes:
+    """The bytes of a catalogue-additions file: a regular file (a FIFO or a device is refused without blocking)
+    of at most ``MAX_CATALOG_BYTES``."""
+    try:
+        return bytes(read_state_bytes_limited(path, MAX_CATALOG_BYTES, what="a catalogue"))
+    except ValueError as e:
+        raise ValueError(f"catalogue additions: {e}") from None
+
+
+def _catalog_from_toml(toml: bytes, name: str | None) -> Catalog:
+    """A catalogue with the additions ``toml`` (the text saved in a state), built through a private temporary
+    file named like the original so that ``sources()`` names it."""
+    with tempfile.TemporaryDirectory(prefix="raresketch-catalog-") as d:
+        p = os.path.join(d, os.path.basename(name or "catalog.toml") or "catalog.toml")
+        with open(p, "wb") as f:
+            f.write(toml)
+        return Catalog(p)
 
 
 def _false(col: pa.Array, idx: np.ndarray) -> np.ndarray:
@@ -53,7 +84,9 @@ class Engine:
     catalog : Catalog, optional
         Destination and process catalogue; the default one (with ``config.catalog_file`` if set).
     baseline : Baseline, optional
-        A baseline to continue (its config is used when ``config`` is not given).
+        A baseline to continue (its config is used when ``config`` is not given). A ``config`` may change any
+        threshold, gate, guard or allow-list of it, never what its structures were built with
+        (``FIXED_BY_BASELINE``: window, sizes, seed): that raises ``ValueError``.
 
     ``process(batch)`` takes an Arrow table (or record batch) with the ECS columns of
     :data:`raresketch.EVENT_SCHEMA` (missing optional columns are null), sorts it by ``@timestamp``, scores every
@@ -64,10 +97,19 @@ class Engine:
     def __init__(self, config: Config | None = None, catalog: Catalog | None = None,
                  baseline: Baseline | None = None):
         self.config = config or (baseline.config if baseline is not None else Config())
-        if catalog is None:
-            catalog = Catalog(self.config.catalog_file) if self.config.catalog_file else default_catalog()
-        self.catalog = catalog
+        if baseline is not None:
+            mismatch = _window_mismatch(self.config, baseline.config)
+            if mismatch:
+                raise ValueError(f"the baseline was built with {mismatch}: an Engine cannot change them")
+        self._catalog_toml: bytes | None = None     # the catalogue additions' text, saved with the state
+        self._catalog_name: str | None = None
+        if catalog is None and self.config.catalog_file:
+            self._catalog_toml = _read_catalog_file(self.config.catalog_file)
+            self._catalog_name = os.path.basename(self.config.catalog_file)
+            catalog = _catalog_from_toml(self._catalog_toml, self._catalog_name)
+        self.catalog = catalog if catalog is not None else default_catalog()
         self.baseline = baseline or Baseline(self.config)
+        self.baseline.config = self.config             # thresholds the baseline applies follow the engine's
         self.stats: Counter[str] = Counter()
         self.suppressed: Counter[str] = Counter()
         self.warnings: list[str] = []
@@ -196,36 +238,94 @@ class Engine:
         return [(self._names.get(int(k), f"{int(k):016x}"), int(c)) for k, c in zip(keys[sel][order],
                                                                                        counts[sel][order])]
 
+    # ---- configuration -----------------------------------------------------------------------------
+    def reconfigure(self, config: Config) -> None:
+        """Apply ``config`` to a running engine: thresholds, gates, guards, allow-lists and catalogue additions
+        change from the next event on; what the baseline's structures were built with (``FIXED_BY_BASELINE``:
+        window, sizes, seed) cannot, and raises ``ValueError`` naming it. A changed ``catalog_file`` is read
+        (and saved with the state); resource and process names learned so far are kept."""
+        mismatch = _window_mismatch(config, self.config)
+        if mismatch:
+            raise ValueError(f"the baseline was built with {mismatch}; these cannot change on a saved baseline "
+                             "(start a new state to change them)")
+        with self._lock:
+            if config.catalog_file and config.catalog_file != self.config.catalog_file or (
+                    config.catalog_file and _read_catalog_file(config.catalog_file) != self._catalog_toml):
+                toml = _read_catalog_file(config.catalog_file)
+                name = os.path.basename(config.catalog_file)
+                self.catalog = _catalog_from_toml(toml, name)
+                self._catalog_toml, self._catalog_name = toml, name
+                names = self._names
+                self._resolver = KeyResolver(self.catalog)
+                self._resolver.names.update(names)
+                self._names = self._resolver.names
+            self.config = config
+            self.baseline.config = config
+            self.guard.config = config
+
     # ---- state --------------------------------------------------------------------------------------
     def resource_name(self, key: int) -> str | None:
         """The name of a cloud resource or process key (bounded memory; None if unknown)."""
         return self._names.get(int(key))
 
     def to_bytes(self) -> bytes:
-        """The whole engine state (baseline, counters, guard, names) as versioned, checksummed bytes."""
+        """The whole engine state (baseline, counters, guard, names, catalogue additions) as versioned,
+        checksummed bytes. The JSON header holds only bounded parameters; the dedup and volume tables, the
+        name table and the catalogue additions (the TOML text itself, so a moved or changed file cannot change
+        or break a saved baseline) travel as arrays. Thread-safe: taken under the engine's lock."""
+        with self._lock:
+            return self._to_bytes()
+
+    def _to_bytes(self) -> bytes:
         meta = {"config": self.config.to_dict(), "stats": dict(self.stats), "suppressed": dict(self.suppressed),
-                "warnings": self.warnings[-100:], "newest_us": self._newest_us, **self.guard.to_state()}
-        names = json.dumps({str(k): v for k, v in self._names.items()}).encode()
-        return _format.pack("EngineState", meta, [np.frombuffer(self.baseline.to_bytes(), dtype=np.uint8),
-                                                  np.frombuffer(names, dtype=np.uint8)])
+                "warnings": self.warnings[-100:], "layout": 2, "catalog_name": self._catalog_name,
+                "newest_us": self._newest_us}
+        names = json.dumps({str(k): v for k, v in sorted(self._names.items())}).encode()
+        last = self.guard.last
+        dup_keys = np.fromiter(last.keys(), dtype=np.uint64, count=len(last))
+        dup_vals = np.array([v for v in last.values()], dtype=np.int64).reshape(len(last), 2)
+        volume = json.dumps([[*k, c] for k, c in self.guard.volume.items()]).encode()
+        u8 = lambda b: np.frombuffer(b, dtype=np.uint8)  # noqa: E731
+        return _format.pack("EngineState", meta, [u8(self.baseline.to_bytes()), u8(names), dup_keys, dup_vals,
+                                                  u8(volume), u8(self._catalog_toml or b"")])
 
     @classmethod
     def from_bytes(cls, data: bytes, catalog: Catalog | None = None) -> "Engine":
-        """Rebuild from :meth:`to_bytes` (also reads the earlier layout that carried a dedup filter's cells
-        between the baseline and the names: the exact dedup keys were always saved beside it)."""
+        """Rebuild from :meth:`to_bytes`. Also reads the earlier layouts (the dedup table in the header, the
+        catalogue as a path opened on load, a dedup filter's cells between the baseline and the names)."""
         meta, arrays = _format.unpack(data, "EngineState")
-        _format.expect(len(arrays) == 2 or (len(arrays) == 3 and arrays[1].dtype == np.uint32
-                                            and arrays[1].ndim == 1), "EngineState", "unexpected arrays")
+        layout = meta.get("layout", 1)
+        if layout == 2:
+            _format.expect(len(arrays) == 6 and arrays[2].dtype == np.uint64 and arrays[3].dtype == np.int64
+                           and arrays[3].shape == (arrays[2].shape[0], 2), "EngineState", "unexpected arrays")
+        else:
+            _format.expect(len(arrays) == 2 or (len(arrays) == 3 and arrays[1].dtype == np.uint32
+                                                and arrays[1].ndim == 1), "EngineState", "unexpected arrays")
         try:
             config = Config.from_dict(dict(meta["config"]))
             baseline = Baseline.from_bytes(arrays[0].tobytes())
-            eng = cls(config, catalog, baseline)
+            toml = arrays[5].tobytes() if layout == 2 else None
+            if catalog is None and toml:
+                eng = cls(config, _catalog_from_toml(toml, meta.get("catalog_name")), baseline)
+                eng._catalog_toml, eng._catalog_name = toml, meta.get("catalog_name")
+            elif catalog is None and layout == 2:
+                eng = cls(config.replace(catalog_file=None), None, baseline)
+                eng.config = config
+            else:
+                eng = cls(config, catalog, baseline)
             eng.stats.update({str(k): int(v) for k, v in meta["stats"].items()})
             eng.suppressed.update({str(k): int(v) for k, v in meta["suppressed"].items()})
             eng.warnings = [str(w) for w in meta["warnings"]]
-            eng.guard.load_state(meta)
+            if layout == 2:
+                eng.guard.last = {int(k): [int(a), int(b)] for k, (a, b) in zip(arrays[2].tolist(), arrays[3].tolist())}
+                eng.guard.volume = {(str(v[0]), int(v[1]), *map(str, v[2:-1])): int(v[-1])
+                                    for v in json.loads(arrays[4].tobytes().decode())}
+                names = arrays[1]
+            else:
+                eng.guard.load_state(meta)
+                names = arrays[-1]
+            eng._names.update({int(k): str(v) for k, v in json.loads(names.tobytes().decode()).items()})
             eng._newest_us = int(meta.get("newest_us", 0))
-            eng._names.update({int(k): str(v) for k, v in json.loads(arrays[-1].tobytes().decode()).items()})
         except (KeyError, TypeError, ValueError, AttributeError, UnicodeDecodeError) as e:
             raise ValueError(f"corrupt raresketch EngineState: {e}") from None
         return eng
@@ -234,7 +334,8 @@ class Engine:
         """Save the whole engine state atomically (write a temporary file, fsync, rename): a crash leaves the
         old file or the new one, never a broken one."""
         with self._lock:
-            atomic_write_bytes(path, self.to_bytes())
+            data = self._to_bytes()
+        atomic_write_bytes(path, data)
 
     @classmethod
     def load(cls, path, catalog: Catalog | None = None) -> "Engine":
