@@ -110,6 +110,25 @@ def _pack(values: list[int]) -> np.ndarray:
     return np.array([v.to_bytes(_W, "big") for v in values], dtype=f"S{_W}")
 
 
+def _unique_packed(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values of an ``S17`` array and each input's index among them (``numpy.unique`` with
+    ``return_inverse``, but sorting three integer keys, leading byte and two big-endian 64-bit words, which is
+    several times faster than sorting 17-byte strings). O(n log n)."""
+    if len(packed) == 0:
+        return packed, np.zeros(0, np.int64)
+    raw = packed.view(np.uint8).reshape(-1, _W)
+    k0 = raw[:, 0]
+    k1 = raw[:, 1:9].copy().view(">u8").ravel()
+    k2 = raw[:, 9:].copy().view(">u8").ravel()
+    order = np.lexsort((k2, k1, k0))
+    s0, s1, s2 = k0[order], k1[order], k2[order]
+    new = np.ones(len(order), bool)
+    new[1:] = (s0[1:] != s0[:-1]) | (s1[1:] != s1[:-1]) | (s2[1:] != s2[:-1])
+    where = np.empty(len(order), np.int64)
+    where[order] = np.cumsum(new) - 1
+    return packed[order[new]], where
+
+
 def _span(net) -> tuple[int, int]:
     if isinstance(net, tuple):
         return net[0], net[1]
@@ -168,12 +187,11 @@ class IpTable:
             oi.append(i)
         self.owners = owners
         # every span start and end (last + 1, except past the space) as S17: byte order is numeric order
-        lo_b = _pack(los)
         top = np.array([e > _MAX for e in ends], bool)
-        end_b = _pack([min(e, _MAX) for e in ends])
-        bounds = np.unique(np.concatenate([lo_b, end_b[~top]]))
-        i0 = np.searchsorted(bounds, lo_b)
-        i1 = np.where(top, len(bounds), np.searchsorted(bounds, end_b))
+        bounds, where = _unique_packed(_pack(los + [e for e in ends if e <= _MAX]))
+        i0 = where[:len(los)]
+        i1 = np.full(len(ends), len(bounds), np.int64)
+        i1[~top] = where[len(los):]
         owner_of = np.full(len(bounds), -1, np.int32)
         # high priority number first, then general before specific, then by start, then by owner index:
         # later writes win, so the lowest priority number and the most specific prefix end on top
