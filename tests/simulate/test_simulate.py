@@ -196,13 +196,28 @@ CLOUD_SUFFIXES = sorted(
 )
 
 
-def cloud_resource(domain: str | None) -> tuple[str, str] | None:
-    """(service kind, tenant label) by the suffixes of the profiles -- a small stand-in for the catalogue."""
+# paste sites among the web services the simulated browsers open (the catalogue's web/paste kind)
+WEB_PASTE = {"pastebin.com"}
+# the rented VPS space of the attacker's-own-domain scenario (no legitimate traffic goes there)
+RENTED = {"digitalocean": [ipaddress.ip_network(c) for c in ("159.89.0.0/16", "167.99.0.0/16")],
+          "linode": [ipaddress.ip_network(c) for c in ("139.162.0.0/16", "172.104.0.0/15")]}
+
+
+def cloud_resource(domain: str | None, ip: str | None = None) -> tuple[str, str] | None:
+    """(service kind, tenant label) by the suffixes of the profiles, the paste sites and a name hosted on rented
+    VPS space -- a small stand-in for the catalogue."""
     if not domain:
         return None
     for s in CLOUD_SUFFIXES:
         if domain.endswith("." + s):
             return s, domain[: -len(s) - 1].rsplit(".", 1)[-1]
+    if domain in WEB_PASTE:
+        return "web/paste", domain
+    if ip is not None:
+        a = ipaddress.ip_address(ip)
+        for prov, nets in RENTED.items():
+            if any(a in n for n in nets):
+                return f"{prov}/hosted", domain
     return None
 
 
@@ -258,7 +273,11 @@ def test_ip_only_rows_and_domain_source(events: pa.Table) -> None:
     dom_valid = pc.is_valid(events.column("destination.domain"))
     src = events.column("raresketch.domain_source")
     assert pc.all(pc.equal(pc.is_valid(src), dom_valid)).as_py()
-    assert set(src.drop_null().to_pylist()) == {"event"}
+    assert set(src.drop_null().to_pylist()) == {"event", "command_line"}
+    # a name from the command line only on the injected web-service C2 (the connection carries only an address)
+    cl = events.filter(pc.equal(src, "command_line"))
+    assert set(cl.column("destination.domain").to_pylist()) == {"pastebin.com"}
+    assert set(cl.column("process.name").to_pylist()) == {"regsvr32.exe"}
     share_null = 1 - pc.sum(dom_valid).as_py() / events.num_rows
     assert 0.01 < share_null < 0.3
     ips = events.column("destination.ip")
@@ -350,7 +369,7 @@ def test_ground_truth_meets_the_detector_conditions(org: Organisation, events: p
     gt = [r for r in org.ground_truth.to_pylist() if r["destination.domain"] is not None or r["scenario"] != "ec2_ip_beacon"]
     ts = events.column("@timestamp").cast(pa.int64()).to_numpy()
     cols = {c: events.column(c).to_pylist() for c in ("host.id", "process.name", "process.code_signature.subject_name", "destination.domain", "destination.ip")}
-    res = [cloud_resource(d) for d in cols["destination.domain"]]
+    res = [cloud_resource(d, ip) for d, ip in zip(cols["destination.domain"], cols["destination.ip"])]
     ims = [im_service(d, ip) for d, ip in zip(cols["destination.domain"], cols["destination.ip"])]
     keys = [f"{n}|{s}" for n, s in zip(cols["process.name"], cols["process.code_signature.subject_name"])]
     for r in gt:
@@ -364,7 +383,7 @@ def test_ground_truth_meets_the_detector_conditions(org: Organisation, events: p
         agent = r["host.id"]
         names = set(r["matched_alert_names"])
         active = len(set(cols["host.id"][start:end]))
-        cr = cloud_resource(r["destination.domain"])
+        cr = cloud_resource(r["destination.domain"], r["destination.ip"])
         if cr is not None:
             kind = cr[0]
             prevalence = {cols["host.id"][i] for i in range(start, end) if res[i] == cr}

@@ -402,6 +402,7 @@ def _ip_literal(name: str) -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def default_catalog() -> Catalog:
-    """The shipped catalogue without extensions, built once per process (about 1.5-2.5 s, most of it parsing the
-    37,752 prefixes of ip_services.tsv.gz)."""
+    """The shipped catalogue without extensions, built once per process (about 0.4 s: the ~49k published prefixes,
+    37,752 of them from ip_services.tsv.gz, parsed by :func:`~raresketch.catalog._ip.cidr_span` and packed by
+    :class:`~raresketch.catalog._ip.IpTable`, and the suffix rules)."""
     return Catalog()

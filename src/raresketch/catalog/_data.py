@@ -9,7 +9,7 @@ import os
 from importlib import resources
 from typing import Callable
 
-from ._ip import IpOwner, parse_cidrs, refresh_ip_ranges
+from ._ip import IpOwner, parse_cidr_spans, refresh_ip_ranges
 from ._process import ProcessRules
 from ._suffix import SuffixTrie, derive_service, psl_private_blocks, registrable_domain
 from ._tenancy import read_ip_services, refresh_ip_services
@@ -121,7 +121,9 @@ def load_shipped(trie: SuffixTrie, add_im: Callable[[str, str, str], None], proc
                                                           else "")
     owners: dict[tuple[str, str], IpOwner] = {}
     for prov, cls, net, rank in svc_rows:             # above every merged list (0..9), below user ranges (-1)
-        owner = owners.setdefault((prov, cls), IpOwner(prov, cls))
+        owner = owners.get((prov, cls))
+        if owner is None:
+            owner = owners[(prov, cls)] = IpOwner(prov, cls)
         ip_entries.append((net, -0.6 + 0.1 * rank, owner))
     for r in prov_rows:
         owner = IpOwner(r["provider"], r["kind"], r["im_service"] or None)
@@ -129,7 +131,7 @@ def load_shipped(trie: SuffixTrie, add_im: Callable[[str, str, str], None], proc
             p = os.path.join(ip_dir, r["directory"], f"{fam}_merged.txt")
             if os.path.exists(p):
                 with open(p, encoding="utf-8") as f:
-                    ip_entries += [(n, int(r["priority"]), owner) for n in parse_cidrs(f.read())]
+                    ip_entries += [(n, int(r["priority"]), owner) for n in parse_cidr_spans(f.read())]
     if ip_dir != os.path.join(data, "ip_ranges"):
         sources["ip_ranges"] += f" (overridden by {ip_dir})"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import os
+import re
 
 __all__ = ["SuffixTrie", "derive_service", "psl_private_blocks", "registrable_domain"]
 
@@ -146,16 +147,29 @@ def psl_private_blocks(path: str | None = None) -> tuple[list[tuple[str, list[st
 
 def _project_service(rule: str, proj: list[tuple[str, str, str]]) -> str | None:
     """Service of the most literal project suffix (``cloud_suffixes.tsv``, globs allowed) that a PSL rule
-    equals or ends with; None when there is none."""
+    equals or ends with; None when there is none (the first of equally literal ones). O(len(proj)) per rule."""
     r = rule.lstrip("*.").lower()
     best = None
+    for test, lit, svc in _project_matchers(tuple(proj)):
+        if (best is None or lit > best[0]) and test(r):
+            best = (lit, svc)
+    return best[1] if best else None
+
+
+@functools.lru_cache(maxsize=4)
+def _project_matchers(proj: tuple[tuple[str, str, str], ...]) -> list:
+    """Per project suffix: a test "the rule equals it or ends with '.' + it" (``fnmatch`` semantics: a plain
+    string comparison for a literal suffix, one compiled pattern for a glob), its literal length and service."""
+    out = []
     for suffix, _prov, svc in proj:
         pat = suffix.lower()
-        if fnmatch.fnmatchcase(r, pat) or fnmatch.fnmatchcase(r, "*." + pat):
-            lit = len(pat.replace("*", ""))
-            if best is None or lit > best[0]:
-                best = (lit, svc)
-    return best[1] if best else None
+        if any(c in pat for c in "*?["):
+            rx = re.compile(r"(?:.*\.)?" + fnmatch.translate(pat), re.S)
+            test = rx.match
+        else:
+            test = (lambda p, d: lambda r: r == p or r.endswith(d))(pat, "." + pat)
+        out.append((test, len(pat.replace("*", "")), svc))
+    return out
 
 
 def derive_service(rule: str, section_service: str, proj: list[tuple[str, str, str]]) -> str:

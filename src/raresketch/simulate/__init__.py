@@ -16,11 +16,17 @@ What is in it (profiles live in ``raresketch/data/simulate/profiles.json``; they
   *habitual explorers* (browsers, sync clients, developer tools, cloud agents); IM traffic from the vendors'
   signed desktop clients and browsers to web IM; some rows carry only an IP (null ``destination.domain``)
   inside published cloud / IM networks;
+- the destination shapes real telemetry has: web services opened by browsers (Google Drive / Docs, Dropbox,
+  OneDrive links, WeTransfer, URL shorteners, rarely transfer.sh and pastebin.com), first-party provider noise
+  (svchost DNS to 8.8.8.8 / 8.8.4.4, OneDrive and Teams to Microsoft 365 addresses with no name), and, on a quarter
+  of the agents, reverse-lookup (PTR) names in place of the asked ones for EC2, S3, CloudFront, Google, GCP VM and
+  Akamai addresses, as Sysmon's ``DestinationHostname`` gives them (``_ptr``);
 - injected attacks (needles) after the activation period, with :attr:`Organisation.ground_truth` naming
   the alert(s) each should raise (names from the rule files, :data:`raresketch.alerts.ALERTS`), plus a few
   benign-but-rare injections (``malicious`` false).
 
-Modules: ``_world`` (agents, processes, destinations, profiles), ``_traffic`` (legitimate traffic),
+Modules: ``_world`` (agents, processes, destinations, profiles), ``_traffic`` (legitimate traffic), ``_ptr``
+(reverse-lookup names),
 ``_attacks`` (injections and ground truth), ``_organisation`` (the public class composing them), ``_write``
 (Parquet and ECS JSON lines), ``_evaluate`` (matching alerts to the ground truth), ``_vec`` (vectorised helpers).
 

@@ -2,9 +2,16 @@
 raise.
 
 Each scenario of the profiles (``scenarios``) is placed on an agent of its role and OS that has been observed for
-longer than the activation period, on a weekday strictly after it, at a local working hour, as one burst of
+longer than the activation period and whose telemetry reports the asked names (not one of the reverse-lookup agents
+of :mod:`._ptr`: a scenario's expected alerts assume the agent's own history is named), on a weekday strictly after it, at a local working hour, as one burst of
 connections from one process to one destination.  A scenario names its alerts by ``"<detector>.<variation>"``
 ids of the rule files; the ground truth carries their names from :data:`raresketch.alerts.ALERTS`.
+
+A scenario's destination is one of: ``fresh`` (a new tenant label under a cloud suffix), ``fresh_domain`` (a new
+registrable domain under one of the listed TLDs: the attacker's own domain), ``domain`` (a fixed name, at the address
+the regular traffic uses for it) or ``ip_only``; ``net`` is where its address lies. ``source`` (default ``event``)
+is the ``raresketch.domain_source`` of the name: ``command_line`` for a name Sysmon's reader recovers from the URL in
+the process command line (the connection itself carries only the address).
 """
 from __future__ import annotations
 
@@ -132,6 +139,7 @@ class Injections:
                         and w.agent_os[a] == want["os"]
                         and w.agent_join[a] <= day - w.activation_days - 1
                         and (needs is None or (a, needs) in w.installed)
+                        and not w.ptr.agent[a]  # the ground truth is written for a sensor that reports names
                     ]
                     if not cands:
                         continue
@@ -192,6 +200,13 @@ class Injections:
             net = d["net"]
             base, size = w.nets[net][int(rng.integers(len(w.nets[net])))]
             ip = base + int(rng.integers(size))
+        elif "fresh_domain" in d:  # the attacker's own freshly registered domain, on a rented address
+            label = w.labeler.labels(rng, d["style"], 1)[0].as_py()
+            tlds = d["fresh_domain"]
+            domain = f"{label}.{tlds[int(rng.integers(len(tlds)))]}"
+            net = d["net"]
+            base, size = w.nets[net][int(rng.integers(len(w.nets[net])))]
+            ip = base + int(rng.integers(size))
         elif "domain" in d:
             domain = d["domain"]
             label = domain
@@ -235,7 +250,7 @@ class Injections:
             "destination.port": port,
             "destination.domain": domain,
             "network.transport": "tcp",
-            "raresketch.domain_source": "event" if domain else None,
+            "raresketch.domain_source": (d.get("source", "event") if domain else None),
             "network.direction": "egress",
             "process.entity_id": "{" + w.agent_id[a][:13] + "-" + hashlib.sha256(f"{sc['id']}|{a}|{day}".encode()).hexdigest()[:21] + "}",
             "source.ip": w.agent_ip[a],

@@ -192,6 +192,11 @@ class Traffic:
         gap = rng.random(n) < gap_rate
         if gap.any():
             domain = pc.if_else(arr(gap), STR_NULL, domain)
+        # agents that report reverse-lookup names (Sysmon's DestinationHostname): no draw, the other columns stay
+        ip_u32 = w.dest_ip[dest_r]
+        if fresh_dom is not None:
+            ip_u32 = np.where(fresh_r, fresh_ip[np.maximum(fresh_rank_r, 0)], ip_u32)
+        domain = w.ptr.apply(domain, ip_u32.astype(np.uint32), ag_r)
         port = np.where(fresh_r, 443, w.dest_port[dest_r]).astype(np.int32)
         udp = np.where(fresh_r, False, w.dest_udp[dest_r])
         cmd = w.ap_cmd_start[ap_r] + (rng.random(n) * w.ap_cmd_n[ap_r]).astype(np.int64)

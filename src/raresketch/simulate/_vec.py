@@ -6,6 +6,7 @@ Costs are per call and linear in the number of values produced, with no Python l
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Sequence
 
 import numpy as np
@@ -39,6 +40,25 @@ def format_ips(ips: np.ndarray) -> pa.Array:
     ips = np.ascontiguousarray(ips, dtype=np.uint32)
     parts = [_OCTETS.take(arr(((ips >> shift) & 0xFF).astype(np.uint8))) for shift in (24, 16, 8, 0)]
     return pc.binary_join_element_wise(*parts, ".")
+
+
+def ptr_names(ips: np.ndarray, template: str) -> pa.Array:
+    """Reverse-lookup names of uint32 IPv4 addresses from ``template``, where ``{a}`` ``{b}`` ``{c}`` ``{d}`` are the
+    address's octets (``ec2-{a}-{b}-{c}-{d}.compute-1.amazonaws.com``); vectorised, no randomness."""
+    ips = np.ascontiguousarray(ips, dtype=np.uint32)
+    n = len(ips)
+    parts: list[pa.Array] = []
+    for piece in re.split(r"(\{[abcd]\})", template):
+        if not piece:
+            continue
+        if re.fullmatch(r"\{[abcd]\}", piece):
+            shift = {"a": 24, "b": 16, "c": 8, "d": 0}[piece[1]]
+            parts.append(_OCTETS.take(arr(((ips >> shift) & 0xFF).astype(np.uint8))))
+        else:
+            parts.append(pa.repeat(pa.scalar(piece, pa.string()), n))
+    if not parts:
+        raise ValueError(f"empty PTR template {template!r}")
+    return pc.binary_join_element_wise(*parts, "") if len(parts) > 1 else parts[0]
 
 
 def hex_strings(rng: np.random.Generator, n: int, width: int) -> pa.Array:

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import pyarrow as pa
 
+from ._ptr import PtrNames
 from ._vec import US, Labeler, cidr, fmt, format_ips, segment_cum, stable_hash
 
 __all__ = ["Fresh", "World", "load_profiles"]
@@ -272,12 +273,19 @@ class World:
         index: dict[tuple[Any, ...], int] = {}
 
         def add(domain: str | None, net: str, p: int = 443, proto: str = "tcp", k: int = 1) -> int:
-            """Index of a destination; an IP-only entry becomes ``k`` fixed addresses inside ``net``."""
+            """Index of a destination; an IP-only entry becomes ``k`` fixed addresses drawn inside ``net``, or, for
+            ``net`` written ``=name``, every address of net ``name`` (its ranges are single addresses such as
+            ``8.8.8.8/32``; no random draw)."""
             key = (domain, net if domain is None else None, p, proto)
             if key in index:
                 return index[key]
             first = len(dom)
-            if domain is None:
+            if domain is None and net.startswith("="):
+                for b, z in self.nets[net[1:]]:
+                    for ip in range(b, b + z):
+                        dom.append(None); ip_base.append(ip); port.append(p); udp.append(proto == "udp")
+                n_added[first] = len(dom) - first
+            elif domain is None:
                 ranges = self.nets[net]
                 sizes = np.array([z for _, z in ranges], float)
                 seen_ips: set[int] = set()
@@ -408,6 +416,7 @@ class World:
         self.pool_seg_base_arr = np.array(self.pool_seg_base, np.int64)
         kinds = {"static": 0, "team": 1, "agent": 2, "fresh": 3}
         self.pool_kind_arr = np.array([kinds[k] for k in self.pool_kind], np.int64)
+        self.ptr = PtrNames(self.profiles.get("ptr") or {}, self.nets, self.seed, self.n_agents)
         self.dest_domain = pa.array(dom, pa.string())
         self.dest_ip = np.array(ip_base, np.uint32)
         self.dest_ip_str = format_ips(self.dest_ip)
