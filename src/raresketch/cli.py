@@ -18,6 +18,8 @@ import click
 import pyarrow as pa
 from tqdm import tqdm
 
+from ._cli_catalog import catalog
+from ._cli_errors import CliError
 from ._version import __version__
 from ._readers import FORMATS, ReadStats, read_events
 from .alerts import Alert, write_alerts
@@ -27,13 +29,6 @@ from .detect import Engine
 #: Events held back to put inputs into one event-time order (see ``_batches``); ``--sort-buffer`` overrides it.
 SORT_BUFFER = 1_000_000
 _RUN_BATCH = 100_000
-
-
-class CliError(click.ClickException):
-    """A one-line error: printed as ``raresketch: error: ...``, exit code 1."""
-
-    def show(self, file=None) -> None:
-        click.echo(f"raresketch: error: {self.message}", err=True)
 
 
 def _progress(total: int | None, desc: str, unit: str = "ev"):
@@ -319,6 +314,7 @@ def _run(inputs, fmt, out, append, output_format, state, changes, sort_buffer, f
         nonlocal n_alerts, last_ckpt, save_s
         alerts = engine.process(batch)
         n_alerts += write_alerts(alerts, sink, output_format)
+        write_alerts(engine.take_health(), sink, output_format)   # hosts whose clock hides their events
         sink.flush()                                  # a state saved later never holds events of unwritten alerts
         by_name.update(a.name for a in alerts)
         bar.update(batch.num_rows)
@@ -565,51 +561,7 @@ def simulate(agents: int, days: int, seed: int, out: str, ground_truth: str | No
     click.echo(f"raresketch: wrote {n:,} events to {out}", err=True)
 
 
-# ---- catalog ------------------------------------------------------------------------------------------
-@main.group()
-def catalog() -> None:
-    """The destination and process catalogues: refresh the published networks, show sources, resolve a name."""
-
-
-@catalog.command("refresh")
-@click.argument("dest", required=False, type=click.Path(file_okay=False))
-def catalog_refresh(dest: str | None) -> None:
-    """Download the providers' published networks into DEST (default ~/.cache/raresketch/ip_ranges)."""
-    from .catalog import refresh
-
-    try:
-        where = refresh(dest)
-    except (RuntimeError, ValueError, OSError) as e:
-        raise CliError(str(e).splitlines()[0]) from None
-    click.echo(f"wrote {where}; use it with RARESKETCH_IP_RANGES={where}")
-
-
-@catalog.command("sources")
-def catalog_sources() -> None:
-    """Each list in use with its source, date and licence."""
-    from .catalog import default_catalog
-
-    for name, text in default_catalog().sources().items():
-        click.echo(f"{name}: {text}")
-
-
-@catalog.command("resolve")
-@click.argument("name")
-@click.option("--ip", "addr", help="The event's destination address (destination.ip).")
-def catalog_resolve(name: str, addr: str | None) -> None:
-    """What destination NAME (destination.domain; an address works too) resolves to, and why."""
-    from .catalog import default_catalog
-    from .events import normalize_ip
-
-    if addr is not None and normalize_ip(addr) is None:
-        raise CliError(f"--ip {addr!r} is not an IP address")
-    info = default_catalog().explain(name, addr)
-    for key in ("destination", "cloud_resource", "cloud_provider", "cloud_service", "ip_provider", "ip_class", "ptr",
-                "im_service"):
-        click.echo(f"{key.replace('_', ' '):15s} {info[key] if info[key] is not None else '-'}")
-    click.echo(f"{'allow-listed':15s} {'yes' if info['allowlisted'] else 'no'}")
-    for line in info["why"]:
-        click.echo(f"{'why':15s} {line}")
+main.add_command(catalog)   # raresketch catalog refresh|sources|resolve
 
 
 if __name__ == "__main__":  # pragma: no cover
