@@ -98,7 +98,8 @@ def join_table(t, dns: DnsJoin, stats) -> "pa.Table":
     import pyarrow.compute as pc
 
     from ..events._schema import mark_conformed
-    from ._sysmon import _is_internal, command_line_url_host
+    from ..events import is_internal_ip
+    from ._sysmon import command_line_url_host
 
     n = t.num_rows
     if n == 0:
@@ -133,7 +134,7 @@ def join_table(t, dns: DnsJoin, stats) -> "pa.Table":
         elif (not named[j] or ptr[j]) and cmds[j] is not None:  # a PTR name is the address's, not a name
             c = cmds[j]
             h = url_host[c] if c in url_host else url_host.setdefault(c, command_line_url_host(c))
-            if h and not _is_internal(ips[j]):
+            if h and not is_internal_ip(ips[j]):
                 at.append(r), doms.append(h), srcs.append("command_line"), times.append(None)
                 stats.enriched["domain_command_line"] += 1
     dns.prune()

@@ -33,13 +33,12 @@ the newest connection.
 """
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any, Iterable, Iterator
 
 import pyarrow as pa
 
-from ..events import normalize_domain, normalize_ip
+from ..events import is_internal_ip, normalize_domain, normalize_ip
 from ..events._values import parse_timestamp, to_int, to_str
 from ._dns import DnsJoin
 from ._rows import RowBuffer, loads, loads_line
@@ -157,16 +156,6 @@ def command_line_url_host(cmd: str | None) -> str | None:
     return h
 
 
-def _is_internal(ip: str | None) -> bool:
-    if not ip:
-        return False
-    try:
-        a = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return a.is_private or a.is_loopback or a.is_link_local or a.is_multicast or a.is_unspecified
-
-
 class SysmonContext:
     """Per-source join tables: DNS answers by (host, ip) (:class:`DnsJoin`), process facts by
     (host, ProcessGuid)."""
@@ -256,7 +245,7 @@ class SysmonContext:
             row["destination.domain"], row["raresketch.domain_source"] = event_name, "ptr"
         else:   # the command-line URL beats the PTR name (the address's identity, not a destination name)
             h = command_line_url_host(row.get("process.command_line"))
-            if h and not _is_internal(ip):
+            if h and not is_internal_ip(ip):
                 row["destination.domain"], row["raresketch.domain_source"] = h, "command_line"
                 stats.enriched["domain_command_line"] += 1
             elif event_name:

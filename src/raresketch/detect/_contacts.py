@@ -6,30 +6,17 @@ unspecified address with no name (or only its reverse-lookup name) is an interna
 a cloud name resolved to a private endpoint is still that resource)."""
 from __future__ import annotations
 
-import ipaddress
 from collections import Counter
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..events import is_internal_ip
 from ..events._normalise import map_unique
 
-__all__ = ["drop_non_contacts", "is_internal_ip"]
+__all__ = ["drop_non_contacts"]
 
 
-def is_internal_ip(ip: str | None) -> bool:
-    """True for a loopback, private (RFC 1918, ULA, CGNAT), link-local, multicast or unspecified address."""
-    if not ip:
-        return False
-    try:
-        a = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return a.is_private or a.is_loopback or a.is_link_local or a.is_multicast or a.is_unspecified or \
-        (a.version == 4 and a in _CGNAT)
-
-
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
 
 
 def _internal_mark(ip: str) -> str | None:

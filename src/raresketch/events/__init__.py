@@ -19,7 +19,7 @@ The readers (``raresketch.read_events``) live in :mod:`raresketch._readers`.
 from __future__ import annotations
 
 from ._conform import conform
-from ._normalise import (MAYBE_IP, as_string_array, basename, basename_values, dictionary_encode, maybe_ip, normalize_domain,
+from ._normalise import (MAYBE_IP, as_string_array, basename, is_internal_ip, basename_values, dictionary_encode, maybe_ip, normalize_domain,
                          normalize_domain_array, normalize_domain_values, normalize_ip, normalize_ip_array,
                          normalize_ip_values)
 from ._schema import DOMAIN_SOURCES, EVENT_SCHEMA, REQUIRED_COLUMNS, empty_batch, is_conformed, mark_conformed
@@ -27,6 +27,7 @@ from ._schema import DOMAIN_SOURCES, EVENT_SCHEMA, REQUIRED_COLUMNS, empty_batch
 __all__ = [
     "EVENT_SCHEMA",
     "MAYBE_IP",
+    "is_internal_ip",
     "as_string_array",
     "REQUIRED_COLUMNS",
     "DOMAIN_SOURCES",

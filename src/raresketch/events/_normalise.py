@@ -308,3 +308,18 @@ def basename_values(arr) -> pa.Array:
         return arr
     b = pc.replace_substring_regex(arr, r"(?s)^.*[\\/]", "")
     return pc.if_else(pc.equal(b, ""), pa.scalar(None, pa.string()), b)
+
+
+def is_internal_ip(ip: str | None) -> bool:
+    """True for a loopback, private (RFC 1918, ULA, CGNAT), link-local, multicast or unspecified address."""
+    if not ip:
+        return False
+    try:
+        a = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return a.is_private or a.is_loopback or a.is_link_local or a.is_multicast or a.is_unspecified or \
+        (a.version == 4 and a in _CGNAT)
+
+
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
