@@ -241,21 +241,24 @@ def normalize_ip_values(arr) -> tuple[pa.Array, np.ndarray, np.ndarray]:
 
 def normalize_ip_array(col) -> pa.Array:
     """:func:`normalize_ip` over a (chunked, dictionary, string) array, as a ``pa.string()`` array of the same
-    values. Canonical IPv4 strings (most of them) are kept as they are by one compiled pass; only the others
-    are mapped, once per distinct value; a dictionary is normalised on its dictionary, then decoded. When
-    every value is canonical IPv4 (or null) the input comes back as it is. O(n + bytes)."""
+    values: work once per distinct value (canonical IPv4 strings, most of them, are kept as they are; only the
+    others are mapped); a dictionary is normalised on its dictionary, then decoded. When every value is canonical
+    IPv4 (or null) the input comes back as it is. O(n) hashing plus O(distinct bytes)."""
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     if pa.types.is_dictionary(arr.type) and is_text(arr.type):  # once per distinct value
         return decode_dictionary(pa.DictionaryArray.from_arrays(arr.indices, normalize_ip_array(arr.dictionary)))
     arr = as_string_array(arr)
     if arr.null_count == len(arr):
         return arr
-    other = pc.invert(pc.fill_null(ipv4_canonical(arr), True))
+    # The compiled check is branchy per byte (about 30 ns a row on random addresses): run it on the distinct
+    # values, which Arrow's hash encoding finds in about half that.
+    enc = pc.dictionary_encode(arr)
+    d = enc.dictionary
+    other = pc.invert(pc.fill_null(ipv4_canonical(d), True))
     if not pc.any(other).as_py():
         return arr
-    vals = pc.dictionary_encode(arr.filter(other))
-    mapped = normalize_ip_values(vals.dictionary)[0].take(vals.indices)
-    return pc.replace_with_mask(arr, other, mapped)
+    mapped = pc.replace_with_mask(d, other, normalize_ip_values(d.filter(other))[0])
+    return decode_dictionary(pa.DictionaryArray.from_arrays(enc.indices, mapped))
 
 
 def is_ip(arr: pa.Array) -> pa.Array:
