@@ -205,3 +205,26 @@ def test_per_agent_batches_out_of_time_order_are_counted_and_warned():
     ordered = rs.Engine()
     ordered.process(table(rows))
     assert ordered.stats["late"] == 0 and not ordered.warnings
+
+
+# ---- what remains by design: poisoning from several hosts -------------------------------------------------------
+def test_poisoning_from_two_hosts_costs_n_first_rare_contacts_and_covers_only_ordinary_executions():
+    """The documented residual risk, measured: two compromised hosts that each make powershell meet 10 fresh rare
+    buckets (the per-agent cap is 15 of N = 20) make it a habitual explorer org-wide; a later C2 by powershell on a
+    third host is then suppressed only if it runs as powershell ordinarily runs there (same location, a parent and
+    command line other agents use) — an unusual execution still alerts."""
+    rows = background(HOSTS, 20)
+    rows += [row(d, h, "powershell", "inventory.s3.amazonaws.com", seconds=3000) for d in range(20) for h in HOSTS]
+    poison = [row(2 + k // 5, h, "powershell", f"p-{h}-{k}.s3.amazonaws.com", seconds=20_000 + k)
+              for h in ("h01", "h02") for k in range(10)]
+    ordinary = row(17, "h09", "powershell", "c2-one.s3.amazonaws.com", seconds=60_000)
+    unusual = row(17, "h10", "powershell", "c2-two.s3.amazonaws.com", seconds=60_000, parent="winword.exe",
+                  cmd="powershell.exe -enc SQBFAFgA")
+    eng = rs.Engine()
+    alerts = eng.process(table(rows + poison + [ordinary, unusual]))
+    assert dict(eng.habitual_explorers())["powershell.exe|microsoft corporation"] >= 20
+    assert names(alerts) == [("h10", "powershell.exe|microsoft corporation", "aws/s3/c2-two")]
+    # one host alone cannot: its share stops at the cap
+    one = rs.Engine()
+    alerts = one.process(table(rows + [dict(r, **{"host.id": "h01"}) for r in poison] + [ordinary]))
+    assert names(alerts) == [("h09", "powershell.exe|microsoft corporation", "aws/s3/c2-one")]
