@@ -143,7 +143,12 @@ def read_events(path_or_file: Any, format: str = "auto", batch_size: int = 65536
         Reader options: ``dns_window_s`` (Sysmon, ECS, Zeek; default 3600), ``prefer_dns`` (Sysmon; default
         True), ``join_siblings`` (Zeek conn.log; default True), ``dns_join`` (Sysmon, Sysmon XML, evtx, ECS: a
         :class:`raresketch._readers._dns.DnsJoin` shared by several calls, so that the DNS answers of one
-        file name the connections of the next in one run; a folder shares one across its files).
+        file name the connections of the next in one run; a folder shares one across its files);
+        ``max_line_bytes`` (text formats; default 64 MiB): a longer line is skipped while it is read, never
+        held whole, and counted ``line_too_long``; ``max_gzip_ratio`` (default 200) and
+        ``max_decompressed_bytes`` (default none): a gzip input that expands past 64 MiB *and* more than that
+        ratio of its compressed bytes, or past that size, is stopped there (what came before is kept), counted
+        ``decompression_limit`` with one line in ``stats.warnings``; the next input is read as usual.
 
     Yields
     ------
@@ -177,7 +182,7 @@ def _read_events(path_or_file: Any, format: str, batch_size: int, stats: ReadSta
     if isinstance(path_or_file, (str, os.PathLike)) and not os.path.exists(path_or_file):
         raise FileNotFoundError(path_or_file)
     stats.files += 1
-    src = Source(path_or_file)
+    src = Source(path_or_file, **_source_options(options))
     try:
         fmt = detect_format(src) if format == "auto" else format
         if fmt == "sysmon" and src.head.startswith(b"ElfFile\x00"):
@@ -206,11 +211,24 @@ def _read_events(path_or_file: Any, format: str, batch_size: int, stats: ReadSta
         if src.damaged is not None:
             stats.skip("truncated_input")
     finally:
+        if src.too_long:
+            stats.skip("line_too_long", src.too_long)
+        if src.limited is not None:
+            stats.skip("decompression_limit")
+            stats.warnings.append(f"{src.name or 'input'}: {src.limited}")
         src.close()
 
 
+_SOURCE_OPTIONS = {"max_line_bytes": "max_line", "max_gzip_ratio": "max_ratio",
+                   "max_decompressed_bytes": "max_bytes"}
+
+
+def _source_options(options: dict) -> dict:
+    return {v: options[k] for k, v in _SOURCE_OPTIONS.items() if k in options}
+
+
 def _pick(options: dict, *names: str) -> dict:
-    unknown = set(options) - {"dns_window_s", "prefer_dns", "join_siblings", "dns_join"}
+    unknown = set(options) - {"dns_window_s", "prefer_dns", "join_siblings", "dns_join", *_SOURCE_OPTIONS}
     if unknown:
         raise TypeError(f"unknown reader option(s): {sorted(unknown)}")
     return {k: v for k, v in options.items() if k in names}
