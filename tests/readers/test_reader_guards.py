@@ -140,3 +140,34 @@ def test_cli_reports_the_guard(tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["run", str(p), "--out", str(tmp_path / "o.jsonl")])
     err = r.stderr if hasattr(r, "stderr") else r.output
     assert "decompression_limit 1" in err and "warning: " in err and "a.jsonl.gz" in err
+
+
+# ---- 3. folders ------------------------------------------------------------------------------------
+def test_folder_recursed_and_unknown_extensions_counted(tmp_path):
+    (tmp_path / "2024" / "01").mkdir(parents=True)
+    (tmp_path / "2024" / "01" / "a.jsonl").write_bytes(_ecs(1) + b"\n")
+    (tmp_path / "2024" / "b.jsonl.gz").write_bytes(gzip.compress(_ecs(2) + b"\n"))
+    (tmp_path / "c.jsonl").write_bytes(_ecs(3) + b"\n")
+    (tmp_path / "notes.txt").write_bytes(_ecs(4) + b"\n")
+    (tmp_path / "2024" / "01" / "d.json.bak").write_bytes(_ecs(5) + b"\n")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "e.jsonl").write_bytes(_ecs(6) + b"\n")
+    os.symlink(tmp_path, tmp_path / "2024" / "loop")
+    n, st = _n(str(tmp_path))
+    assert n == 3
+    assert st.skipped["unknown_extension"] == 2
+    assert st.files == 3
+
+
+def test_cli_summary_names_unknown_extension(tmp_path):
+    from click.testing import CliRunner
+
+    from raresketch.cli import main
+
+    d = tmp_path / "in"
+    (d / "sub").mkdir(parents=True)
+    (d / "sub" / "a.jsonl").write_bytes(_ecs(1) + b"\n")
+    (d / "x.txt").write_bytes(b"hello\n")
+    r = CliRunner().invoke(main, ["run", str(d), "--out", str(tmp_path / "o.jsonl")])
+    err = r.stderr if hasattr(r, "stderr") else r.output
+    assert "unknown_extension 1" in err and "1 network events" in err, err

@@ -132,7 +132,8 @@ def read_events(path_or_file: Any, format: str = "auto", batch_size: int = 65536
     ----------
     path_or_file : str, os.PathLike, binary file object, bytes, pyarrow.Table/RecordBatch/RecordBatchReader
         A file (``.gz`` accepted for text formats), a directory (Zeek logs, or every readable file in
-        sorted order, each with its own enrichment context), an open binary file, or in-memory Arrow data.
+        sorted order, entering subfolders, one DNS join across them; other files are counted
+        ``unknown_extension``), an open binary file, or in-memory Arrow data.
     format : str
         One of :data:`FORMATS`; ``auto`` decides from magic bytes, extension and the first records.
     batch_size : int
@@ -241,9 +242,19 @@ def _rewind(f: Any) -> Any:
     return f
 
 
-def _read_dir(directory: str, format: str, batch_size: int, stats: ReadStats, options: dict) -> Iterator[pa.Table]:
+def _read_dir(directory: str, format: str, batch_size: int, stats: ReadStats, options: dict,
+              _seen: set | None = None) -> Iterator[pa.Table]:
+    """A folder's files in sorted name order, entering subfolders where they sort (not hidden ones, each real
+    folder once: a symlink loop ends). A folder holding a Zeek ``conn`` log is read as one Zeek folder. A file
+    whose extension is not a readable one is counted ``unknown_extension``; one that fails to read,
+    ``unreadable_file``; neither stops the folder."""
+    seen = set() if _seen is None else _seen
+    real = os.path.realpath(directory)
+    if real in seen:
+        return
+    seen.add(real)
     names = sorted(os.listdir(directory))
-    has_conn = any(n.split(".")[0] == "conn" for n in names)
+    has_conn = any(n.split(".")[0] == "conn" and os.path.isfile(os.path.join(directory, n)) for n in names)
     if format in ("auto", "zeek") and has_conn:
         yield from read_zeek_dir(directory, batch_size, stats, **_pick(options, "dns_window_s"))
         return
@@ -251,9 +262,17 @@ def _read_dir(directory: str, format: str, batch_size: int, stats: ReadStats, op
         options = {**options, "dns_join": DnsJoin(options.get("dns_window_s", 3600.0))}
     for n in names:
         p = os.path.join(directory, n)
+        if os.path.isdir(p):
+            if not n.startswith("."):
+                yield from _read_dir(p, format, batch_size, stats, options, seen)
+            continue
         low = n.lower()[:-3] if n.lower().endswith(".gz") else n.lower()
-        if os.path.isfile(p) and low.endswith(_READABLE_IN_DIR):
-            try:
-                yield from read_events(p, format, batch_size, stats, **options)
-            except (OSError, EOFError, ValueError):  # one unreadable file does not stop the folder
-                stats.skip("unreadable_file")
+        if not os.path.isfile(p):
+            continue
+        if not low.endswith(_READABLE_IN_DIR):
+            stats.skip("unknown_extension")
+            continue
+        try:
+            yield from read_events(p, format, batch_size, stats, **options)
+        except (OSError, EOFError, ValueError):  # one unreadable file does not stop the folder
+            stats.skip("unreadable_file")
