@@ -171,3 +171,84 @@ def test_cli_summary_names_unknown_extension(tmp_path):
     r = CliRunner().invoke(main, ["run", str(d), "--out", str(tmp_path / "o.jsonl")])
     err = r.stderr if hasattr(r, "stderr") else r.output
     assert "unknown_extension 1" in err and "1 network events" in err, err
+
+
+# ---- 4. tables -------------------------------------------------------------------------------------
+def _write(t, tmp_path, kind):
+    import pyarrow.csv as pcsv
+    import pyarrow.feather as feather
+    import pyarrow.parquet as pq
+
+    p = tmp_path / f"t.{kind}"
+    if kind == "csv":
+        names = t.column_names
+        with open(p, "w") as f:
+            f.write(",".join(names) + "\n")
+            for row in zip(*(t.column(i).to_pylist() for i in range(t.num_columns))):
+                f.write(",".join("" if v is None else str(v) for v in row) + "\n")
+    elif kind == "parquet":
+        pq.write_table(t, p)
+    else:
+        feather.write_feather(t, p)
+    return str(p)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "arrow", "memory"])
+def test_duplicate_column_is_one_clear_error(tmp_path, kind):
+    import pyarrow as pa
+
+    t = pa.table([["2024-01-01T00:00:00Z"], ["a"], ["b"], ["8.8.8.8"]],
+                 names=["@timestamp", "host.id", "host.id", "destination.ip"])
+    src = t if kind == "memory" else _write(t, tmp_path, kind)
+    with pytest.raises(ValueError, match="'host.id' appears 2 times"):
+        _n(src)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "arrow"])
+@pytest.mark.parametrize("scale", [1_000_000_000, 1_000_000, 1_000, 1])
+def test_int64_epoch_timestamps(tmp_path, kind, scale):
+    import pyarrow as pa
+
+    base = 1704067200  # 2024-01-01T00:00:00Z
+    ts = [base * scale + (123456789 * scale // 1_000_000_000), (base + 1) * scale]
+    t = pa.table({"@timestamp": pa.array(ts, pa.int64()), "host.id": ["a", "b"],
+                  "destination.ip": ["8.8.8.8", "1.1.1.1"]})
+    st = ReadStats()
+    out = list(read_events(_write(t, tmp_path, kind), stats=st))
+    got = sorted(v.value for o in out for v in o.column("@timestamp"))
+    want_first = base * 1_000_000 + {1_000_000_000: 123456, 1_000_000: 123456, 1_000: 123000, 1: 0}[scale]
+    assert got == [want_first, (base + 1) * 1_000_000], (got, st)
+    assert st.emitted == 2
+
+
+def test_ns_epoch_exact_in_json_and_parse():
+    from raresketch.events._values import parse_timestamp
+
+    assert parse_timestamp(1704067200123456789) == 1704067200123456
+    assert parse_timestamp("1704067200123456789") == 1704067200123456
+    assert parse_timestamp(1704067200123456) == 1704067200123456       # microseconds unchanged
+    assert parse_timestamp(1704067200123) == 1704067200123000
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_misspelt_columns_warned(tmp_path, kind):
+    import pyarrow as pa
+
+    t = pa.table({"@timestamp": ["2024-01-01T00:00:00Z"], "host.id": ["a"], "destinaton.ip": ["8.8.8.8"],
+                  "destination.domain": ["example.com"], "process_name": ["x.exe"], "note": ["hi"]})
+    st = ReadStats()
+    list(read_events(_write(t, tmp_path, kind), stats=st))
+    text = "\n".join(st.warnings)
+    assert "'destinaton.ip'" in text and "did you mean 'destination.ip'" in text
+    assert "'process_name'" in text and "'process.name'" in text
+    assert "note" not in text and len(st.warnings) == 2
+
+
+def test_host_underscore_id_named(tmp_path):
+    import pyarrow as pa
+
+    t = pa.table({"@timestamp": ["2024-01-01T00:00:00Z"], "host_id": ["a"], "destination.ip": ["8.8.8.8"]})
+    st = ReadStats()
+    with pytest.raises(ValueError, match="did you mean 'host.id'"):
+        list(read_events(_write(t, tmp_path, "parquet"), stats=st))
+    assert any("did you mean 'host.id'" in w for w in st.warnings)
