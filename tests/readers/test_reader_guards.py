@@ -252,3 +252,10 @@ def test_host_underscore_id_named(tmp_path):
     with pytest.raises(ValueError, match="did you mean 'host.id'"):
         list(read_events(_write(t, tmp_path, "parquet"), stats=st))
     assert any("did you mean 'host.id'" in w for w in st.warnings)
+
+
+def test_numbers_beyond_int64_stay_bad_timestamps():
+    from raresketch.events._values import parse_timestamp
+
+    assert parse_timestamp(2 ** 63) is None and parse_timestamp(1e300) is None
+    assert parse_timestamp(2 ** 63 - 1) == (2 ** 63 - 1) // 1000

@@ -77,6 +77,8 @@ def parse_timestamp(v: Any) -> int | None:
         if v != v or v in (_INF, -_INF):
             return None
         a = abs(v)
+        if a > _US_MAX:  # beyond int64 in any unit: not a time
+            return None
         if a >= 1e17:   # nanoseconds (Arrow/pandas int64 epochs)
             us = v // 1000 if isinstance(v, int) else int(v / 1e3 // 1)
         else:
@@ -122,7 +124,7 @@ def _scale_numbers(raw: pa.Array) -> pa.Array | None:
     x = raw.to_numpy().astype(np.float64)
     a = np.abs(x)
     us = np.where(a < 1e11, x * 1e6, np.where(a < 1e14, x * 1e3, np.where(a < 1e17, x, np.floor(x / 1e3))))
-    if not (np.all(np.isfinite(us)) and np.all(np.abs(us) < 9.2e18)):
+    if not (np.all(np.isfinite(us)) and np.all(a < 9.2e18)):
         return None
     out = np.round(us).astype(np.int64)
     if pa.types.is_integer(raw.type):  # microseconds given as integers stay exact (no float rounding)
