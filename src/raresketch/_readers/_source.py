@@ -244,6 +244,8 @@ class Source:
         keep, start, dropped = [], 0, False
         while start < len(data):
             end = data.find(b"\n", start)
+            if end < 0:   # (blocks end with a newline; a last piece without one is one line)
+                end = len(data) - 1
             n = end - start - (end > start and data[end - 1] == 13)
             if n > limit:
                 self.too_long += 1
