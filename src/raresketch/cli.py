@@ -22,6 +22,7 @@ from ._cli_catalog import catalog
 from ._cli_errors import CliError
 from ._version import __version__
 from ._readers import FORMATS, ReadStats, read_events
+from ._readers._source import MAX_LINE_BYTES
 from .alerts import Alert, write_alerts
 from .config import Config
 from .detect import Engine
@@ -143,7 +144,8 @@ def _demo_json(agents, days, seed, n, shown, alerts, gt, hits, unmatched, engine
 
 # ---- run ----------------------------------------------------------------------------------------------
 def _batches(inputs: tuple[str, ...], fmt: str, stats: ReadStats, window: int = SORT_BUFFER,
-             stop=lambda: False, failed: list[str] | None = None) -> Iterator[pa.Table]:
+             stop=lambda: False, failed: list[str] | None = None,
+             max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[pa.Table]:
     """All inputs' events (files, folders, stdin, in the order given) in event-time order within a window of
     ``window`` events: events are held back until ``window`` newer ones have been read, and the held events
     are sorted only when a batch arrives out of order. In-order input streams with no sort; an event that
@@ -159,7 +161,7 @@ def _batches(inputs: tuple[str, ...], fmt: str, stats: ReadStats, window: int = 
             return
         src: Any = sys.stdin.buffer if path == "-" else path
         try:
-            for t in read_events(src, format=fmt, stats=stats, dns_join=dns):
+            for t in read_events(src, format=fmt, stats=stats, dns_join=dns, max_line_bytes=max_line_bytes):
                 yield t
                 if stop():
                     return
@@ -219,8 +221,10 @@ def _batches(inputs: tuple[str, ...], fmt: str, stats: ReadStats, window: int = 
               "in order; alerts wait up to that long (0: each alert within about a second).")
 @click.option("--checkpoint-every", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Save --state every this many seconds (0: only at the end).")
+@click.option("--max-line-bytes", type=click.IntRange(min=1), default=MAX_LINE_BYTES, show_default=True,
+              help="A longer input line is skipped without being held in memory (counted line_too_long).")
 def run(inputs, fmt, out, append, force, output_format, state, wait_lock, config_file, activation_days,
-        training_days, dedup_hours, sort_buffer, follow, max_lateness, checkpoint_every) -> None:
+        training_days, dedup_hours, sort_buffer, follow, max_lateness, checkpoint_every, max_line_bytes) -> None:
     """Score-then-learn over INPUTS (files, folders, or - for stdin) in event-time order; write alerts.
 
     SIGTERM and SIGINT end the run cleanly: alerts flushed, state saved, summary printed, exit 128+signal."""
@@ -247,7 +251,7 @@ def run(inputs, fmt, out, append, force, output_format, state, wait_lock, config
             raise CliError(f"cannot lock --state {state}: {e.strerror or e}") from None
     try:
         _run(inputs, fmt, out, append, output_format, state, changes, sort_buffer, follow, max_lateness,
-             checkpoint_every)
+             checkpoint_every, max_line_bytes)
     finally:
         if lock is not None:
             lock.release()
@@ -289,7 +293,7 @@ class _Stop:
 
 
 def _run(inputs, fmt, out, append, output_format, state, changes, sort_buffer, follow, max_lateness,
-         checkpoint_every) -> None:
+         checkpoint_every, max_line_bytes=MAX_LINE_BYTES) -> None:
     from ._run import RunError, open_sink
 
     had_state = bool(state and os.path.exists(state))
@@ -326,10 +330,10 @@ def _run(inputs, fmt, out, append, output_format, state, changes, sort_buffer, f
         with _progress(None, "run") as bar:
             if files:
                 files = _by_first_timestamp(files, fmt)
-                for batch in _batches(files, fmt, stats, sort_buffer, stop, files_failed):
+                for batch in _batches(files, fmt, stats, sort_buffer, stop, files_failed, max_line_bytes):
                     emit(batch)
             if live and not stop():
-                _live(inputs, follow, fmt, stats, max_lateness, stop, emit)
+                _live(inputs, follow, fmt, stats, max_lateness, stop, emit, max_line_bytes)
         sink.flush()
     except BrokenPipeError:
         failed = "the alerts' reader closed the pipe"
@@ -399,19 +403,19 @@ def _save(engine: Engine, state: str) -> float:
     return time.perf_counter() - t
 
 
-def _live(inputs, follow, fmt, stats, max_lateness, stop, emit) -> None:
+def _live(inputs, follow, fmt, stats, max_lateness, stop, emit, max_line_bytes=MAX_LINE_BYTES) -> None:
     """Live sources: lines parsed as they arrive (at least every 0.2 s), reordered within ``max_lateness``."""
     from ._run import LiveLines, Reorder
 
     from ._readers._dns import DnsJoin
 
-    lines = LiveLines("-" in inputs and not _regular_stdin(), tuple(follow))
+    lines = LiveLines("-" in inputs and not _regular_stdin(), tuple(follow), max_line=max_line_bytes)
     order = Reorder(max_lateness)
     dns = DnsJoin()   # one DNS join for the stream: an answer names the connections of later chunks
     try:
         for chunk in lines.chunks(stop):
             now = time.monotonic()
-            for t in read_events(chunk, format=fmt, stats=stats, dns_join=dns):
+            for t in read_events(chunk, format=fmt, stats=stats, dns_join=dns, max_line_bytes=max_line_bytes):
                 for b in order.push(t, now):
                     emit(b)
             for b in order.tick(now):
@@ -471,7 +475,7 @@ def _summary(stats: ReadStats, engine: Engine, by_name: Counter, n_alerts: int, 
         how = f"loaded in {load_s:.1f} s, " if load_s is not None else "new, "
         err(f"  state: {state} ({how}" + (f"saved in {save_s:.1f} s, {os.path.getsize(saved) / 2**20:,.1f} MiB)"
                                          if saved else "NOT saved)"))
-    for w in engine.warnings:
+    for w in (*stats.warnings, *engine.warnings):
         err(f"  warning: {w}")
 
 

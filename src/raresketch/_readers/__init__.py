@@ -132,7 +132,8 @@ def read_events(path_or_file: Any, format: str = "auto", batch_size: int = 65536
     ----------
     path_or_file : str, os.PathLike, binary file object, bytes, pyarrow.Table/RecordBatch/RecordBatchReader
         A file (``.gz`` accepted for text formats), a directory (Zeek logs, or every readable file in
-        sorted order, each with its own enrichment context), an open binary file, or in-memory Arrow data.
+        sorted order, entering subfolders, one DNS join across them; other files are counted
+        ``unknown_extension``), an open binary file, or in-memory Arrow data.
     format : str
         One of :data:`FORMATS`; ``auto`` decides from magic bytes, extension and the first records.
     batch_size : int
@@ -143,7 +144,12 @@ def read_events(path_or_file: Any, format: str = "auto", batch_size: int = 65536
         Reader options: ``dns_window_s`` (Sysmon, ECS, Zeek; default 3600), ``prefer_dns`` (Sysmon; default
         True), ``join_siblings`` (Zeek conn.log; default True), ``dns_join`` (Sysmon, Sysmon XML, evtx, ECS: a
         :class:`raresketch._readers._dns.DnsJoin` shared by several calls, so that the DNS answers of one
-        file name the connections of the next in one run; a folder shares one across its files).
+        file name the connections of the next in one run; a folder shares one across its files);
+        ``max_line_bytes`` (text formats; default 64 MiB): a longer line is skipped while it is read, never
+        held whole, and counted ``line_too_long``; ``max_gzip_ratio`` (default 200) and
+        ``max_decompressed_bytes`` (default none): a gzip input that expands past 64 MiB *and* more than that
+        ratio of its compressed bytes, or past that size, is stopped there (what came before is kept), counted
+        ``decompression_limit`` with one line in ``stats.warnings``; the next input is read as usual.
 
     Yields
     ------
@@ -177,7 +183,7 @@ def _read_events(path_or_file: Any, format: str, batch_size: int, stats: ReadSta
     if isinstance(path_or_file, (str, os.PathLike)) and not os.path.exists(path_or_file):
         raise FileNotFoundError(path_or_file)
     stats.files += 1
-    src = Source(path_or_file)
+    src = Source(path_or_file, **_source_options(options))
     try:
         fmt = detect_format(src) if format == "auto" else format
         if fmt == "sysmon" and src.head.startswith(b"ElfFile\x00"):
@@ -206,11 +212,24 @@ def _read_events(path_or_file: Any, format: str, batch_size: int, stats: ReadSta
         if src.damaged is not None:
             stats.skip("truncated_input")
     finally:
+        if src.too_long:
+            stats.skip("line_too_long", src.too_long)
+        if src.limited is not None:
+            stats.skip("decompression_limit")
+            stats.warnings.append(f"{src.name or 'input'}: {src.limited}")
         src.close()
 
 
+_SOURCE_OPTIONS = {"max_line_bytes": "max_line", "max_gzip_ratio": "max_ratio",
+                   "max_decompressed_bytes": "max_bytes"}
+
+
+def _source_options(options: dict) -> dict:
+    return {v: options[k] for k, v in _SOURCE_OPTIONS.items() if k in options}
+
+
 def _pick(options: dict, *names: str) -> dict:
-    unknown = set(options) - {"dns_window_s", "prefer_dns", "join_siblings", "dns_join"}
+    unknown = set(options) - {"dns_window_s", "prefer_dns", "join_siblings", "dns_join", *_SOURCE_OPTIONS}
     if unknown:
         raise TypeError(f"unknown reader option(s): {sorted(unknown)}")
     return {k: v for k, v in options.items() if k in names}
@@ -223,9 +242,19 @@ def _rewind(f: Any) -> Any:
     return f
 
 
-def _read_dir(directory: str, format: str, batch_size: int, stats: ReadStats, options: dict) -> Iterator[pa.Table]:
+def _read_dir(directory: str, format: str, batch_size: int, stats: ReadStats, options: dict,
+              _seen: set | None = None) -> Iterator[pa.Table]:
+    """A folder's files in sorted name order, entering subfolders where they sort (not hidden ones, each real
+    folder once: a symlink loop ends). A folder holding a Zeek ``conn`` log is read as one Zeek folder. A file
+    whose extension is not a readable one is counted ``unknown_extension``; one that fails to read,
+    ``unreadable_file``; neither stops the folder."""
+    seen = set() if _seen is None else _seen
+    real = os.path.realpath(directory)
+    if real in seen:
+        return
+    seen.add(real)
     names = sorted(os.listdir(directory))
-    has_conn = any(n.split(".")[0] == "conn" for n in names)
+    has_conn = any(n.split(".")[0] == "conn" and os.path.isfile(os.path.join(directory, n)) for n in names)
     if format in ("auto", "zeek") and has_conn:
         yield from read_zeek_dir(directory, batch_size, stats, **_pick(options, "dns_window_s"))
         return
@@ -233,9 +262,17 @@ def _read_dir(directory: str, format: str, batch_size: int, stats: ReadStats, op
         options = {**options, "dns_join": DnsJoin(options.get("dns_window_s", 3600.0))}
     for n in names:
         p = os.path.join(directory, n)
+        if os.path.isdir(p):
+            if not n.startswith("."):
+                yield from _read_dir(p, format, batch_size, stats, options, seen)
+            continue
         low = n.lower()[:-3] if n.lower().endswith(".gz") else n.lower()
-        if os.path.isfile(p) and low.endswith(_READABLE_IN_DIR):
-            try:
-                yield from read_events(p, format, batch_size, stats, **options)
-            except (OSError, EOFError, ValueError):  # one unreadable file does not stop the folder
-                stats.skip("unreadable_file")
+        if not os.path.isfile(p):
+            continue
+        if not low.endswith(_READABLE_IN_DIR):
+            stats.skip("unknown_extension")
+            continue
+        try:
+            yield from read_events(p, format, batch_size, stats, **options)
+        except (OSError, EOFError, ValueError):  # one unreadable file does not stop the folder
+            stats.skip("unreadable_file")

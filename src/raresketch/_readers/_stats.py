@@ -22,6 +22,10 @@ SKIP_REASONS = {
     "unsupported_line": "a line in a Zeek TSV log that does not match its #fields header",
     "truncated_input": "a compressed input that ends early or is corrupt after some records (those are kept)",
     "unreadable_file": "a file in a folder that could not be read or decompressed at all (the folder goes on)",
+    "unknown_extension": "a file in a folder whose extension is not a readable format's (.json, .jsonl, .ndjson, "
+                         ".log, .evtx, .csv, .parquet, .arrow, .xml, each optionally .gz)",
+    "line_too_long": "a line longer than max_line_bytes (default 64 MiB), skipped without being held whole",
+    "decompression_limit": "a gzip input stopped by the decompression guard (ratio or size); what came before is kept",
 }
 
 
@@ -46,6 +50,8 @@ class ReadStats:
         ``process_create`` (EID 1 joined), ``signature`` (EID 7 joined), ``zeek_ssl``, ``zeek_http``.
     files : int
         Files opened.
+    warnings : list of str
+        One line per input that was cut short by a guard (decompression), naming the file and what to do.
     """
 
     read: int = 0
@@ -54,6 +60,7 @@ class ReadStats:
     repaired: Counter = field(default_factory=Counter)
     enriched: Counter = field(default_factory=Counter)
     files: int = 0
+    warnings: list = field(default_factory=list)
 
     def skip(self, reason: str, n: int = 1) -> None:
         self.skipped[reason] += n

@@ -1,6 +1,10 @@
 """CSV, Parquet and Arrow (IPC files/streams, in-memory tables) with the ECS column names of EVENT_SCHEMA.
 
-Columns are matched by name; missing nullable columns become null, extra columns are dropped. Rows with a
+Columns are matched by name; missing nullable columns become null, extra columns are dropped. A column name
+given twice is one clear error; an extra column whose name is close to a missing EVENT_SCHEMA one
+(``host_id``, ``destinaton.ip``) gives one warning naming the likely intended column. Numeric ``@timestamp``
+columns are epochs in seconds, ms, us or ns, decided per value by magnitude (< 1e11 s, < 1e14 ms, < 1e17 us,
+else ns). Rows with a
 null or unparsable ``@timestamp`` or a null ``host.id`` are counted and skipped. All of it is column-wise (no per-row Python): IPs
 are normalised with a vectorised IPv4 check, timestamps cast by Arrow. Input is streamed in
 record batches of at most ``batch_size`` rows (CSV through ``pyarrow.csv.open_csv``).
@@ -21,11 +25,37 @@ from ._source import Source
 from ._stats import ReadStats
 
 
+def check_columns(names: list[str], stats: ReadStats) -> None:
+    """Refuse a column name given twice (ValueError); warn once (``stats.warnings``) for each extra column
+    whose name looks like a misspelt missing EVENT_SCHEMA column. O(columns x schema)."""
+    import difflib
+
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise ValueError(f"column {n!r} appears {names.count(n)} times in the input; keep one (rename or "
+                             "drop the others)")
+        seen.add(n)
+    absent = [c for c in EVENT_SCHEMA.names if c not in seen]
+    for n in names:
+        if n in EVENT_SCHEMA.names:
+            continue
+        canon = n.strip().lower().replace("_", ".")
+        guess = canon if canon in absent else next(iter(difflib.get_close_matches(canon, absent, 1, 0.85)), None)
+        if guess is not None:
+            w = f"column {n!r} is not an input column name; did you mean {guess!r}? (it is ignored)"
+            if w not in stats.warnings:
+                stats.warnings.append(w)
+
+
 def finish_table(t: pa.Table, stats: ReadStats) -> pa.Table:
     """Count/drop rows lacking a valid timestamp or host, conform to EVENT_SCHEMA, sort by time."""
+    check_columns(t.column_names, stats)
     missing = [c for c in REQUIRED_COLUMNS if c not in t.column_names]
     if missing:
-        raise ValueError(f"input lacks required column(s) {missing}; columns are {t.column_names}")
+        hints = [w for w in stats.warnings if "did you mean" in w and any(f"'{m}'" in w for m in missing)]
+        raise ValueError(f"input lacks required column(s) {missing}; columns are {t.column_names}"
+                         + "".join(f"; {h}" for h in hints))
     stats.read += t.num_rows
     ts = t.column("@timestamp")
     if not pa.types.is_timestamp(ts.type):
@@ -77,6 +107,7 @@ def read_parquet(path_or_file: Any, batch_size: int, stats: ReadStats) -> Iterat
     # Text columns are read dictionary-encoded (as Parquet stores them: ~5x cheaper to decode) and expanded by
     # conform with decode_dictionary; the IP columns are normalised once per distinct value on the way.
     pf = pq.ParquetFile(path_or_file)
+    check_columns(pf.schema_arrow.names, stats)
     text = [f.name for f in pf.schema_arrow if f.name in EVENT_SCHEMA.names and pa.types.is_string(f.type)]
     if text and (isinstance(path_or_file, (str, os.PathLike)) or hasattr(path_or_file, "seek")):
         if hasattr(path_or_file, "seek"):

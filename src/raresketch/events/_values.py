@@ -67,8 +67,8 @@ PARSED, MISSING, BAD = 0, 1, 2
 
 
 def parse_timestamp(v: Any) -> int | None:
-    """One timestamp -> UTC microseconds since the epoch, or None. Numbers: seconds, ms or us by magnitude
-    (< 1e11 seconds, < 1e14 ms, else us). Strings: ISO 8601 (``T`` or space, ``Z`` or offset, any fraction,
+    """One timestamp -> UTC microseconds since the epoch, or None. Numbers: seconds, ms, us or ns by magnitude
+    (|v| < 1e11 seconds, < 1e14 ms, < 1e17 us, else ns cut to microseconds: each unit covers 1973-5138 AD). Strings: ISO 8601 (``T`` or space, ``Z`` or offset, any fraction,
     cut to microseconds); a string without a zone is UTC (Sysmon ``UtcTime``); a string of digits is a
     number. O(len(v))."""
     if v is None or isinstance(v, bool):
@@ -77,12 +77,19 @@ def parse_timestamp(v: Any) -> int | None:
         if v != v or v in (_INF, -_INF):
             return None
         a = abs(v)
-        us = int(round(v * 1e6 if a < 1e11 else v * 1e3 if a < 1e14 else v))
+        if a > _US_MAX:  # beyond int64 in any unit: not a time
+            return None
+        if a >= 1e17:   # nanoseconds (Arrow/pandas int64 epochs)
+            us = v // 1000 if isinstance(v, int) else int(v / 1e3 // 1)
+        else:
+            us = int(round(v * 1e6 if a < 1e11 else v * 1e3 if a < 1e14 else v))
         return us if _US_MIN <= us <= _US_MAX else None  # beyond int64 microseconds: not a time
     s = str(v).strip()
     if not s:
         return None
     try:
+        if s.isdigit():   # an integer epoch kept exact (nanoseconds do not fit a float)
+            return parse_timestamp(int(s))
         return parse_timestamp(float(s)) if s[0].isdigit() and s.replace(".", "", 1).isdigit() else _iso(s)
     except (ValueError, OverflowError):
         return None
@@ -111,18 +118,23 @@ def _cast_strings(vals: pa.Array) -> pa.Array | None:
 
 
 def _scale_numbers(raw: pa.Array) -> pa.Array | None:
-    """Numbers without nulls -> timestamp[us, UTC], scaled by magnitude as :func:`parse_timestamp` does;
+    """Numbers without nulls -> timestamp[us, UTC], scaled by magnitude as :func:`parse_timestamp` does
+    (seconds, ms, us, ns);
     None when a value is not finite or beyond int64 microseconds (those go value by value)."""
     x = raw.to_numpy().astype(np.float64)
     a = np.abs(x)
-    us = np.where(a < 1e11, x * 1e6, np.where(a < 1e14, x * 1e3, x))
-    if not (np.all(np.isfinite(us)) and np.all(np.abs(us) < 9.2e18)):
+    us = np.where(a < 1e11, x * 1e6, np.where(a < 1e14, x * 1e3, np.where(a < 1e17, x, np.floor(x / 1e3))))
+    if not (np.all(np.isfinite(us)) and np.all(a < 9.2e18)):
         return None
     out = np.round(us).astype(np.int64)
     if pa.types.is_integer(raw.type):  # microseconds given as integers stay exact (no float rounding)
-        big = a >= 1e14
+        ints = raw.to_numpy()
+        big = (a >= 1e14) & (a < 1e17)
         if big.any():
-            out[big] = raw.to_numpy()[big]
+            out[big] = ints[big]
+        ns = a >= 1e17
+        if ns.any():
+            out[ns] = np.floor_divide(ints[ns], 1000)
     return pa.array(out).cast(_TS)
 
 
