@@ -18,6 +18,12 @@ GZIP_MAX_RATIO = 200
 GZIP_MIN_BYTES = 64 << 20
 
 
+
+def _after_newline(chunk: bytes) -> bytes | None:
+    """What follows the first newline of ``chunk``; None when it has none."""
+    i = chunk.find(b"\n")
+    return None if i < 0 else chunk[i + 1 :]
+
 class Source:
     """A byte source with a peekable head: path, bytes/text file object, gzip detected by magic bytes.
 
@@ -127,11 +133,11 @@ class Source:
             chunk = self._read(1 << 20)
             if not chunk:
                 break
-            if dropping:
-                i = chunk.find(b"\n")
-                if i < 0:
+            if dropping:           # still inside a line found too long
+                chunk = _after_newline(chunk)
+                if chunk is None:
                     continue
-                chunk, dropping = chunk[i + 1 :], False
+                dropping = False
             rest = rest + chunk if rest else chunk
             parts = rest.split(b"\n")
             rest = parts.pop()
@@ -205,11 +211,11 @@ class Source:
                 chunk = self._read(size)
                 if not chunk:
                     break
-                if dropping:
-                    i = chunk.find(b"\n")
-                    if i < 0:
+                if dropping:       # still inside a line found too long
+                    chunk = _after_newline(chunk)
+                    if chunk is None:
                         continue
-                    chunk, dropping = chunk[i + 1 :], False
+                    dropping = False
                 rest = rest + chunk if rest else chunk
                 if len(rest) < size:
                     continue
