@@ -18,11 +18,11 @@ GZIP_MAX_RATIO = 200
 GZIP_MIN_BYTES = 64 << 20
 
 
-
 def _after_newline(chunk: bytes) -> bytes | None:
     """What follows the first newline of ``chunk``; None when it has none."""
     i = chunk.find(b"\n")
     return None if i < 0 else chunk[i + 1 :]
+
 
 class Source:
     """A byte source with a peekable head: path, bytes/text file object, gzip detected by magic bytes.
