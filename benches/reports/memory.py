@@ -90,7 +90,7 @@ class Stream:
         t, f = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
         proc = mix64(p.astype(u), 3)
         return EventKeys(days=self.ev_day[lo:hi].astype(np.int64) + DAY0, agent=mix64(a.astype(u), 2),
-                         process=proc, location=mix64(proc, 5), resource=mix64(r.astype(u), 1),
+                         process=proc, location=mix64(proc, 5), first_party=z, resource=mix64(r.astype(u), 1),
                          kind=mix64(self.kind_r[r].astype(u), 4),
                          im=z, binary=proc, parent_engine=z, cmdline=z, has_process=t, is_cloud=t, is_im=f,
                          is_script=f, has_cmdline=f)

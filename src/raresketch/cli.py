@@ -492,6 +492,7 @@ def inspect(state: str, top: int, as_json: bool) -> None:
         raise CliError(f"cannot load state {state}: {e}") from None
     info = engine.baseline.info(top)
     info["top_resources"] = [(engine.resource_name(int(k, 16)) or k, c) for k, c in info.pop("top_resource_keys")]
+    info["first_party"] = [(engine.resource_name(int(k, 16)) or k, c) for k, c in info.pop("first_party_keys")]
     info["habitual_explorers"] = engine.habitual_explorers()
     info["window_first_day"] = max(info["first_day"], info["today"] - info["window_days"] + 1) if info["today"] else 0
     info["stats"] = dict(engine.stats)
@@ -517,6 +518,10 @@ def inspect(state: str, top: int, as_json: bool) -> None:
     click.echo("top cloud resources by prevalence (agents):")
     for name, c in info["top_resources"]:
         click.echo(f"  {c:8,}  {name}")
+    if info["first_party"]:
+        click.echo("providers' first-party services reached (agents; learned, never tenant resources):")
+        for name, c in info["first_party"]:
+            click.echo(f"  {c:8,}  {name}")
     if info["habitual_explorers"]:
         click.echo(f"habitual explorers (>= {engine.config.habitual_explorer_n} first rare contacts):")
         for name, c in info["habitual_explorers"]:

@@ -56,7 +56,7 @@ class Config:
     #: Members per key counted exactly by the windowed structures (beyond: sampled estimate, see KeyedDistinct).
     exact_limit: int = 256
     #: Memory unit of the baseline: each structure's pair and key slots are shares of it (baseline.STRUCTURES,
-    #: ``structure_sizes``); about 121 bytes per unit in all. The default (2**21, 242 MiB) holds 10k agents and
+    #: ``structure_sizes``); about 122 bytes per unit in all. The default (2**21, 243 MiB) holds 10k agents and
     #: 1M distinct cloud resources a window. Memory is fixed by it.
     capacity: int = 1 << 21
     #: Agents tracked exactly (presence runs, active-agent counts).

@@ -228,3 +228,19 @@ def test_poisoning_from_two_hosts_costs_n_first_rare_contacts_and_covers_only_or
     one = rs.Engine()
     alerts = one.process(table(rows + [dict(r, **{"host.id": "h01"}) for r in poison] + [ordinary]))
     assert names(alerts) == [("h09", "powershell.exe|microsoft corporation", "aws/s3/c2-one")]
+
+
+def test_first_party_provider_space_is_learned_and_shown_but_never_a_resource(tmp_path):
+    """Issue 15: 8.8.8.8 (Google's own DNS) is not a tenant resource: no alert, but inspect lists it."""
+    from click.testing import CliRunner
+
+    from raresketch.cli import main
+
+    rows = background(HOSTS, 16) + [row(15, h, "evil", None, ip="8.8.8.8", seconds=50_000) for h in HOSTS[:3]]
+    eng = rs.Engine()
+    assert eng.process(table(rows)) == []
+    eng.save(tmp_path / "s.state")
+    out = CliRunner().invoke(main, ["inspect", str(tmp_path / "s.state")]).output
+    assert "first-party services" in out and "google platform" in out
+    line = next(x for x in out.splitlines() if "google platform" in x)
+    assert line.split()[0] == "3"

@@ -80,7 +80,7 @@ def event_keys(n: int = 1, day: int = 20_100, **over) -> EventKeys:
     says so; ``over`` gives any field (scalars broadcast)."""
     z = np.zeros(n, np.uint64)
     f = np.zeros(n, bool)
-    base = dict(days=np.full(n, day, np.uint16), agent=z + 1, process=z + 2, location=z + 4, resource=z, kind=z, im=z, binary=z + 3,
+    base = dict(days=np.full(n, day, np.uint16), agent=z + 1, process=z + 2, location=z + 4, first_party=z, resource=z, kind=z, im=z, binary=z + 3,
                 parent_engine=z, cmdline=z, has_process=~f, is_cloud=f, is_im=f, is_script=f, has_cmdline=f)
     base.update({k: np.broadcast_to(np.asarray(v), n).copy() for k, v in over.items()})
     return EventKeys(**base)

@@ -86,6 +86,8 @@ class Lookup:
     flags: Flags
     #: Where the process's image lives: (process key, :func:`~raresketch.catalog.path_shape`) as one key; 0 = none.
     location: np.ndarray
+    #: The provider first-party service of the event's address (``"google platform"``, ...) as a key; 0 = none.
+    first_party: np.ndarray
 
     def engine_keys(self, rows: np.ndarray) -> np.ndarray:
         """Key (uint64) of the scripting engine's name of the process of each of ``rows``; 0 for none."""
@@ -139,7 +141,7 @@ _TEXTS = {"t_key": object, "t_prov": object, "t_svc": object, "t_res": object, "
           "t_ptr": object, "t_class": object}
 # H: key of the hosted registrable domain (names); P: key of the tenant-rentable provider (addresses); t_host: the
 # registrable domain's text
-_DEST = {"R": np.uint64, "K": np.uint64, "S": np.uint64, "H": np.uint64, "P": np.uint64, "allow": bool,
+_DEST = {"R": np.uint64, "K": np.uint64, "S": np.uint64, "H": np.uint64, "P": np.uint64, "F": np.uint64, "allow": bool,
          "t_host": object, **_TEXTS}
 _HOSTED = {"R": np.uint64, "K": np.uint64, "t_prov": object, "t_svc": object, "t_res": object}
 _PROC = {"P": np.uint64, "L": np.uint64, "E": np.uint64, "script": bool, "writable": bool, "renamed": bool, "allow": bool,
@@ -204,6 +206,11 @@ class CatalogResolver:
                "S": hash64(iv["im"]), "H": np.zeros(len(values), np.uint64), "P": hash64(iv["cloud"]),
                "allow": np.asarray(iv["allow"], bool), "valid": values.is_valid().to_numpy(zero_copy_only=False),
                "t_ptr": np.full(len(values), None, object), "t_host": np.full(len(values), None, object)}
+        # a provider's first-party service (the address class platform or edge): not a tenant resource, counted
+        fp = pc.if_else(pc.is_in(iv["kind"], pa.array(["platform", "edge"])),
+                        pc.binary_join_element_wise(iv["provider"], iv["kind"], " "), pa.scalar(None, pa.string()))
+        out["F"] = hash64(fp)
+        self._remember(out["F"], fp.to_pylist())
         for t, c in (("t_key", "norm"), ("t_prov", "cloud"), ("t_svc", "service"), ("t_res", "resource"),
                      ("t_im", "im"), ("t_ipprov", "provider"), ("t_class", "kind")):
             out[t] = iv[c].to_numpy(zero_copy_only=False)
@@ -224,6 +231,7 @@ class CatalogResolver:
         la["t_ptr"] = _objects(ptr)                 # the PTR text stays with its literal's answers too
         out = {"has_name": np.array([v is not None for v in name], bool), "is_lit": la.pop("valid"),
                "R": r, "K": hash64(kind), "S": hash64(im), "H": hash64(hosted), "P": np.zeros(len(name), np.uint64),
+               "F": np.zeros(len(name), np.uint64),
                "allow": np.array(allow, bool), "t_host": _objects(hosted),
                "t_key": _objects(name), "t_prov": _objects(prov), "t_svc": _objects(svc), "t_res": _objects(res),
                "t_im": _objects(im), "t_ipprov": np.full(len(name), None, object), "t_ptr": _objects(ptr),
@@ -308,5 +316,6 @@ class CatalogResolver:
             h[hr] = hid
         ids = BatchIds(d, i, p, source, im_source, address, allow, dict(dcols) if dcols is not None else None,
                        dict(icols) if icols is not None else None, dict(self._proc.cols), h, hcols)
+        first_party = icols["F"][i] if icols is not None else np.zeros(n, np.uint64)
         return Lookup(resource, kind, im, process, script, Flags(allow, writable, renamed, source, ids),
-                      self._proc.cols["L"][p])
+                      self._proc.cols["L"][p], first_party)

@@ -35,13 +35,14 @@ STRUCTURES: dict[str, tuple[float, float, str]] = {
     "im_agent_days": (0.125, 0.0625, "(process, IM service) -> distinct agent-days"),
     "binary_agents": (0.5, 0.125, "binary (sha256, else process key) -> distinct agents"),
     "location_agents": (0.5, 0.125, "(process, where its image lives), and process -> distinct agents"),
+    "first_party_agents": (0.03125, 0.0078125, "provider first-party service (address class) -> distinct agents"),
     "pair_agents": (0.125, 0.0625, "(parent, scripting engine) -> distinct agents"),
     "cmdline_agents": (0.125, 0.0625, "normalised scripting command line -> distinct agents"),
 }
 
 
 #: Structures added after the first saved format, in order: a state without them loads with them empty.
-_ADDED = ["location_agents"]
+_ADDED = ["location_agents", "first_party_agents"]
 
 
 def structure_sizes(capacity: int) -> dict[str, tuple[int, int]]:
@@ -79,6 +80,7 @@ class EventKeys:
     agent: np.ndarray           # uint64
     process: np.ndarray
     location: np.ndarray        # (process, where its image lives: catalog.path_shape)
+    first_party: np.ndarray     # provider first-party service of the address (not a tenant resource; 0 = none)
     resource: np.ndarray        # cloud resource R (0 where none)
     kind: np.ndarray            # provider/service K
     im: np.ndarray              # IM service S
@@ -130,7 +132,7 @@ class Baseline:
     """The windowed baseline: an exact :class:`AgentTable` plus one :class:`KeyedDistinct` per question.
 
     Memory is fixed at construction from ``config.capacity`` (see :meth:`memory`): with the defaults
-    (capacity 2**21) 242 MiB, sized for 10k agents and 1M distinct cloud resources a window
+    (capacity 2**21) 243 MiB, sized for 10k agents and 1M distinct cloud resources a window
     (docs/perf/memory.md). ``observe`` costs O(1)
     per event per structure that applies to it. Thread safety: ``observe``, ``merge``, ``to_bytes`` and ``save``
     take the baseline's lock, so a save while another thread observes writes a consistent snapshot (taken
@@ -197,6 +199,9 @@ class Baseline:
             k2[0::2], k2[1::2] = ev.location[pi], ev.process[pi]
             both = s["location_agents"].observe(k2, np.repeat(ev.agent[pi], 2), np.repeat(ev.days[pi], 2))[0]
             location_agents[pi], process_agents[pi] = both[0::2], both[1::2]
+        fi = np.flatnonzero(ev.first_party)
+        if fi.size:                   # learned for inspection only: first-party services are never resources
+            s["first_party_agents"].observe(ev.first_party[fi], ev.agent[fi], ev.days[fi])
         if self.location_since:       # a state saved before locations were counted: unknown until it spans A days
             young = ev.days.astype(np.int64) - self.location_since < c.activation_days
             location_agents[young] = process_agents[young] = -1
@@ -287,7 +292,7 @@ class Baseline:
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"corrupt raresketch Baseline: bad parameters ({e})") from None
         added = [n for n in STRUCTURES if n not in names]     # structures newer than the saved state
-        _format.expect(names == ["agents", *[n for n in STRUCTURES if n not in added]] and added in ([], _ADDED)
+        _format.expect(names == ["agents", *[n for n in STRUCTURES if n not in added]] and added == _ADDED[len(_ADDED) - len(added):]
                        and len(arrays) == len(names), "Baseline", f"unexpected structures {names}")
         out = cls.__new__(cls)
         out.config = config
@@ -303,7 +308,7 @@ class Baseline:
         for name in added:
             out.structures[name] = KeyedDistinct(*sizes[name], config.training_days, config.exact_limit, config.seed)
         out.structures = {n: out.structures[n] for n in STRUCTURES}
-        since = params.get("location_since", int(out.agents.today) if added else 0)
+        since = params.get("location_since", int(out.agents.today) if "location_agents" in added else 0)
         _format.expect(isinstance(since, int) and 0 <= since <= 65535, "Baseline", "bad location_since")
         out.location_since = since
         return out
@@ -340,7 +345,13 @@ class Baseline:
             "memory_bytes": self.memory(), "total_bytes": self.nbytes, "health": self.health(),
             "exact_limit": self.config.exact_limit,
             "top_resource_keys": [(f"{int(k):016x}", int(c)) for k, c in zip(keys[order], counts[order])],
+            "first_party_keys": self._top("first_party_agents", top),
         }
+
+    def _top(self, name: str, top: int) -> list[tuple[str, int]]:
+        keys, counts = self.structures[name].items()
+        order = np.argsort(-counts.astype(np.int64), kind="stable")[:top]
+        return [(f"{int(k):016x}", int(c)) for k, c in zip(keys[order], counts[order])]
 
     def __repr__(self) -> str:
         return (f"Baseline(days {self.first_day}..{self.today}, agents={len(self.agents)}, "

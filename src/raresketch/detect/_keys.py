@@ -82,7 +82,7 @@ class KeyResolver(CatalogResolver):
                 norm = pa.array([normalize_command_line(s) for s in enc.dictionary.to_pylist()], pa.string())
                 cmd_keys[ci] = hash64(pa.DictionaryArray.from_arrays(enc.indices, norm))
         ev = EventKeys(
-            days=days.astype(np.int64, copy=False), agent=hash64(events.column("host.id")), process=process, location=found.location,
+            days=days.astype(np.int64, copy=False), agent=hash64(events.column("host.id")), process=process, location=found.location, first_party=np.where(resource == 0, found.first_party, np.uint64(0)),
             resource=resource, kind=found.kind, im=im, binary=binary, parent_engine=parent_engine, cmdline=cmd_keys,
             has_process=process != 0, is_cloud=resource != 0, is_im=im != 0, is_script=is_script,
             has_cmdline=has_cmd)
