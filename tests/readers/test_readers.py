@@ -13,7 +13,8 @@ import pyarrow.compute as pc
 import pytest
 
 from raresketch._readers import ReadStats, read_events
-from raresketch._readers._sysmon import command_line_url_host, dns_answer_ips, sha256_of
+from raresketch._readers._dns import command_line_url_host
+from raresketch._readers._sysmon import dns_answer_ips, sha256_of
 from raresketch.events import EVENT_SCHEMA, conform, empty_batch, normalize_domain, normalize_ip
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")

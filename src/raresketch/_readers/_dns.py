@@ -11,6 +11,9 @@ answer), and at each :meth:`DnsJoin.prune` a reader calls after a batch.
 from __future__ import annotations
 
 import bisect
+import re
+
+from ..events import is_internal_ip, normalize_domain, normalize_ip
 
 #: How far after a connection an answer may be stamped and still name it (clock skew), in microseconds.
 SLACK_US = 1_000_000
@@ -98,8 +101,6 @@ def join_table(t, dns: DnsJoin, stats) -> "pa.Table":
     import pyarrow.compute as pc
 
     from ..events._schema import mark_conformed
-    from ..events import is_internal_ip
-    from ._sysmon import command_line_url_host
 
     n = t.num_rows
     if n == 0:
@@ -150,3 +151,21 @@ def join_table(t, dns: DnsJoin, stats) -> "pa.Table":
         col = pc.replace_with_mask(t.column(name).combine_chunks(), m, new)
         t = t.set_column(t.schema.get_field_index(name), f, col)
     return mark_conformed(t)
+
+
+_URL_RE = re.compile(r"(?i)\b(?:https?|ftps?|wss?)://(?:[^\s/@\"'<>]*@)?(\[[0-9a-f:.]+\]|[^\s/:?#\"'<>\\|`^]+)")
+
+
+def command_line_url_host(cmd: str | None) -> str | None:
+    """Host of the URLs in a command line when they all share one host name; None when there is no URL,
+    several hosts, or the host is an IP literal. O(len(cmd))."""
+    if not cmd or "://" not in cmd:
+        return None
+    hosts = {normalize_domain(h.rstrip(".,;)]}'\"")) for h in _URL_RE.findall(cmd)}
+    hosts.discard(None)
+    if len(hosts) != 1:
+        return None
+    h = hosts.pop()
+    if normalize_ip(h) or "." not in h:
+        return None
+    return h

@@ -40,7 +40,7 @@ import pyarrow as pa
 
 from ..events import is_internal_ip, normalize_domain, normalize_ip
 from ..events._values import parse_timestamp, to_int, to_str
-from ._dns import DnsJoin
+from ._dns import DnsJoin, command_line_url_host
 from ._rows import RowBuffer, loads, loads_line
 from ._source import Source
 from ._stats import ReadStats
@@ -136,24 +136,6 @@ def dns_answer_ips(results: Any) -> list[str]:
         if ip:
             out.append(ip)
     return out
-
-
-_URL_RE = re.compile(r"(?i)\b(?:https?|ftps?|wss?)://(?:[^\s/@\"'<>]*@)?(\[[0-9a-f:.]+\]|[^\s/:?#\"'<>\\|`^]+)")
-
-
-def command_line_url_host(cmd: str | None) -> str | None:
-    """Host of the URLs in a command line when they all share one host name; None when there is no URL,
-    several hosts, or the host is an IP literal. O(len(cmd))."""
-    if not cmd or "://" not in cmd:
-        return None
-    hosts = {normalize_domain(h.rstrip(".,;)]}'\"")) for h in _URL_RE.findall(cmd)}
-    hosts.discard(None)
-    if len(hosts) != 1:
-        return None
-    h = hosts.pop()
-    if normalize_ip(h) or "." not in h:
-        return None
-    return h
 
 
 class SysmonContext:

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
-from typing import IO, Any, Iterable
+from typing import Any
 
 from ._alert import EVENT_FIELDS, Alert
 
-__all__ = ["to_ecs", "write_alerts", "SEVERITY_ID"]
+__all__ = ["to_ecs", "SEVERITY_ID"]
 
 #: ECS ``event.severity`` / OCSF ``severity_id`` of each severity.
 SEVERITY_ID = {"informational": 1, "low": 2, "medium": 3, "high": 4}
@@ -101,21 +100,3 @@ def to_ecs(alert: Alert) -> dict[str, Any]:
                          "why": alert.explain(), "attacker_goals": d.attacker_goals,
                          "investigative_actions": list(d.investigative_actions)}
     return drop_none(doc)
-
-
-def write_alerts(alerts: Iterable[Alert], out: IO[str], output_format: str = "ecs") -> int:
-    """Write alerts as JSON lines (``ecs`` or ``ocsf``) to a text stream; returns the number written.
-    :class:`~raresketch.alerts.HealthEvent` items are written as ECS health documents in either format."""
-    from ._health import HealthEvent, health_to_ecs
-    from ._ocsf import to_ocsf
-
-    conv = {"ecs": to_ecs, "ocsf": to_ocsf}.get(output_format)
-    if conv is None:
-        raise ValueError(f"output format must be 'ecs' or 'ocsf', not {output_format!r}")
-    n = 0
-    for a in alerts:
-        doc = health_to_ecs(a) if isinstance(a, HealthEvent) else conv(a)
-        out.write(json.dumps(doc, separators=(",", ":"), default=str))
-        out.write("\n")
-        n += 1
-    return n

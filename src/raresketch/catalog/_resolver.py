@@ -16,7 +16,7 @@ two that collide (probability ~2**-64 per pair) share one answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -25,9 +25,6 @@ import pyarrow.compute as pc
 from .._core import KeyIndex, fast_keys, gather_keys, hash64, hash_pair
 from ..events import as_string_array as _as_string_array
 from ._batch import BatchIds
-
-if TYPE_CHECKING:
-    from ._catalog import Catalog
 
 __all__ = ["CatalogResolver", "Flags", "Lookup", "PROCESS_COLUMNS"]
 
