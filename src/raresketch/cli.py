@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import datetime as _dt
 import json
+import logging
 import os
 import sys
 import time
@@ -34,7 +35,22 @@ _RUN_BATCH = 100_000
 
 def _progress(total: int | None, desc: str, unit: str = "ev"):
     return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, file=sys.stderr,
-                disable=not sys.stderr.isatty(), leave=False)
+                disable=not sys.stderr.isatty(), leave=False, unit_divisor=1024 if unit == "B" else 1000)
+
+
+def _input_bytes(paths: tuple[str, ...]) -> int | None:
+    """The stored size of every input (folders walked), for a progress bar in bytes; None when one is stdin
+    or not a regular file (its size is not known before it ends)."""
+    total = 0
+    for p in paths:
+        if os.path.isfile(p):
+            total += os.path.getsize(p)
+        elif os.path.isdir(p):
+            total += sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(p) for f in fs
+                         if os.path.isfile(os.path.join(d, f)))
+        else:
+            return None
+    return total
 
 
 def _fmt_table(rows: list[list[str]], headers: list[str], widths: list[int | None]) -> str:
@@ -300,7 +316,10 @@ def _run(inputs, fmt, out, append, output_format, state, changes, sort_buffer, f
     t_load = time.perf_counter()
     engine = _open_engine(state, changes)
     load_s = time.perf_counter() - t_load if had_state else None
-    before = Counter(engine.stats)
+    before, before_supp = Counter(engine.stats), Counter(engine.suppressed)
+    logging.getLogger("raresketch").addHandler(logging.NullHandler())   # warnings are printed below, once
+    n_warned = len(engine.warnings)
+    shown = [n_warned, 0]   # warnings already printed: the engine's (earlier runs' too), the reader's
     stats = ReadStats()
     try:
         sink = open_sink(out, append)
@@ -321,13 +340,21 @@ def _run(inputs, fmt, out, append, output_format, state, changes, sort_buffer, f
         write_alerts(engine.take_health(), sink, output_format)   # hosts whose clock hides their events
         sink.flush()                                  # a state saved later never holds events of unwritten alerts
         by_name.update(a.name for a in alerts)
-        bar.update(batch.num_rows)
+        for w in (*engine.warnings[shown[0]:], *stats.warnings[shown[1]:]):
+            tqdm.write(f"raresketch: warning: {w}", file=sys.stderr)   # as it happens (the summary lists them)
+        shown[:] = [len(engine.warnings), len(stats.warnings)]
+        if size is None:
+            bar.update(batch.num_rows)
+        else:                                         # bytes of the inputs read, events in the postfix
+            bar.update(min(stats.bytes_read, size) - bar.n)
+            bar.set_postfix_str(f"{stats.emitted:,} events", refresh=False)
         if state and checkpoint_every and time.monotonic() - last_ckpt >= checkpoint_every:
             save_s = _save(engine, state)
             last_ckpt = time.monotonic()
 
+    size = None if live or not files else _input_bytes(files)
     try:
-        with _progress(None, "run") as bar:
+        with _progress(size, "run", "B" if size is not None else "ev") as bar:
             if files:
                 files = _by_first_timestamp(files, fmt)
                 for batch in _batches(files, fmt, stats, sort_buffer, stop, files_failed, max_line_bytes):
@@ -353,7 +380,8 @@ def _run(inputs, fmt, out, append, output_format, state, changes, sort_buffer, f
     if state and not failed:
         save_s = _save(engine, state)
         saved = state
-    _summary(stats, engine, by_name, n_alerts, elapsed, before, state, saved, load_s, save_s)
+    _summary(stats, engine, by_name, n_alerts, elapsed, before, state, saved, load_s, save_s, before_supp,
+             engine.warnings[n_warned:])
     if failed:
         if failed.startswith("the alerts' reader") and not state:
             return
@@ -453,8 +481,9 @@ def _open_engine(state: str | None, changes: dict[str, Any]) -> Engine:
 
 def _summary(stats: ReadStats, engine: Engine, by_name: Counter, n_alerts: int, elapsed: float,
              before: Counter, state: str | None, saved: str | None, load_s: float | None,
-             save_s: float | None) -> None:
-    """This run's counts (the engine's counters minus what the loaded state held), and the state's fate."""
+             save_s: float | None, before_supp: Counter, warnings: list[str]) -> None:
+    """This run's counts, suppressions and warnings (the engine's minus what the loaded state held), and the
+    state's fate."""
     err = lambda s: click.echo(s, err=True)  # noqa: E731
     err(f"raresketch: read {stats.read:,} records, {stats.emitted:,} network events in {elapsed:.1f} s "
         f"({stats.emitted / max(elapsed, 1e-9):,.0f} events/s)")
@@ -468,14 +497,14 @@ def _summary(stats: ReadStats, engine: Engine, by_name: Counter, n_alerts: int, 
         err("  skipped: " + ", ".join(f"{k} {v:,}" for k, v in sorted(skipped.items())))
     err(f"  alerts: {n_alerts:,}" + (" (" + ", ".join(f"{v} {k}" for k, v in by_name.most_common()) + ")"
                                     if by_name else ""))
-    if engine.suppressed:
-        err("  suppressed (since the baseline began): "
-            + ", ".join(f"{k} {v:,}" for k, v in sorted(engine.suppressed.items())))
+    supp = {k: v - before_supp.get(k, 0) for k, v in engine.suppressed.items() if v - before_supp.get(k, 0)}
+    if supp:
+        err("  suppressed: " + ", ".join(f"{k} {v:,}" for k, v in sorted(supp.items())))
     if state:
         how = f"loaded in {load_s:.1f} s, " if load_s is not None else "new, "
         err(f"  state: {state} ({how}" + (f"saved in {save_s:.1f} s, {os.path.getsize(saved) / 2**20:,.1f} MiB)"
                                          if saved else "NOT saved)"))
-    for w in (*stats.warnings, *engine.warnings):
+    for w in (*stats.warnings, *warnings):
         err(f"  warning: {w}")
 
 
@@ -510,7 +539,7 @@ def inspect(state: str, top: int, as_json: bool) -> None:
     click.echo(f"memory: {info['total_bytes'] / 2**20:.1f} MiB")
     for k, v in info["memory_bytes"].items():
         h = info["health"].get(k, {})
-        click.echo(f"  {k:16s} {v / 2**20:8.1f} MiB  keys {h.get('num_keys', 0):>10,}  pairs "
+        click.echo(f"  {k:18s} {v / 2**20:8.1f} MiB  keys {h.get('num_keys', 0):>10,}  pairs "
                    f"{h.get('num_pairs', 0):>10,}  evictions {h.get('evictions', 0):,}  dropped "
                    f"{h.get('dropped_keys', 0):,}")
     click.echo(f"estimates: exact below {info['exact_limit']} distinct members per key; beyond, a sampled "
@@ -552,12 +581,11 @@ def simulate(agents: int, days: int, seed: int, out: str, ground_truth: str | No
         raise CliError(f"{out}: use a .parquet or .jsonl(.gz) file name")
     org = Organisation(agents=agents, days=days, seed=seed)
     try:
-        if out.endswith(".parquet"):
-            n = org.write_parquet(out)
-        elif out.endswith((".jsonl", ".json", ".jsonl.gz", ".ndjson")):
-            n = org.write_ecs_jsonl(out)
-        else:
-            raise CliError(f"{out}: use a .parquet or .jsonl(.gz) file name")
+        with _progress(int(org.expected_events()), "simulate") as bar:
+            if out.endswith(".parquet"):
+                n = org.write_parquet(out, progress=bar.update)
+            else:
+                n = org.write_ecs_jsonl(out, progress=bar.update)
         if ground_truth:
             with open(ground_truth, "w", encoding="utf-8") as f:
                 for row in org.ground_truth.to_pylist():

@@ -52,6 +52,23 @@ def test_long_line_skipped_and_counted(tmp_path, gz, fmt):
     assert st.skipped["line_too_long"] == 0 and n == 5
 
 
+@pytest.mark.parametrize("gz", [False, True])
+def test_csv_is_streamed_with_the_line_bound(tmp_path, gz):
+    """CSV is parsed block by block (not read whole), and a line over max_line_bytes is dropped and counted."""
+    head = b"@timestamp,host.id,destination.ip,destination.port,process.executable\n"
+    rows = [f"2024-01-01T00:{i // 60:02d}:{i % 60:02d}Z,h{i % 7},52.1.{i % 250}.{i % 200},443,C:\\a.exe".encode()
+            for i in range(3000)]
+    long = b"2024-01-01T01:00:00Z,h1,52.1.1.1,443," + b"x" * 300_000
+    data = head + b"\n".join(rows[:1500] + [long] + rows[1500:]) + b"\n"
+    p = tmp_path / ("in.csv.gz" if gz else "in.csv")
+    p.write_bytes(gzip.compress(data) if gz else data)
+    st = ReadStats()
+    sizes = [t.num_rows for t in read_events(str(p), stats=st, batch_size=500, max_line_bytes=100_000)]
+    assert sum(sizes) == 3000 and st.skipped["line_too_long"] == 1 and max(sizes) <= 500
+    n, st = _n(str(p))                       # the default bound keeps the long line (a valid record)
+    assert n == 3001 and st.skipped["line_too_long"] == 0
+
+
 def test_line_just_at_the_bound_is_kept(tmp_path):
     line = _ecs(1)
     p = tmp_path / "a.jsonl"

@@ -239,6 +239,28 @@ def test_inspect_shows_the_training_window(tmp_path):
     assert j["window_first_day"] == j["today"] - 9
 
 
+def test_inspect_drops_what_left_the_window(tmp_path):
+    """A resource last reached before the window is not listed, and the counts are the window's agents."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    def ev(day, host, dom):
+        return {"@timestamp": dt.datetime(2026, 1, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(days=day),
+                "host.id": host, "destination.domain": dom, "destination.ip": "52.1.2.3",
+                "process.executable": "C:\\x\\a.exe"}
+    rows = [ev(d, f"h{i}", "old-bucket.s3.amazonaws.com") for d in range(3) for i in range(5)]
+    rows += [ev(d, f"h{i}", "new-bucket.s3.amazonaws.com") for d in range(8, 14) for i in range(3)]
+    eng = rs.Engine(rs.Config(capacity=1 << 12, max_agents=64, training_days=5, max_future_days=None))
+    eng.process(pa.Table.from_pylist(rows))
+    eng.save(tmp_path / "s.state")
+    j = json.loads(CliRunner().invoke(main, ["inspect", str(tmp_path / "s.state"), "--json"]).output)
+    assert j["top_resources"] == [["aws/s3/new-bucket", 3]]
+    assert j["active_agents"] == 3 and j["agents_tracked"] == 5
+    text = CliRunner().invoke(main, ["inspect", str(tmp_path / "s.state")]).output
+    assert "old-bucket" not in text and "2026-01-10 .. 2026-01-14" in text
+
+
 def test_files_given_newest_first_are_read_oldest_first(tmp_path):
     lines = []
     p = tmp_path / "all.jsonl"

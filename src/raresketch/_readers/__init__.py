@@ -184,40 +184,74 @@ def _read_events(path_or_file: Any, format: str, batch_size: int, stats: ReadSta
         raise FileNotFoundError(path_or_file)
     stats.files += 1
     src = Source(path_or_file, **_source_options(options))
+    base, size = stats.bytes_read, src.size
     try:
         fmt = detect_format(src) if format == "auto" else format
         if fmt == "sysmon" and src.head.startswith(b"ElfFile\x00"):
             fmt = "evtx"
-        if fmt == "evtx":
-            if not src.name:
-                raise ValueError("evtx input must be a path (the evtx parser reads files)")
-            yield from read_evtx(src.name, batch_size, stats, **_pick(options, "dns_window_s", "prefer_dns", "dns_join"))
-        elif fmt == "sysmon":
-            yield from read_sysmon(src, batch_size, stats, **_pick(options, "dns_window_s", "prefer_dns", "dns_join"))
-        elif fmt == "sysmon_xml":
-            yield from read_sysmon_xml(src, batch_size, stats, **_pick(options, "dns_window_s", "prefer_dns",
-                                                                       "dns_join"))
-        elif fmt == "ecs":
-            yield from read_ecs(src, batch_size, stats, **_pick(options, "dns_window_s", "dns_join"))
-        elif fmt == "zeek":
-            yield from read_zeek(src, batch_size, stats, **_pick(options, "dns_window_s", "join_siblings"))
-        elif fmt == "ocsf":
-            yield from read_ocsf(src, batch_size, stats)
-        elif fmt == "csv":
-            yield from read_csv(src, batch_size, stats)
-        elif fmt == "parquet":
-            yield from read_parquet(src.name or _rewind(path_or_file), batch_size, stats)
-        elif fmt == "arrow":
-            yield from read_arrow_ipc(src.name or _rewind(path_or_file), batch_size, stats)
+        if size is not None:
+            yield from _progress(_read_format(src, fmt, path_or_file, batch_size, stats, options), src, fmt, stats,
+                                 base, size)
+        else:
+            yield from _read_format(src, fmt, path_or_file, batch_size, stats, options)
         if src.damaged is not None:
             stats.skip("truncated_input")
     finally:
+        if size is not None:
+            stats.bytes_read = base + size
         if src.too_long:
             stats.skip("line_too_long", src.too_long)
         if src.limited is not None:
             stats.skip("decompression_limit")
             stats.warnings.append(f"{src.name or 'input'}: {src.limited}")
         src.close()
+
+
+def _progress(batches: Iterator[pa.Table], src: Source, fmt: str, stats: ReadStats, base: int,
+              size: int) -> Iterator[pa.Table]:
+    """Keep ``stats.bytes_read`` at ``base`` plus how far into this file (of ``size`` stored bytes) the reading
+    is: the read position for text, the share of rows read for Parquet; ``.evtx`` and Arrow count at the end."""
+    rows = None
+    if fmt == "parquet" and src.name:
+        import pyarrow.parquet as pq
+
+        rows, read0 = pq.read_metadata(src.name).num_rows, stats.read
+    for t in batches:
+        if rows is not None:
+            done = size * (stats.read - read0) // max(rows, 1)
+        elif fmt in ("evtx", "arrow"):
+            done = 0
+        else:
+            done = src.consumed
+        stats.bytes_read = base + min(done, size)
+        yield t
+
+
+def _read_format(src: Source, fmt: str, path_or_file: Any, batch_size: int, stats: ReadStats,
+                 options: dict) -> Iterator[pa.Table]:
+    """The reader of format ``fmt`` over an opened source."""
+    if fmt == "evtx":
+        if not src.name:
+            raise ValueError("evtx input must be a path (the evtx parser reads files)")
+        yield from read_evtx(src.name, batch_size, stats,
+                             **_pick(options, "dns_window_s", "prefer_dns", "dns_join"))
+    elif fmt == "sysmon":
+        yield from read_sysmon(src, batch_size, stats, **_pick(options, "dns_window_s", "prefer_dns", "dns_join"))
+    elif fmt == "sysmon_xml":
+        yield from read_sysmon_xml(src, batch_size, stats, **_pick(options, "dns_window_s", "prefer_dns",
+                                                                   "dns_join"))
+    elif fmt == "ecs":
+        yield from read_ecs(src, batch_size, stats, **_pick(options, "dns_window_s", "dns_join"))
+    elif fmt == "zeek":
+        yield from read_zeek(src, batch_size, stats, **_pick(options, "dns_window_s", "join_siblings"))
+    elif fmt == "ocsf":
+        yield from read_ocsf(src, batch_size, stats)
+    elif fmt == "csv":
+        yield from read_csv(src, batch_size, stats)
+    elif fmt == "parquet":
+        yield from read_parquet(src.name or _rewind(path_or_file), batch_size, stats)
+    elif fmt == "arrow":
+        yield from read_arrow_ipc(src.name or _rewind(path_or_file), batch_size, stats)
 
 
 _SOURCE_OPTIONS = {"max_line_bytes": "max_line", "max_gzip_ratio": "max_ratio",

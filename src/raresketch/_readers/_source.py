@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import stat
 import zlib
 from typing import IO, Any, Iterator
 
@@ -108,6 +109,25 @@ class Source:
             self.limited = (f"expands more than {self.max_ratio:g}x ({self._out:,} bytes from {comp:,} compressed): "
                             "a decompression bomb or a damaged file; the rest of it is not read")
         return self.limited is not None
+
+    @property
+    def size(self) -> int | None:
+        """The input's size in bytes as stored (compressed for gzip) when it is a regular file, else None."""
+        try:
+            st = os.fstat(self._raw.fileno())
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            return None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+    @property
+    def consumed(self) -> int:
+        """Bytes of the stored input read so far (the compressed side of a gzip input); 0 when unknown."""
+        if self._counted is not None:
+            return self._counted.n
+        try:
+            return int(self._raw.tell())
+        except (AttributeError, OSError, ValueError):
+            return 0
 
     @property
     def ext(self) -> str:

@@ -52,6 +52,11 @@ class ReadStats:
         Files opened.
     warnings : list of str
         One line per input that was cut short by a guard (decompression), naming the file and what to do.
+    bytes_read : int
+        Input bytes consumed so far, as stored on disk (the compressed side of a gzip file), for progress
+        against the inputs' total size. Within a text file it is the read position (ahead of the events
+        yielded by at most one read block); within Parquet it is the file's size times the share of its rows
+        read; ``.evtx`` and Arrow files count whole when they end; stdin and in-memory tables count 0.
     """
 
     read: int = 0
@@ -61,6 +66,7 @@ class ReadStats:
     enriched: Counter = field(default_factory=Counter)
     files: int = 0
     warnings: list = field(default_factory=list)
+    bytes_read: int = 0
 
     def skip(self, reason: str, n: int = 1) -> None:
         self.skipped[reason] += n

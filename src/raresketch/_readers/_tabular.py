@@ -11,6 +11,7 @@ record batches of at most ``batch_size`` rows (CSV through ``pyarrow.csv.open_cs
 """
 from __future__ import annotations
 
+import io
 import os
 from typing import Any, Iterator
 
@@ -134,22 +135,44 @@ def read_arrow_ipc(path_or_file: Any, batch_size: int, stats: ReadStats) -> Iter
 
 
 def read_csv(src: Source, batch_size: int, stats: ReadStats) -> Iterator[pa.Table]:
-    """CSV with a header row of ECS column names; every column is read as text, then cast by conform."""
-    import io
+    """CSV with a header row of ECS column names; every column is read as text, then cast by conform.
 
+    Streamed: the file is parsed block by block (memory: a few blocks of about ``batch_size`` x 256 bytes), and
+    a line longer than the source's ``max_line`` is dropped and counted ``line_too_long`` as in the other
+    text formats."""
     import pyarrow.csv as pcsv
 
-    data = src.read_all()
-    header = data.split(b"\n", 1)[0].decode("utf-8", "replace").strip("\r")
+    header = src.head.split(b"\n", 1)[0].decode("utf-8", "replace").strip("\r")
     names = next(iter(__import__("csv").reader([header])), [])
     opts = pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True,
                                null_values=["", "-", "null", "NULL"])
     ropts = pcsv.ReadOptions(block_size=max(1 << 20, batch_size * 256))
-    reader = pcsv.open_csv(io.BytesIO(data), read_options=ropts, convert_options=opts,
+    reader = pcsv.open_csv(io.BufferedReader(_BlockReader(src.blocks())), read_options=ropts, convert_options=opts,
                            parse_options=pcsv.ParseOptions(invalid_row_handler=_bad_row(stats)))
     for b in reader:
         for off in range(0, b.num_rows, batch_size):
             yield finish_table(pa.Table.from_batches([b.slice(off, batch_size)]), stats)
+
+
+class _BlockReader(io.RawIOBase):
+    """A read-only binary stream over an iterator of byte blocks (``Source.blocks``), for parsers that pull."""
+
+    def __init__(self, blocks: Iterator[Any]):
+        self._it, self._buf = iter(blocks), memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not len(self._buf):
+            nxt = next(self._it, None)
+            if nxt is None:
+                return 0
+            self._buf = memoryview(nxt).cast("B")
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
 
 
 def _bad_row(stats: ReadStats):

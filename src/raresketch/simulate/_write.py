@@ -21,7 +21,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from typing import Any, Iterable, Iterator, Protocol, Union
+from typing import Any, Callable, Iterable, Iterator, Protocol, Union
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -64,10 +64,12 @@ def write_parquet(
     *,
     batch_size: int = 500_000,
     compression: str = "zstd",
+    progress: Callable[[int], Any] | None = None,
 ) -> int:
     """Stream ``source`` (an :class:`Organisation` or tables in :data:`EVENT_SCHEMA`) to a Parquet file.
 
-    Each batch becomes a row group (``batch_size`` events).  Returns the number of events written.
+    Each batch becomes a row group (``batch_size`` events); ``progress(n)`` is called with each batch's number
+    of events once it is written.  Returns the number of events written.
     """
     import pyarrow.parquet as pq
 
@@ -76,6 +78,8 @@ def write_parquet(
         for t in _tables(source, batch_size):
             w.write_table(t.cast(EVENT_SCHEMA) if t.schema != EVENT_SCHEMA else t)
             n += t.num_rows
+            if progress is not None:
+                progress(t.num_rows)
     return n
 
 
@@ -234,13 +238,15 @@ def write_ecs_jsonl(
     *,
     batch_size: int = 100_000,
     nested: bool = True,
+    progress: Callable[[int], Any] | None = None,
 ) -> int:
     """Stream ``source`` to ECS JSON lines (one event per line; ``.gz`` paths are gzip-compressed).
 
     ``nested`` writes ECS objects (``{"host": {"id": ...}}``), otherwise dotted keys as in the schema.  Null
     fields are omitted; ``@timestamp`` is RFC 3339 UTC with microseconds; each event also carries
     ``event.kind: "event"``, ``event.category: ["network"]`` and ``event.type: ["connection", "start"]``.
-    Returns the number of events written.
+    ``progress(n)`` is called with each batch's number of events once it is written.  Returns the number of
+    events written.
     """
     try:
         import orjson
@@ -274,4 +280,6 @@ def write_ecs_jsonl(
                 lines.append(dumps(_nest(flat) if nested else flat))
             fh.write(b"\n".join(lines) + b"\n")
             n += t.num_rows
+            if progress is not None:
+                progress(t.num_rows)
     return n
