@@ -270,30 +270,41 @@ class CatalogResolver:
                 "t_svc": np.full(len(res), "hosted", object), "t_res": _objects(res)}
 
     # ---- per batch ------------------------------------------------------------------------------------
-    def lookup(self, events: pa.Table | pa.RecordBatch) -> Lookup:
-        """Keys, flags and ids of every row of a batch with :data:`~raresketch.EVENT_SCHEMA` column names (a
-        missing column counts as null; text columns of any Arrow string-like type)."""
-        n = events.num_rows
+    def lookup(self, events: pa.Table | pa.RecordBatch, rows: np.ndarray | None = None) -> Lookup:
+        """Keys, flags and ids of rows ``rows`` (int64 indices, any order; None: every row, in order) of a batch
+        with :data:`~raresketch.EVENT_SCHEMA` column names (a missing column counts as null; text columns of any
+        Arrow string-like type), aligned with ``rows``. Values found only on other rows are not resolved."""
+        n = events.num_rows if rows is None else len(rows)
         names = events.column_names
 
         def col(c: str) -> pa.Array | None:
             if c not in names:
                 return None
             a = _text(events.column(c))
-            return a if a.null_count < n else None
+            if a.null_count == len(a) or (rows is not None and a.null_count and
+                                          not a.is_valid().to_numpy(zero_copy_only=False)[rows].any()):
+                return None
+            return a
+
+        def keys(a) -> np.ndarray:
+            k = fast_keys(a)
+            return k if rows is None else k[rows]
+
+        def at(pos: np.ndarray) -> pa.Array:           # positions among ``rows`` -> rows of ``events``
+            return pa.array(pos if rows is None else rows[pos])
 
         # destination: ids of the name and of the address (the catalogue runs for new values only) ...
         dom, ip = col("destination.domain"), col("destination.ip")
         d = i = None
         if dom is not None:
-            d = self._dom.ids(fast_keys(dom), lambda rows: self._dom_attrs(dom.take(pa.array(rows)).to_pylist()))
+            d = self._dom.ids(keys(dom), lambda new: self._dom_attrs(dom.take(at(new)).to_pylist()))
         if ip is not None:
-            i = self._ip.ids(fast_keys(ip), lambda rows: self._ip_attrs(ip.take(pa.array(rows))))
+            i = self._ip.ids(keys(ip), lambda new: self._ip_attrs(ip.take(at(new))))
         # ... and of the process: one combined key per (executable, name, signer, original file name, OS)
         pcols = [col(c) for c in PROCESS_COLUMNS]
         present = [a for a in pcols if a is not None]     # an all-null column adds nothing to tell rows apart
-        pkey = fast_keys(present) if present else np.zeros(n, np.uint64)
-        p = self._proc.ids(pkey, lambda rows: self._proc_attrs(pcols, rows))
+        pkey = keys(present) if present else np.zeros(n, np.uint64)
+        p = self._proc.ids(pkey, lambda new: self._proc_attrs(pcols, new if rows is None else rows[new]))
         dcols = self._dom.cols if dom is not None else None
         icols = self._ip.cols if ip is not None else None
         # then every row's keys, flags and winning source in one compiled pass (gather_keys documents the rule)

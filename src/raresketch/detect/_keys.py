@@ -49,26 +49,30 @@ class KeyResolver(CatalogResolver):
     """
 
     # ---- per batch ------------------------------------------------------------------------------------
-    def resolve(self, events: pa.Table, days: np.ndarray) -> tuple[EventKeys, Flags]:
-        """Keys and flags of every row of a conformed batch (``days``: days since 1970-01-01 per row). The flags'
-        :meth:`~raresketch.catalog._resolver.Flags.texts` gives the catalogue's texts of any of its rows."""
-        n = events.num_rows
-        found = self.lookup(address_identity(events))
+    def resolve(self, events: pa.Table, days: np.ndarray,
+                rows: np.ndarray | None = None) -> tuple[EventKeys, Flags]:
+        """Keys and flags of rows ``rows`` of a conformed batch (int64 indices, any order; None: every row, in
+        order), as arrays aligned with ``rows`` (``days``: days since 1970-01-01 of each of them). The flags'
+        :meth:`~raresketch.catalog._resolver.Flags.texts` gives the catalogue's texts of any of those rows, by
+        position in ``rows``."""
+        n = events.num_rows if rows is None else len(rows)
+        at = (lambda a: a) if rows is None else (lambda a: a[rows])
+        found = self.lookup(address_identity(events), rows)
         process, resource, im = found.process, found.resource, found.im
         sha = _one_chunk(events.column("process.hash.sha256"))
-        if sha.null_count == n:
+        if sha.null_count == len(sha):
             binary = process
         else:
-            binary = hash64(sha)
+            binary = at(hash64(sha))
             if sha.null_count:
-                np.copyto(binary, process, where=~sha.is_valid().to_numpy(zero_copy_only=False))
+                np.copyto(binary, process, where=~at(sha.is_valid().to_numpy(zero_copy_only=False)))
 
         # scripting engines: parent and command line, on their rows only
         is_script, has_cmd = np.zeros(n, bool), np.zeros(n, bool)
         parent_engine, cmd_keys = np.zeros(n, np.uint64), np.zeros(n, np.uint64)
         si = np.flatnonzero(found.script)
         if si.size:
-            sidx = pa.array(si)
+            sidx = pa.array(si if rows is None else rows[si])
             parent = _one_chunk(events.column("process.parent.name")).take(sidx)
             has_parent = parent.is_valid().to_numpy(zero_copy_only=False)
             is_script[si] = has_parent
@@ -82,7 +86,7 @@ class KeyResolver(CatalogResolver):
                 norm = pa.array([normalize_command_line(s) for s in enc.dictionary.to_pylist()], pa.string())
                 cmd_keys[ci] = hash64(pa.DictionaryArray.from_arrays(enc.indices, norm))
         ev = EventKeys(
-            days=days.astype(np.int64, copy=False), agent=hash64(events.column("host.id")), process=process, location=found.location, first_party=np.where(resource == 0, found.first_party, np.uint64(0)),
+            days=days.astype(np.int64, copy=False), agent=at(hash64(events.column("host.id"))), process=process, location=found.location, first_party=np.where(resource == 0, found.first_party, np.uint64(0)),
             resource=resource, kind=found.kind, im=im, binary=binary, parent_engine=parent_engine, cmdline=cmd_keys,
             has_process=process != 0, is_cloud=resource != 0, is_im=im != 0, is_script=is_script,
             has_cmdline=has_cmd)
