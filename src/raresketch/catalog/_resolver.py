@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from .._core import KeyIndex, fast_keys, gather_keys, hash64, hash_pair
 from ..events import as_string_array as _as_string_array
+from ..events._conform import as_dict_text, is_text_dictionary
 from ._batch import BatchIds
 
 __all__ = ["CatalogResolver", "Flags", "Lookup", "PROCESS_COLUMNS"]
@@ -36,10 +37,13 @@ _MAX_NAMES = 200_000
 
 
 def _text(col: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """The column as one string array (no copy when it already is one chunk of strings)."""
+    """The column as one string array, or one dictionary array of strings when it is dictionary-encoded (hashed
+    once per distinct value); no copy when it already is one chunk of either."""
     if isinstance(col, pa.ChunkedArray):
         col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
-    return col if pa.types.is_string(col.type) else _as_string_array(col)
+    if pa.types.is_string(col.type):
+        return col
+    return as_dict_text(col) if is_text_dictionary(col.type) else _as_string_array(col)
 
 
 @dataclass
@@ -154,6 +158,34 @@ def _objects(values) -> np.ndarray:
     out = np.empty(len(values), object)
     out[:] = values
     return out
+
+
+#: fast_keys' key of a null value.
+_FAST_NULL = int(fast_keys(pa.nulls(1, pa.string()))[0])
+
+
+def _entry_ids(attrs: _Attrs, a: pa.DictionaryArray, rows: np.ndarray | None,
+               resolve: Callable[[pa.Array], dict]) -> np.ndarray:
+    """Ids (int32) of rows ``rows`` (None: all) of a dictionary column of text whose referenced dictionary values
+    are not null: the index is asked once per dictionary entry those rows use (and once for the null rows), and
+    ``resolve(values)`` gets the values of the entries that are new to it; rows gather their entry's id.
+    O(rows) numpy plus O(dictionary) hashing, instead of one hash-table probe per row."""
+    dic = a.dictionary
+    nd = len(dic)
+    idx = a.indices.fill_null(nd).to_numpy(zero_copy_only=False)     # entry nd: the null rows
+    sel = idx if rows is None else idx[rows]
+    used = np.zeros(nd + 1, bool)
+    used[sel] = True
+    u = np.flatnonzero(used)
+    real = u < nd
+    ukeys = np.full(u.size, _FAST_NULL, np.uint64)
+    if real.any():
+        ukeys[real] = fast_keys(dic.take(pa.array(u[real])))
+    values = dic.take(pa.array(np.where(real, u, 0), mask=~real))
+    eid = attrs.ids(ukeys, lambda new: resolve(values.take(pa.array(new))))
+    entry = np.zeros(nd + 1, np.int32)
+    entry[u] = eid
+    return entry[sel]
 
 
 class CatalogResolver:
@@ -293,13 +325,18 @@ class CatalogResolver:
         def at(pos: np.ndarray) -> pa.Array:           # positions among ``rows`` -> rows of ``events``
             return pa.array(pos if rows is None else rows[pos])
 
+        def ids(attrs: _Attrs, a: pa.Array, resolve: Callable[[pa.Array], dict]) -> np.ndarray:
+            if pa.types.is_dictionary(a.type):           # looked up once per dictionary entry the rows use
+                return _entry_ids(attrs, a, rows, resolve)
+            return attrs.ids(keys(a), lambda new: resolve(a.take(at(new))))
+
         # destination: ids of the name and of the address (the catalogue runs for new values only) ...
         dom, ip = col("destination.domain"), col("destination.ip")
         d = i = None
         if dom is not None:
-            d = self._dom.ids(keys(dom), lambda new: self._dom_attrs(dom.take(at(new)).to_pylist()))
+            d = ids(self._dom, dom, lambda v: self._dom_attrs(v.to_pylist()))
         if ip is not None:
-            i = self._ip.ids(keys(ip), lambda new: self._ip_attrs(ip.take(at(new))))
+            i = ids(self._ip, ip, lambda v: self._ip_attrs(_as_string_array(v)))
         # ... and of the process: one combined key per (executable, name, signer, original file name, OS)
         pcols = [col(c) for c in PROCESS_COLUMNS]
         present = [a for a in pcols if a is not None]     # an all-null column adds nothing to tell rows apart

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from .._core import hash64, hash_pair
 from ..catalog import CatalogResolver, Flags
+from ..events import as_string_array
 from ._baseline import EventKeys, normalize_command_line
 
 __all__ = ["KeyResolver", "Flags"]
@@ -37,7 +38,7 @@ def address_identity(events: pa.Table) -> pa.Table:
         return events
     i = events.schema.get_field_index("destination.domain")
     dom = pc.if_else(ptr, pa.scalar(None, pa.string()), events.column(i))
-    return events.set_column(i, events.schema.field(i), dom)
+    return events.set_column(i, events.schema.field(i).with_type(dom.type), dom)
 
 
 class KeyResolver(CatalogResolver):
@@ -73,12 +74,12 @@ class KeyResolver(CatalogResolver):
         si = np.flatnonzero(found.script)
         if si.size:
             sidx = pa.array(si if rows is None else rows[si])
-            parent = _one_chunk(events.column("process.parent.name")).take(sidx)
+            parent = as_string_array(_one_chunk(events.column("process.parent.name")).take(sidx))
             has_parent = parent.is_valid().to_numpy(zero_copy_only=False)
             is_script[si] = has_parent
             engine = found.engine_keys(si)
             parent_engine[si] = np.where(has_parent, hash_pair(hash64(pc.utf8_lower(parent)), engine), 0)
-            cmd = _one_chunk(events.column("process.command_line")).take(sidx)
+            cmd = as_string_array(_one_chunk(events.column("process.command_line")).take(sidx))
             ci = si[cmd.is_valid().to_numpy(zero_copy_only=False)]
             if ci.size:
                 has_cmd[ci] = True

@@ -11,12 +11,18 @@ import numpy as np
 import pyarrow as pa
 
 from ..config import Config
-from ..events import conform
+from ..events import EVENT_SCHEMA, conform
 from ._contacts import contact_rows
 from ._keys import Flags, KeyResolver, _one_chunk
 from ._baseline import EventKeys
 
-__all__ = ["Prepared", "prepare", "allowed_agents"]
+__all__ = ["Prepared", "prepare", "allowed_agents", "INPUT_COLUMNS"]
+
+#: The EVENT_SCHEMA columns the Engine never reads: an input may leave them out (``raresketch run`` does not read
+#: them from Parquet or Arrow files). tests/detect/test_dictionary_input.py checks that nulling them changes nothing.
+UNREAD_COLUMNS = ("network.transport", "process.entity_id", "source.ip", "source.port")
+#: The EVENT_SCHEMA columns the Engine reads (conform, drops, the key resolver, rules and alerts).
+INPUT_COLUMNS = tuple(c for c in EVENT_SCHEMA.names if c not in UNREAD_COLUMNS)
 
 _US_PER_DAY = 86_400_000_000
 #: An event older than one already processed by more than this is "late" (counted, and warned about: late events
@@ -101,7 +107,7 @@ def prepare(batch: pa.Table, config: Config, resolver: KeyResolver, stats: Count
     than one processed before them count as ``late`` (stats) — they are kept. None when nothing is left of the
     batch. O(n) plus the resolver's O(new distinct values)."""
     n_in = batch.num_rows
-    events = conform(batch)
+    events = conform(batch, dictionary=True)      # dictionary-encoded text stays so: resolved per distinct value
     if events.num_rows < n_in:
         stats["skipped_invalid"] += n_in - events.num_rows
     # -- not contacts (inbound, nameless internal destinations): out of the statistics and the detectors
