@@ -49,9 +49,10 @@ def main() -> None:
             for name in ("old", "new"):
                 out = os.path.join(tmp, f"{name}.jsonl")
                 c0, t0 = _cpu(), time.perf_counter()
-                p = subprocess.run([sys.executable, "-m", "raresketch", "run", path, "--out", out],
-                                   env=dict(os.environ, PYTHONPATH=getattr(a, name)), check=True,
-                                   capture_output=True, text=True)
+                p = subprocess.run([sys.executable, "-m", "raresketch", "run", path, "--out", out, "--force"],
+                                   env=dict(os.environ, PYTHONPATH=getattr(a, name)), capture_output=True, text=True)
+                if p.returncode:
+                    sys.exit(f"{name}: raresketch run failed ({p.returncode}): {p.stderr[-2000:]}")
                 cpu, wall = _cpu() - c0, time.perf_counter() - t0
                 m = re.search(r"([\d,]+) network events in [\d.]+ s \(([\d,]+) events/s\)", p.stderr)
                 events, reported = (int(m.group(1).replace(",", "")), float(m.group(2).replace(",", ""))) if m \
