@@ -90,18 +90,70 @@ cdef object _hash_arrow_binary(object arr, uint32_t seed, bint large, bint fast=
     return out
 
 
+cdef object _dict_indices(object arr):
+    """(indices as contiguous int32 or int64 numpy, validity bytes or None) of a dictionary array, zero-copy for
+    the usual int32/int64 indices."""
+    idx = arr.indices
+    it = idx.type
+    dt = np.int32 if it.bit_width <= 32 else np.int64
+    raw = np.frombuffer(idx.buffers()[1], dtype=it.to_pandas_dtype())[idx.offset:idx.offset + len(idx)]
+    raw = np.ascontiguousarray(raw, dtype=dt)
+    valid = np.asarray(idx.is_valid()).view(np.uint8) if idx.null_count else None
+    return raw, valid
+
+
+cdef object _gather_dict(object dict_keys, object arr, uint64_t null_key):
+    """Per row of a dictionary array: the key of its dictionary entry (``dict_keys``), ``null_key`` for a null
+    index; one compiled pass. An index out of range raises ValueError."""
+    cdef Py_ssize_t i, n = len(arr)
+    raw, valid = _dict_indices(arr)
+    out = np.empty(n, dtype=np.uint64)
+    if n == 0:
+        return out
+    cdef uint64_t[::1] o = out
+    cdef const uint64_t[::1] dk = dict_keys if len(dict_keys) else np.zeros(1, np.uint64)
+    cdef Py_ssize_t nd = len(dict_keys)
+    cdef bint has_valid = valid is not None
+    cdef const uint8_t[::1] vb = valid if has_valid else np.zeros(1, np.uint8)
+    cdef const int32_t[::1] i32
+    cdef const int64_t[::1] i64
+    cdef int64_t k
+    cdef bint bad = False
+    if raw.dtype == np.int32:
+        i32 = raw
+        with nogil:
+            for i in range(n):
+                if has_valid and not vb[i]:
+                    o[i] = null_key
+                    continue
+                k = i32[i]
+                if k < 0 or k >= nd:
+                    bad = True
+                    break
+                o[i] = dk[k]
+    else:
+        i64 = raw
+        with nogil:
+            for i in range(n):
+                if has_valid and not vb[i]:
+                    o[i] = null_key
+                    continue
+                k = i64[i]
+                if k < 0 or k >= nd:
+                    bad = True
+                    break
+                o[i] = dk[k]
+    if bad:
+        raise ValueError("dictionary index out of range")
+    return out
+
+
 cdef object _hash_arrow(object arr, uint32_t seed, bint fast=False):
     t = arr.type
     cdef uint64_t null_key = FAST_NULL if fast else NULL_KEY
     if pa.types.is_dictionary(t):
-        # Hash each distinct value once, then gather by index; null indices get the null key.
-        dict_keys = _hash_arrow(arr.dictionary, seed, fast)
-        idx = arr.indices
-        out = dict_keys[np.asarray(idx.fill_null(0)).astype(np.intp, copy=False)] if len(dict_keys) else \
-            np.full(len(arr), null_key, dtype=np.uint64)
-        if idx.null_count:
-            out[np.asarray(idx.is_null())] = null_key
-        return out
+        # Hash each distinct value once, then gather by index in one pass; null indices get the null key.
+        return _gather_dict(_hash_arrow(arr.dictionary, seed, fast), arr, null_key)
     if pa.types.is_string(t) or pa.types.is_binary(t):
         return _hash_arrow_binary(arr, seed, False, fast)
     if pa.types.is_large_string(t) or pa.types.is_large_binary(t):
@@ -230,29 +282,76 @@ def fast_keys(columns):
         columns = [columns]
     if not columns:
         raise ValueError("fast_keys needs at least one column")
-    vals = []
+    # A dictionary column is folded straight from its dictionary's keys and its indices (each distinct value
+    # hashed once, no per-column gather); any other from its per-row keys. One pass over the rows per column.
+    parts = []
+    cdef Py_ssize_t n = -1, m
     for c in columns:
-        if isinstance(c, pa.ChunkedArray):
-            v = np.concatenate([_hash_arrow(ch, 0, True) for ch in c.chunks]) if c.num_chunks else \
+        if isinstance(c, pa.ChunkedArray) and c.num_chunks == 1:
+            c = c.chunk(0)
+        if isinstance(c, pa.Array) and pa.types.is_dictionary(c.type):
+            raw, valid = _dict_indices(c)
+            parts.append((_hash_arrow(c.dictionary, 0, True), raw.astype(np.int32, copy=False), valid))
+            m = len(c)
+        elif isinstance(c, pa.ChunkedArray):
+            k = np.concatenate([_hash_arrow(ch, 0, True) for ch in c.chunks]) if c.num_chunks else \
                 np.empty(0, dtype=np.uint64)
+            parts.append((None, k, None))
+            m = k.shape[0]
         elif isinstance(c, pa.Array):
-            v = _hash_arrow(c, 0, True)
+            k = _hash_arrow(c, 0, True)
+            parts.append((None, k, None))
+            m = k.shape[0]
         else:
             raise TypeError(f"fast_keys takes Arrow arrays, not {type(c).__name__}")
-        vals.append(v)
-    cdef Py_ssize_t i, n = vals[0].shape[0]
-    if any(v.shape[0] != n for v in vals):
-        raise ValueError("fast_keys needs columns of equal length")
-    if len(vals) == 1:
-        return vals[0]
-    out = vals[0].copy()
-    cdef uint64_t[::1] o = out
-    cdef const uint64_t[::1] x
-    cdef uint64_t salt
-    for j in range(1, len(vals)):
-        x = vals[j]
-        salt = <uint64_t>j * 0x9E3779B97F4A7C15ULL
-        with nogil:
+        if n >= 0 and m != n:
+            raise ValueError("fast_keys needs columns of equal length")
+        n = m
+    if len(parts) == 1 and parts[0][0] is None:
+        return parts[0][1]
+    out = np.empty(n, dtype=np.uint64)
+    for j, (dk, v, valid) in enumerate(parts):
+        if dk is None:
+            _fold_keys(out, v, j)
+        else:
+            _fold_dict(out, dk, v, valid, j)
+    return out
+
+
+cdef void _fold_keys(uint64_t[::1] o, const uint64_t[::1] x, Py_ssize_t j):
+    """Column ``j`` of fast_keys from per-row keys: the first column is copied, the others folded in."""
+    cdef Py_ssize_t i, n = o.shape[0]
+    cdef uint64_t salt = <uint64_t>j * 0x9E3779B97F4A7C15ULL
+    with nogil:
+        if j == 0:
+            for i in range(n):
+                o[i] = x[i]
+        else:
             for i in range(n):
                 o[i] = rs_fmix64(o[i] ^ rs_fmix64(x[i] + salt))
-    return out
+
+
+cdef int _fold_dict(uint64_t[::1] o, object dict_keys, const int32_t[::1] ix, object valid, Py_ssize_t j) except -1:
+    """Column ``j`` of fast_keys from a dictionary column: its dictionary's keys gathered by index (FAST_NULL for
+    a null index) and copied (first column) or folded in."""
+    cdef Py_ssize_t i, n = o.shape[0], nd = len(dict_keys)
+    cdef const uint64_t[::1] dk = dict_keys if nd else np.zeros(1, np.uint64)
+    cdef bint has_valid = valid is not None
+    cdef const uint8_t[::1] vb = valid if has_valid else np.zeros(1, np.uint8)
+    cdef uint64_t salt = <uint64_t>j * 0x9E3779B97F4A7C15ULL, h
+    cdef int32_t k
+    cdef bint bad = False, first = j == 0
+    with nogil:
+        for i in range(n):
+            if has_valid and not vb[i]:
+                h = FAST_NULL
+            else:
+                k = ix[i]
+                if k < 0 or k >= nd:
+                    bad = True
+                    break
+                h = dk[k]
+            o[i] = h if first else rs_fmix64(o[i] ^ rs_fmix64(h + salt))
+    if bad:
+        raise ValueError("dictionary index out of range")
+    return 0

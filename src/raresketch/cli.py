@@ -27,6 +27,8 @@ from ._readers._source import MAX_LINE_BYTES
 from .alerts import Alert, write_alerts
 from .config import Config
 from .detect import Engine
+from .detect._prepare import INPUT_COLUMNS
+from .events import conform
 
 #: Events held back to put inputs into one event-time order (see ``_batches``); ``--sort-buffer`` overrides it.
 SORT_BUFFER = 1_000_000
@@ -177,7 +179,10 @@ def _batches(inputs: tuple[str, ...], fmt: str, stats: ReadStats, window: int = 
             return
         src: Any = sys.stdin.buffer if path == "-" else path
         try:
-            for t in read_events(src, format=fmt, stats=stats, dns_join=dns, max_line_bytes=max_line_bytes):
+            # Parquet and Arrow: only the columns the Engine reads, text kept dictionary-encoded (resolved and
+            # hashed once per distinct value)
+            for t in read_events(src, format=fmt, stats=stats, dns_join=dns, max_line_bytes=max_line_bytes,
+                                 columns=INPUT_COLUMNS, dictionary=True):
                 yield t
                 if stop():
                     return
@@ -198,7 +203,10 @@ def _batches(inputs: tuple[str, ...], fmt: str, stats: ReadStats, window: int = 
         ts = b.column("@timestamp")                   # each reader batch is sorted within itself
         first, last = ts[0].value, ts[-1].value
         if newest is not None and first < newest:     # out of order: sort what is held with it
-            t = pa.concat_tables([*held, b], promote_options="default").sort_by([("@timestamp", "ascending")])
+            parts = [*held, b]
+            if any(not x.schema.equals(b.schema) for x in held):   # dictionary and dense text: all dense
+                parts = [conform(x) for x in parts]
+            t = pa.concat_tables(parts, promote_options="default").sort_by([("@timestamp", "ascending")])
             held = collections.deque(t.slice(off, _RUN_BATCH) for off in range(0, t.num_rows, _RUN_BATCH))
         else:
             held.append(b)

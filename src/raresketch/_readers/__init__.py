@@ -150,6 +150,10 @@ def read_events(path_or_file: Any, format: str = "auto", batch_size: int = 65536
         ``max_decompressed_bytes`` (default none): a gzip input that expands past 64 MiB *and* more than that
         ratio of its compressed bytes, or past that size, is stopped there (what came before is kept), counted
         ``decompression_limit`` with one line in ``stats.warnings``; the next input is read as usual.
+        Parquet and Arrow/Feather only: ``columns`` (EVENT_SCHEMA names; default all) reads only these columns
+        (and ``@timestamp`` and ``host.id``), the others come out null; ``dictionary`` (default False) keeps text
+        columns that are stored dictionary-encoded so (``dictionary<int32, string>``, the same values: the
+        Engine then hashes and resolves each distinct value once) instead of expanding them to ``string``.
 
     Yields
     ------
@@ -249,9 +253,11 @@ def _read_format(src: Source, fmt: str, path_or_file: Any, batch_size: int, stat
     elif fmt == "csv":
         yield from read_csv(src, batch_size, stats)
     elif fmt == "parquet":
-        yield from read_parquet(src.name or _rewind(path_or_file), batch_size, stats)
+        yield from read_parquet(src.name or _rewind(path_or_file), batch_size, stats,
+                                **_pick(options, "columns", "dictionary"))
     elif fmt == "arrow":
-        yield from read_arrow_ipc(src.name or _rewind(path_or_file), batch_size, stats)
+        yield from read_arrow_ipc(src.name or _rewind(path_or_file), batch_size, stats,
+                                  **_pick(options, "columns", "dictionary"))
 
 
 _SOURCE_OPTIONS = {"max_line_bytes": "max_line", "max_gzip_ratio": "max_ratio",
@@ -263,7 +269,8 @@ def _source_options(options: dict) -> dict:
 
 
 def _pick(options: dict, *names: str) -> dict:
-    unknown = set(options) - {"dns_window_s", "prefer_dns", "join_siblings", "dns_join", *_SOURCE_OPTIONS}
+    unknown = set(options) - {"dns_window_s", "prefer_dns", "join_siblings", "dns_join", "columns", "dictionary",
+                              *_SOURCE_OPTIONS}
     if unknown:
         raise TypeError(f"unknown reader option(s): {sorted(unknown)}")
     return {k: v for k, v in options.items() if k in names}

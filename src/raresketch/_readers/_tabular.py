@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from .._core import decode_dictionary
 from ..events import EVENT_SCHEMA, REQUIRED_COLUMNS, conform
+from ..events._conform import as_dict_text, is_text_dictionary
 from ..events._schema import sort_by_time
 from ..events._values import BAD, MISSING, parse_timestamps
 from ._source import Source
@@ -49,8 +50,9 @@ def check_columns(names: list[str], stats: ReadStats) -> None:
                 stats.warnings.append(w)
 
 
-def finish_table(t: pa.Table, stats: ReadStats) -> pa.Table:
-    """Count/drop rows lacking a valid timestamp or host, conform to EVENT_SCHEMA, sort by time."""
+def finish_table(t: pa.Table, stats: ReadStats, dictionary: bool = False) -> pa.Table:
+    """Count/drop rows lacking a valid timestamp or host, conform to EVENT_SCHEMA (with ``dictionary``: text
+    columns that are dictionary-encoded stay so, see :func:`~raresketch.events.conform`), sort by time."""
     check_columns(t.column_names, stats)
     missing = [c for c in REQUIRED_COLUMNS if c not in t.column_names]
     if missing:
@@ -71,7 +73,10 @@ def finish_table(t: pa.Table, stats: ReadStats) -> pa.Table:
         if n:
             stats.skip("missing_timestamp", n)
     host = t.column("host.id")
-    if not pa.types.is_string(host.type):
+    if dictionary and is_text_dictionary(host.type):
+        host = as_dict_text(host)
+        t = t.set_column(t.column_names.index("host.id"), "host.id", host)
+    elif not pa.types.is_string(host.type):
         host = decode_dictionary(host) if pa.types.is_dictionary(host.type) else host.cast(pa.string())
         t = t.set_column(t.column_names.index("host.id"), "host.id", host)
     bad_host = pc.and_(pc.is_valid(t.column("@timestamp")),
@@ -81,7 +86,7 @@ def finish_table(t: pa.Table, stats: ReadStats) -> pa.Table:
         stats.skip("missing_host", nb)
         t = t.filter(pc.invert(bad_host))
     # conform in full: an input that carries the conformed mark is still checked and normalised here
-    out = sort_by_time(conform(t.replace_schema_metadata(None)))
+    out = sort_by_time(conform(t.replace_schema_metadata(None), dictionary=dictionary))
     stats.emitted += out.num_rows
     return out
 
@@ -102,23 +107,42 @@ def iter_arrow(obj: Any, batch_size: int, stats: ReadStats) -> Iterator[pa.Table
     raise TypeError(f"not an Arrow table/batch/reader: {type(obj).__name__}")
 
 
-def read_parquet(path_or_file: Any, batch_size: int, stats: ReadStats) -> Iterator[pa.Table]:
+def _wanted(names: list[str], columns) -> list[str] | None:
+    """The input columns to read: those of ``columns`` (EVENT_SCHEMA names; the required ones always) that the
+    input has, or None (all) when ``columns`` is None."""
+    if columns is None:
+        return None
+    keep = set(columns) | set(REQUIRED_COLUMNS)
+    return [n for n in names if n in keep]
+
+
+def read_parquet(path_or_file: Any, batch_size: int, stats: ReadStats, columns=None,
+                 dictionary: bool = False) -> Iterator[pa.Table]:
+    """Parquet row groups as batches. ``columns``: read only these EVENT_SCHEMA columns (and the required ones;
+    the others come out null) — Parquet is columnar, so the others are never decoded. ``dictionary``: text
+    columns stay dictionary-encoded, as Parquet stores them."""
     import pyarrow.parquet as pq
 
-    # Text columns are read dictionary-encoded (as Parquet stores them: ~5x cheaper to decode) and expanded by
-    # conform with decode_dictionary; the IP columns are normalised once per distinct value on the way.
+    # Text columns are read dictionary-encoded (as Parquet stores them: ~5x cheaper to decode) and, unless
+    # ``dictionary``, expanded by conform with decode_dictionary; the IP columns are normalised once per distinct
+    # value on the way.
     pf = pq.ParquetFile(path_or_file)
     check_columns(pf.schema_arrow.names, stats)
-    text = [f.name for f in pf.schema_arrow if f.name in EVENT_SCHEMA.names and pa.types.is_string(f.type)]
+    cols = _wanted(pf.schema_arrow.names, columns)
+    text = [f.name for f in pf.schema_arrow if f.name in EVENT_SCHEMA.names and pa.types.is_string(f.type)
+            and (cols is None or f.name in cols)]
     if text and (isinstance(path_or_file, (str, os.PathLike)) or hasattr(path_or_file, "seek")):
         if hasattr(path_or_file, "seek"):
             path_or_file.seek(0)
         pf = pq.ParquetFile(path_or_file, read_dictionary=text)
-    for b in pf.iter_batches(batch_size=batch_size):
-        yield finish_table(pa.Table.from_batches([b]), stats)
+    for b in pf.iter_batches(batch_size=batch_size, columns=cols):
+        yield finish_table(pa.Table.from_batches([b]), stats, dictionary)
 
 
-def read_arrow_ipc(path_or_file: Any, batch_size: int, stats: ReadStats) -> Iterator[pa.Table]:
+def read_arrow_ipc(path_or_file: Any, batch_size: int, stats: ReadStats, columns=None,
+                   dictionary: bool = False) -> Iterator[pa.Table]:
+    """Arrow IPC files (Feather v2) and streams. ``columns`` and ``dictionary`` as for :func:`read_parquet`
+    (a column the file stores dictionary-encoded stays so with ``dictionary``)."""
     import pyarrow.ipc as ipc
 
     src = pa.memory_map(path_or_file) if isinstance(path_or_file, str) else path_or_file
@@ -130,8 +154,11 @@ def read_arrow_ipc(path_or_file: Any, batch_size: int, stats: ReadStats) -> Iter
             src.seek(0)
         batches = ipc.open_stream(src)
     for b in batches:
+        cols = _wanted(b.schema.names, columns)
+        if cols is not None and len(set(b.schema.names)) == len(b.schema.names):
+            b = b.select(cols)
         for off in range(0, b.num_rows, batch_size):
-            yield finish_table(pa.Table.from_batches([b.slice(off, batch_size)]), stats)
+            yield finish_table(pa.Table.from_batches([b.slice(off, batch_size)]), stats, dictionary)
 
 
 def read_csv(src: Source, batch_size: int, stats: ReadStats) -> Iterator[pa.Table]:

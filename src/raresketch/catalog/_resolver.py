@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from .._core import KeyIndex, fast_keys, gather_keys, hash64, hash_pair
 from ..events import as_string_array as _as_string_array
+from ..events._conform import as_dict_text, is_text_dictionary
 from ._batch import BatchIds
 
 __all__ = ["CatalogResolver", "Flags", "Lookup", "PROCESS_COLUMNS"]
@@ -36,10 +37,13 @@ _MAX_NAMES = 200_000
 
 
 def _text(col: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """The column as one string array (no copy when it already is one chunk of strings)."""
+    """The column as one string array, or one dictionary array of strings when it is dictionary-encoded (hashed
+    once per distinct value); no copy when it already is one chunk of either."""
     if isinstance(col, pa.ChunkedArray):
         col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
-    return col if pa.types.is_string(col.type) else _as_string_array(col)
+    if pa.types.is_string(col.type):
+        return col
+    return as_dict_text(col) if is_text_dictionary(col.type) else _as_string_array(col)
 
 
 @dataclass
@@ -156,6 +160,34 @@ def _objects(values) -> np.ndarray:
     return out
 
 
+#: fast_keys' key of a null value.
+_FAST_NULL = int(fast_keys(pa.nulls(1, pa.string()))[0])
+
+
+def _entry_ids(attrs: _Attrs, a: pa.DictionaryArray, rows: np.ndarray | None,
+               resolve: Callable[[pa.Array], dict]) -> np.ndarray:
+    """Ids (int32) of rows ``rows`` (None: all) of a dictionary column of text whose referenced dictionary values
+    are not null: the index is asked once per dictionary entry those rows use (and once for the null rows), and
+    ``resolve(values)`` gets the values of the entries that are new to it; rows gather their entry's id.
+    O(rows) numpy plus O(dictionary) hashing, instead of one hash-table probe per row."""
+    dic = a.dictionary
+    nd = len(dic)
+    idx = a.indices.fill_null(nd).to_numpy(zero_copy_only=False)     # entry nd: the null rows
+    sel = idx if rows is None else idx[rows]
+    used = np.zeros(nd + 1, bool)
+    used[sel] = True
+    u = np.flatnonzero(used)
+    real = u < nd
+    ukeys = np.full(u.size, _FAST_NULL, np.uint64)
+    if real.any():
+        ukeys[real] = fast_keys(dic.take(pa.array(u[real])))
+    values = dic.take(pa.array(np.where(real, u, 0), mask=~real))
+    eid = attrs.ids(ukeys, lambda new: resolve(values.take(pa.array(new))))
+    entry = np.zeros(nd + 1, np.int32)
+    entry[u] = eid
+    return entry[sel]
+
+
 class CatalogResolver:
     """Ids, keys, flags and texts of event batches through per-stream caches of the catalogue's answers.
 
@@ -270,30 +302,46 @@ class CatalogResolver:
                 "t_svc": np.full(len(res), "hosted", object), "t_res": _objects(res)}
 
     # ---- per batch ------------------------------------------------------------------------------------
-    def lookup(self, events: pa.Table | pa.RecordBatch) -> Lookup:
-        """Keys, flags and ids of every row of a batch with :data:`~raresketch.EVENT_SCHEMA` column names (a
-        missing column counts as null; text columns of any Arrow string-like type)."""
-        n = events.num_rows
+    def lookup(self, events: pa.Table | pa.RecordBatch, rows: np.ndarray | None = None) -> Lookup:
+        """Keys, flags and ids of rows ``rows`` (int64 indices, any order; None: every row, in order) of a batch
+        with :data:`~raresketch.EVENT_SCHEMA` column names (a missing column counts as null; text columns of any
+        Arrow string-like type), aligned with ``rows``. Values found only on other rows are not resolved."""
+        n = events.num_rows if rows is None else len(rows)
         names = events.column_names
 
         def col(c: str) -> pa.Array | None:
             if c not in names:
                 return None
             a = _text(events.column(c))
-            return a if a.null_count < n else None
+            if a.null_count == len(a) or (rows is not None and a.null_count and
+                                          not a.is_valid().to_numpy(zero_copy_only=False)[rows].any()):
+                return None
+            return a
+
+        def keys(a) -> np.ndarray:
+            k = fast_keys(a)
+            return k if rows is None else k[rows]
+
+        def at(pos: np.ndarray) -> pa.Array:           # positions among ``rows`` -> rows of ``events``
+            return pa.array(pos if rows is None else rows[pos])
+
+        def ids(attrs: _Attrs, a: pa.Array, resolve: Callable[[pa.Array], dict]) -> np.ndarray:
+            if pa.types.is_dictionary(a.type):           # looked up once per dictionary entry the rows use
+                return _entry_ids(attrs, a, rows, resolve)
+            return attrs.ids(keys(a), lambda new: resolve(a.take(at(new))))
 
         # destination: ids of the name and of the address (the catalogue runs for new values only) ...
         dom, ip = col("destination.domain"), col("destination.ip")
         d = i = None
         if dom is not None:
-            d = self._dom.ids(fast_keys(dom), lambda rows: self._dom_attrs(dom.take(pa.array(rows)).to_pylist()))
+            d = ids(self._dom, dom, lambda v: self._dom_attrs(v.to_pylist()))
         if ip is not None:
-            i = self._ip.ids(fast_keys(ip), lambda rows: self._ip_attrs(ip.take(pa.array(rows))))
+            i = ids(self._ip, ip, lambda v: self._ip_attrs(_as_string_array(v)))
         # ... and of the process: one combined key per (executable, name, signer, original file name, OS)
         pcols = [col(c) for c in PROCESS_COLUMNS]
         present = [a for a in pcols if a is not None]     # an all-null column adds nothing to tell rows apart
-        pkey = fast_keys(present) if present else np.zeros(n, np.uint64)
-        p = self._proc.ids(pkey, lambda rows: self._proc_attrs(pcols, rows))
+        pkey = keys(present) if present else np.zeros(n, np.uint64)
+        p = self._proc.ids(pkey, lambda new: self._proc_attrs(pcols, new if rows is None else rows[new]))
         dcols = self._dom.cols if dom is not None else None
         icols = self._ip.cols if ip is not None else None
         # then every row's keys, flags and winning source in one compiled pass (gather_keys documents the rule)

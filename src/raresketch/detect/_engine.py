@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from .. import _format
-from ._keys import KeyResolver, _one_chunk
+from ._keys import KeyResolver
 from .._state import atomic_write_bytes, read_state_bytes, read_state_bytes_limited
 from ..alerts import EVENT_FIELDS, Alert, HealthEvent
 from ..catalog import Catalog, default_catalog
@@ -153,7 +153,7 @@ class Engine:
         if p is None:
             return []
         row0 = self._rows
-        self._rows += p.events.num_rows
+        self._rows += p.num_rows
         if p.ts.size:
             self._newest_us = max(self._newest_us, int(p.ts[-1]))
         if p.dropped:
@@ -168,8 +168,7 @@ class Engine:
             return []
         ev, kidx = p.ev, p.kidx
         pri = self.baseline.observe(ev)
-        sign = [_one_chunk(p.events.column(c)) for c in ("process.code_signature.exists",
-                                                           "process.code_signature.trusted")]
+        sign = [p.column(c) for c in ("process.code_signature.exists", "process.code_signature.trusted")]
         unsigned, untrusted = (_false(c, kidx) for c in sign)
         m = match(self.config, ev, pri, unsigned, untrusted, p.flags.user_writable_path, p.flags.renamed)
         if int(pri.threshold.max(initial=0)) >= self.config.exact_limit:
@@ -186,7 +185,7 @@ class Engine:
     def _alerts(self, p: Prepared, pri, m, live: dict[str, np.ndarray], cand: np.ndarray, row0: int) -> list[Alert]:
         """Alerts of the candidates that pass the guard. Only the candidates' rows are read as text."""
         rows = p.kidx[cand]
-        sub = p.events.take(pa.array(rows))
+        sub = p.take(rows)
         cols = {c: sub.column(c).to_pylist() for c in EVENT_FIELDS}
         texts = p.flags.texts(rows)
         out: list[Alert] = []

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from .._core import hash64, hash_pair
 from ..catalog import CatalogResolver, Flags
+from ..events import as_string_array
 from ._baseline import EventKeys, normalize_command_line
 
 __all__ = ["KeyResolver", "Flags"]
@@ -37,7 +38,7 @@ def address_identity(events: pa.Table) -> pa.Table:
         return events
     i = events.schema.get_field_index("destination.domain")
     dom = pc.if_else(ptr, pa.scalar(None, pa.string()), events.column(i))
-    return events.set_column(i, events.schema.field(i), dom)
+    return events.set_column(i, events.schema.field(i).with_type(dom.type), dom)
 
 
 class KeyResolver(CatalogResolver):
@@ -49,32 +50,36 @@ class KeyResolver(CatalogResolver):
     """
 
     # ---- per batch ------------------------------------------------------------------------------------
-    def resolve(self, events: pa.Table, days: np.ndarray) -> tuple[EventKeys, Flags]:
-        """Keys and flags of every row of a conformed batch (``days``: days since 1970-01-01 per row). The flags'
-        :meth:`~raresketch.catalog._resolver.Flags.texts` gives the catalogue's texts of any of its rows."""
-        n = events.num_rows
-        found = self.lookup(address_identity(events))
+    def resolve(self, events: pa.Table, days: np.ndarray,
+                rows: np.ndarray | None = None) -> tuple[EventKeys, Flags]:
+        """Keys and flags of rows ``rows`` of a conformed batch (int64 indices, any order; None: every row, in
+        order), as arrays aligned with ``rows`` (``days``: days since 1970-01-01 of each of them). The flags'
+        :meth:`~raresketch.catalog._resolver.Flags.texts` gives the catalogue's texts of any of those rows, by
+        position in ``rows``."""
+        n = events.num_rows if rows is None else len(rows)
+        at = (lambda a: a) if rows is None else (lambda a: a[rows])
+        found = self.lookup(address_identity(events), rows)
         process, resource, im = found.process, found.resource, found.im
         sha = _one_chunk(events.column("process.hash.sha256"))
-        if sha.null_count == n:
+        if sha.null_count == len(sha):
             binary = process
         else:
-            binary = hash64(sha)
+            binary = at(hash64(sha))
             if sha.null_count:
-                np.copyto(binary, process, where=~sha.is_valid().to_numpy(zero_copy_only=False))
+                np.copyto(binary, process, where=~at(sha.is_valid().to_numpy(zero_copy_only=False)))
 
         # scripting engines: parent and command line, on their rows only
         is_script, has_cmd = np.zeros(n, bool), np.zeros(n, bool)
         parent_engine, cmd_keys = np.zeros(n, np.uint64), np.zeros(n, np.uint64)
         si = np.flatnonzero(found.script)
         if si.size:
-            sidx = pa.array(si)
-            parent = _one_chunk(events.column("process.parent.name")).take(sidx)
+            sidx = pa.array(si if rows is None else rows[si])
+            parent = as_string_array(_one_chunk(events.column("process.parent.name")).take(sidx))
             has_parent = parent.is_valid().to_numpy(zero_copy_only=False)
             is_script[si] = has_parent
             engine = found.engine_keys(si)
             parent_engine[si] = np.where(has_parent, hash_pair(hash64(pc.utf8_lower(parent)), engine), 0)
-            cmd = _one_chunk(events.column("process.command_line")).take(sidx)
+            cmd = as_string_array(_one_chunk(events.column("process.command_line")).take(sidx))
             ci = si[cmd.is_valid().to_numpy(zero_copy_only=False)]
             if ci.size:
                 has_cmd[ci] = True
@@ -82,7 +87,7 @@ class KeyResolver(CatalogResolver):
                 norm = pa.array([normalize_command_line(s) for s in enc.dictionary.to_pylist()], pa.string())
                 cmd_keys[ci] = hash64(pa.DictionaryArray.from_arrays(enc.indices, norm))
         ev = EventKeys(
-            days=days.astype(np.int64, copy=False), agent=hash64(events.column("host.id")), process=process, location=found.location, first_party=np.where(resource == 0, found.first_party, np.uint64(0)),
+            days=days.astype(np.int64, copy=False), agent=at(hash64(events.column("host.id"))), process=process, location=found.location, first_party=np.where(resource == 0, found.first_party, np.uint64(0)),
             resource=resource, kind=found.kind, im=im, binary=binary, parent_engine=parent_engine, cmdline=cmd_keys,
             has_process=process != 0, is_cloud=resource != 0, is_im=im != 0, is_script=is_script,
             has_cmdline=has_cmd)

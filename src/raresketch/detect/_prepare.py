@@ -11,12 +11,18 @@ import numpy as np
 import pyarrow as pa
 
 from ..config import Config
-from ..events import conform
-from ._contacts import drop_non_contacts
+from ..events import EVENT_SCHEMA, conform
+from ._contacts import contact_rows
 from ._keys import Flags, KeyResolver, _one_chunk
 from ._baseline import EventKeys
 
-__all__ = ["Prepared", "prepare", "allowed_agents"]
+__all__ = ["Prepared", "prepare", "allowed_agents", "INPUT_COLUMNS"]
+
+#: The EVENT_SCHEMA columns the Engine never reads: an input may leave them out (``raresketch run`` does not read
+#: them from Parquet or Arrow files). tests/detect/test_dictionary_input.py checks that nulling them changes nothing.
+UNREAD_COLUMNS = ("network.transport", "process.entity_id", "source.ip", "source.port")
+#: The EVENT_SCHEMA columns the Engine reads (conform, drops, the key resolver, rules and alerts).
+INPUT_COLUMNS = tuple(c for c in EVENT_SCHEMA.names if c not in UNREAD_COLUMNS)
 
 _US_PER_DAY = 86_400_000_000
 #: An event older than one already processed by more than this is "late" (counted, and warned about: late events
@@ -26,23 +32,46 @@ LATE_US = 3_600_000_000
 
 @dataclass
 class Prepared:
-    """A batch ready to learn: ``events`` is the whole conformed batch in event-time order; ``kidx`` the rows
-    kept (their keys ``ev``, catalogue ``flags``, allow-list mask, event times in µs and the newest day when each
-    is scored); rows not kept were counted by reason."""
+    """A batch ready to learn. Its events are the contacts of the conformed batch in event-time order: row ``j``
+    of them is row ``rows[j]`` of ``table`` (the conformed batch as it came, which may also hold non-contacts and
+    be out of order; ``rows`` None: the table is the events themselves), so nothing is copied to drop or sort
+    rows. ``kidx`` are the events kept (their keys ``ev``, catalogue ``flags``, allow-list mask, event times in
+    µs and the newest day when each is scored), as event indices; events not kept were counted by reason."""
 
-    events: pa.Table
+    table: pa.Table
+    rows: np.ndarray | None
     kidx: np.ndarray
     ev: EventKeys
     flags: Flags
     allow: np.ndarray
     ts: np.ndarray
     ref_day: np.ndarray
-    #: Rows of ``events`` dropped for their time, by reason (``too_old``, ``skipped_future``): who sent them.
+    #: Events dropped for their time, by reason (``too_old``, ``skipped_future``): who sent them.
     dropped: dict[str, np.ndarray] = field(default_factory=dict)
     #: Events that arrived after later ones by more than ``LATE_US`` (kept: learned and scored late).
     late: int = 0
     #: The largest such delay, in µs.
     max_late_us: int = 0
+
+    @property
+    def num_rows(self) -> int:
+        """The number of events (contacts)."""
+        return self.table.num_rows if self.rows is None else len(self.rows)
+
+    def take(self, idx: np.ndarray) -> pa.Table:
+        """Events ``idx`` (event indices) as a table. O(len(idx)) per column."""
+        idx = np.asarray(idx, np.int64)
+        return self.table.take(pa.array(idx if self.rows is None else self.rows[idx]))
+
+    def column(self, name: str) -> pa.Array:
+        """One column of the events, as one array. O(n) for that column when rows were dropped or reordered."""
+        col = _one_chunk(self.table.column(name))
+        return col if self.rows is None else col.take(pa.array(self.rows))
+
+    @property
+    def events(self) -> pa.Table:
+        """The events as one table (a copy when rows were dropped or reordered: prefer :meth:`take`)."""
+        return self.table if self.rows is None else self.table.take(pa.array(self.rows))
 
 
 def allowed_agents(events: pa.Table, patterns: tuple[str, ...]) -> np.ndarray:
@@ -78,18 +107,20 @@ def prepare(batch: pa.Table, config: Config, resolver: KeyResolver, stats: Count
     than one processed before them count as ``late`` (stats) — they are kept. None when nothing is left of the
     batch. O(n) plus the resolver's O(new distinct values)."""
     n_in = batch.num_rows
-    events = conform(batch)
+    events = conform(batch, dictionary=True)      # dictionary-encoded text stays so: resolved per distinct value
     if events.num_rows < n_in:
         stats["skipped_invalid"] += n_in - events.num_rows
     # -- not contacts (inbound, nameless internal destinations): out of the statistics and the detectors
-    events = drop_non_contacts(events, stats)
+    rows = contact_rows(events, stats)          # None: all of them
     # --
-    if events.num_rows == 0:
+    if events.num_rows == 0 or (rows is not None and rows.size == 0):
         return None
     ts = _one_chunk(events.column("@timestamp")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    if rows is not None:
+        ts = ts[rows]
     if ts.size > 1 and not (ts[1:] >= ts[:-1]).all():           # readers already yield sorted batches
         order = np.argsort(ts, kind="stable")
-        events, ts = events.take(pa.array(order)), ts[order]
+        rows, ts = (order if rows is None else rows[order]), ts[order]
     days = ts // _US_PER_DAY
     ok = (days >= 1) & (days <= 65535)
     if not ok.all():
@@ -113,15 +144,16 @@ def prepare(batch: pa.Table, config: Config, resolver: KeyResolver, stats: Count
         ref_day = np.maximum(newest, days)               # the newest day when each event is scored
     else:
         keep, ref_day = ok, days
-    ev, flags = resolver.resolve(events, days)
+    ev, flags = resolver.resolve(events, days, rows)
     allow = flags.allow
     if config.allow_agents:
-        allow = allow | allowed_agents(events, config.allow_agents)
+        agents = allowed_agents(events, config.allow_agents)
+        allow = allow | (agents if rows is None else agents[rows])
     if not config.allowlist_learn and allow.any():
         suppressed["allowlist"] += int((allow & keep).sum())
         keep &= ~allow
-    kidx = np.flatnonzero(keep)                      # kept row -> row of ``events``
-    if kidx.size < events.num_rows:
+    kidx = np.flatnonzero(keep)                      # kept row -> event index
+    if kidx.size < ts.size:
         ev, flags, allow, ref_day, ts = ev.take(kidx), flags.take(kidx), allow[kidx], ref_day[kidx], ts[kidx]
     late, max_late = 0, 0
     if ts.size and today is not None and newest_us and int(ts[0]) < newest_us - LATE_US:   # sorted: ts[0] is oldest
@@ -129,4 +161,4 @@ def prepare(batch: pa.Table, config: Config, resolver: KeyResolver, stats: Count
         late = int((delay > LATE_US).sum())
         max_late = int(delay.max())
         stats["late"] += late
-    return Prepared(events, kidx, ev, flags, allow, ts, ref_day, dropped, late, max_late)
+    return Prepared(events, rows, kidx, ev, flags, allow, ts, ref_day, dropped, late, max_late)

@@ -7,7 +7,7 @@ import pyarrow.compute as pc
 from .._core import decode_dictionary
 from ._normalise import (as_string_array, basename_values, is_text, normalize_domain_array,
                          normalize_ip_array)
-from ._schema import BUILD_SCHEMA, EVENT_SCHEMA, REQUIRED_COLUMNS, is_conformed, mark_conformed
+from ._schema import BUILD_SCHEMA, DICT_TEXT, EVENT_SCHEMA, REQUIRED_COLUMNS, is_conformed, mark_conformed
 from ._values import parse_timestamps, to_bool, to_int
 
 #: The address columns, normalised by :func:`normalize_ip_array`.
@@ -41,7 +41,42 @@ def cast_column(col: pa.ChunkedArray | pa.Array, field: pa.Field) -> pa.ChunkedA
     return col.cast(t)
 
 
-def conform(table: pa.Table) -> pa.Table:
+def is_text_dictionary(t: pa.DataType) -> bool:
+    """A dictionary of string or large_string values (any index type)."""
+    return pa.types.is_dictionary(t) and (pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type))
+
+
+def _dict_nulls_in_indices(arr: pa.DictionaryArray) -> pa.DictionaryArray:
+    """``arr`` with the rows that point at a null dictionary value made null rows (so that validity, null counts
+    and Arrow's kernels, which read the indices, see them)."""
+    d = arr.dictionary
+    if not d.null_count:
+        return arr
+    ok = d.is_valid().to_numpy(zero_copy_only=False)
+    idx = arr.indices
+    bad = ~ok[idx.fill_null(0).to_numpy(zero_copy_only=False)] & idx.is_valid().to_numpy(zero_copy_only=False)
+    if not bad.any():
+        return arr
+    return pa.DictionaryArray.from_arrays(pc.if_else(pa.array(bad), pa.scalar(None, idx.type), idx), d)
+
+
+def as_dict_text(col: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
+    """A dictionary column of text as one :data:`DICT_TEXT` array (chunks' dictionaries unified, null values
+    moved to the indices). O(n) for the indices plus O(distinct) for the values."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if col.type != DICT_TEXT:
+        col = col.cast(DICT_TEXT)
+    return _dict_nulls_in_indices(col)
+
+
+def on_dictionary(arr: pa.DictionaryArray, fn) -> pa.DictionaryArray:
+    """``fn`` (a string array -> a string array of the same length, value by value) applied to the dictionary
+    only: O(distinct). The result's dictionary may hold a value twice (two spellings normalised alike)."""
+    return _dict_nulls_in_indices(pa.DictionaryArray.from_arrays(arr.indices, fn(arr.dictionary)))
+
+
+def conform(table: pa.Table, dictionary: bool = False) -> pa.Table:
     """Return ``table`` with exactly :data:`EVENT_SCHEMA`: columns in schema order, cast to the schema types
     (:func:`cast_column`), missing nullable columns added as nulls, unknown columns dropped.
 
@@ -56,8 +91,13 @@ def conform(table: pa.Table) -> pa.Table:
     in O(columns). Raises ``ValueError`` when the ``@timestamp`` or ``host.id`` column is missing. Rows whose
     ``@timestamp`` or ``host.id`` is null are dropped (the readers count them as skipped before calling this).
     Cost O(rows) in Arrow plus O(distinct values) Python calls for the normalisations.
+
+    With ``dictionary``, text columns that arrive dictionary-encoded (Parquet's and Arrow's dictionary arrays)
+    stay so, as :data:`~raresketch.events._schema.DICT_TEXT` (the same values: normalised on the dictionary,
+    O(distinct), and never expanded), so that the Engine hashes and resolves each distinct value once; a table
+    conformed that way carries the mark too and passes ``conform(t, dictionary=True)`` in O(columns).
     """
-    if is_conformed(table):
+    if is_conformed(table, dictionary):
         return table
     names = table.column_names
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
@@ -75,21 +115,33 @@ def conform(table: pa.Table) -> pa.Table:
             cols.append(pa.nulls(n, field.type))
             continue
         col = table.column(field.name)
-        if field.name in IP_COLUMNS and n:
+        if dictionary and pa.types.is_string(field.type) and is_text_dictionary(col.type):
+            col = as_dict_text(col)
+            if field.name in IP_COLUMNS and n:
+                col = on_dictionary(col, normalize_ip_array)
+        elif field.name in IP_COLUMNS and n:
             col = normalize_ip_array(col if is_text(col.type) else cast_column(col, field))
         else:
             col = cast_column(col, field)
         cols.append(col)
-    out = pa.Table.from_arrays(cols, schema=BUILD_SCHEMA)
+    out = pa.Table.from_arrays(cols, schema=_with_types(BUILD_SCHEMA, cols))
     if n:
         if out.column("@timestamp").null_count or out.column("host.id").null_count:
             out = out.filter(pc.and_(pc.is_valid(out.column("@timestamp")), pc.is_valid(out.column("host.id"))))
         out = _normalise(out)
-    return mark_conformed(out.cast(EVENT_SCHEMA))
+    return mark_conformed(out.cast(_with_types(EVENT_SCHEMA, out.columns)))
+
+
+def _with_types(schema: pa.Schema, cols) -> pa.Schema:
+    """``schema`` with the text fields whose column is a dictionary typed :data:`DICT_TEXT`."""
+    if not any(c.type == DICT_TEXT for c in cols):
+        return schema
+    return pa.schema([f.with_type(DICT_TEXT) if c.type == DICT_TEXT else f for f, c in zip(schema, cols)],
+                     metadata=schema.metadata)
 
 
 def _set(t: pa.Table, name: str, arr) -> pa.Table:
-    return t.set_column(t.schema.get_field_index(name), t.schema.field(name), arr)
+    return t.set_column(t.schema.get_field_index(name), t.schema.field(name).with_type(arr.type), arr)
 
 
 def _normalise(t: pa.Table) -> pa.Table:
@@ -98,7 +150,8 @@ def _normalise(t: pa.Table) -> pa.Table:
     usual case, checked by one regex pass over the distinct values) is kept as it is, with no take."""
     dom = t.column("destination.domain")
     if dom.null_count < len(dom):
-        dom = normalize_domain_array(dom)
+        dom = on_dictionary(as_dict_text(dom), normalize_domain_array) if dom.type == DICT_TEXT else \
+            normalize_domain_array(dom)
         t = _set(t, "destination.domain", dom)
         src = t.column("raresketch.domain_source")
         if dom.null_count or src.null_count:  # else: every row has both, unchanged by the rule below

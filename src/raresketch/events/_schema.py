@@ -59,6 +59,10 @@ def empty_batch() -> pa.Table:
     return EVENT_SCHEMA.empty_table()
 
 
+#: The type of a text column kept dictionary-encoded by ``conform(table, dictionary=True)``: each distinct value
+#: stored once; every index that is not null points at a non-null value.
+DICT_TEXT = pa.dictionary(pa.int32(), pa.string())
+
 _CONFORMED_MARK = {b"raresketch.conformed": b"1"}
 
 
@@ -69,10 +73,18 @@ def mark_conformed(table: pa.Table) -> pa.Table:
     return table.replace_schema_metadata(_CONFORMED_MARK)
 
 
-def is_conformed(table: pa.Table) -> bool:
-    """True when ``table`` carries the conformed mark and has exactly :data:`EVENT_SCHEMA`. O(columns)."""
+def is_conformed(table: pa.Table, dictionary: bool = False) -> bool:
+    """True when ``table`` carries the conformed mark and has exactly :data:`EVENT_SCHEMA` (with ``dictionary``:
+    or that schema with some text columns of type :data:`DICT_TEXT`). O(columns)."""
     md = table.schema.metadata
-    return bool(md) and md.get(b"raresketch.conformed") == b"1" and table.schema.equals(EVENT_SCHEMA)
+    if not (md and md.get(b"raresketch.conformed") == b"1"):
+        return False
+    schema = table.schema
+    if schema.equals(EVENT_SCHEMA):
+        return True
+    return dictionary and schema.names == EVENT_SCHEMA.names and all(
+        f.nullable == e.nullable and (f.type == e.type or (f.type == DICT_TEXT and e.type == pa.string()))
+        for f, e in zip(schema, EVENT_SCHEMA))
 
 
 def sort_by_time(t: pa.Table) -> pa.Table:
