@@ -1,5 +1,6 @@
 # cython: language_level=3
-"""JSON lines -> Arrow columns of wanted dotted paths, compiled (yyjson; see ext/rs_json.h, ext/yyjson/).
+"""JSON lines -> Arrow columns of wanted dotted paths, compiled (an on-demand scan with yyjson behind it; see
+ext/rs_json.h, ext/rs_json_scan.h, ext/yyjson/).
 
 :class:`Projector` takes the dotted paths a reader wants, each with the JSON type it accepts, and projects a
 block of newline-separated lines onto one Arrow array per path, built from buffers (no Python object per
@@ -58,7 +59,7 @@ cdef extern from "rs_json.h" nogil:
     void rsj_words(const char *k, size_t n, uint64_t *a, uint64_t *b)
     int64_t rsj_split(const char *block, int64_t len, int64_t **starts, int64_t **ends)
     int64_t rsj_project(const rsj_spec *sp, const char *block, int64_t n_lines, const int64_t *starts,
-                        const int64_t *ends, uint8_t *status, rsj_col *cols)
+                        const int64_t *ends, uint8_t *status, rsj_col *cols, int on_demand)
 
 #: Line status codes of :meth:`Projector.project` (0: projected).
 STATUS = {
@@ -86,11 +87,17 @@ cdef class Projector:
         values -> ``pa.int8()``: 0 absent or null, 1 the string VALUE or an array holding it, 2 anything
         else). JSON null or an absent path is null (0 for ``has:``); any other type makes the line's status
         ``wrong_type`` (``has:`` accepts every type). No path may be a prefix of another.
+    on_demand : bool, default True
+        Read each line with the on-demand scan (ext/rs_json_scan.h: one validating pass that reads only the
+        wanted paths and builds no document), handing the lines it is not sure of to yyjson; False parses every
+        line with yyjson. Both give the same statuses and columns (tests/readers/test_json_on_demand.py); the
+        scan is about 2x faster on 2 KB ECS lines (benches/bench_readers.py).
     """
     cdef rsj_spec sp
     cdef list _keep          # bytes objects whose buffers the spec points into
     cdef readonly tuple paths
     cdef readonly tuple kinds
+    cdef readonly bint on_demand
 
     def __cinit__(self):
         self.sp.leaf = NULL
@@ -102,7 +109,8 @@ cdef class Projector:
         self.sp.has_str = NULL
         self.sp.has_len = NULL
 
-    def __init__(self, paths):
+    def __init__(self, paths, on_demand=True):
+        self.on_demand = bool(on_demand)
         paths = dict(paths)
         if not paths:
             raise ValueError("no paths")
@@ -196,8 +204,8 @@ cdef class Projector:
 
         Returns ``(status, starts, ends, columns)``: per line a uint8 status (0 projected, else a code of
         :data:`STATUS`) and its byte range ``[start, end)`` (int64 numpy arrays), and ``{path: pa.Array}`` with
-        one value per projected line, in line order. Time O(len(block)) (one yyjson parse per line plus
-        O(keys on wanted paths) hash lookups); memory O(len(block)) for the output buffers. The GIL is
+        one value per projected line, in line order. Time O(len(block)) (one scan or yyjson parse per line
+        plus O(keys on wanted paths) hash lookups); memory O(len(block)) for the output buffers. The GIL is
         released while parsing.
         """
         cdef const uint8_t[::1] view = memoryview(block).cast("B") if not isinstance(block, bytes) else block
@@ -263,7 +271,8 @@ cdef class Projector:
                 keep.append((valid, arr))
             if n_lines:
                 with nogil:
-                    rows = rsj_project(&self.sp, data, n_lines, &starts[0], &ends[0], &status[0], cols)
+                    rows = rsj_project(&self.sp, data, n_lines, &starts[0], &ends[0], &status[0], cols,
+                                       self.on_demand)
                 if rows < 0:
                     raise MemoryError("out of memory while projecting JSON lines")
             out = {}

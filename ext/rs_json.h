@@ -293,28 +293,47 @@ static int64_t rsj_split(const char *block, int64_t len, int64_t **starts, int64
     return n;
 }
 
+#include "rs_json_scan.h"
+
 /* Project the n_lines lines block[starts[i]:ends[i]) (from rsj_split): status receives each line's RSJ_*
  * code; the rows of fast lines are appended to cols in line order and their count returned (or -1 when out
- * of memory). */
+ * of memory). With on_demand, each line is first read by rsj_scan_line (rs_json_scan.h); the lines it gives
+ * up on, and every line without it, are parsed by yyjson and walked (rsj_walk): the same statuses and values
+ * either way. */
 static int64_t rsj_project(const rsj_spec *sp, const char *block, int64_t n_lines, const int64_t *starts,
-                           const int64_t *ends, uint8_t *status, rsj_col *cols) {
+                           const int64_t *ends, uint8_t *status, rsj_col *cols, int on_demand) {
     int64_t rows = 0, line = 0;
     size_t pool_size = yyjson_read_max_memory_usage(RSJ_POOL_LINE, 0);
     void *pool_buf = malloc(pool_size);
     yyjson_val **slot = (yyjson_val **)calloc((size_t)sp->n_cols + 1, sizeof(yyjson_val *));
     uint8_t *seen = (uint8_t *)calloc((size_t)sp->n_entries + 1, 1);
-    if (!pool_buf || !slot || !seen) {
-        free(pool_buf); free(slot); free(seen);
+    rsj_sval *sval = (rsj_sval *)calloc((size_t)sp->n_cols + 1, sizeof(rsj_sval));
+    if (!pool_buf || !slot || !seen || !sval) {
+        free(pool_buf); free(slot); free(seen); free(sval);
         return -1;
     }
     yyjson_alc pool;
     yyjson_alc_pool_init(&pool, pool_buf, pool_size);
     rsj_line ln = {sp, slot, seen};
+    rsj_scan sc = {sp, NULL, sval, seen, 0};
     const int64_t str_room = INT32_MAX;
     for (int32_t c = 0; c < sp->n_cols; c++) if (cols[c].offsets) cols[c].offsets[0] = 0;
     for (; line < n_lines; line++) {
         int64_t pos = starts[line], e = ends[line];
         int st = RSJ_INVALID;
+        if (on_demand && e > pos && rsj_scan_line(&sc, block + pos, (size_t)(e - pos))) {
+            st = rsj_emit_scan(sp, sval, cols, rows, str_room);
+            if (st == RSJ_OK) {
+                rows++;
+                status[line] = RSJ_OK;
+                continue;
+            }
+            if (st == RSJ_NO_MEMORY) {
+                rows = -1;
+                break;
+            }
+            st = RSJ_INVALID;  /* (too big by the raw length: yyjson's length decides) */
+        }
         if (e > pos) {
             yyjson_read_err err;
             size_t n = (size_t)(e - pos);
@@ -355,6 +374,7 @@ static int64_t rsj_project(const rsj_spec *sp, const char *block, int64_t n_line
     free(pool_buf);
     free(slot);
     free(seen);
+    free(sval);
     return rows;
 }
 

@@ -12,10 +12,13 @@ real document carries and the reader skips (``agent.*``, ``ecs.version``, ``even
 
 Contenders (each reads the same first ``--lines`` lines from memory):
 
-- ``read_events``: the ECS reader of this tree (the whole reader: yyjson projection, flatten, conform, sort,
+- ``read_events``: the ECS reader of this tree (the whole reader: projection, flatten, conform, sort,
   batches in EVENT_SCHEMA), and with ``--before REF`` the reader (``_ecs.py`` and ``_common.py``) committed at
   ``REF`` (e.g. ``main`` before the projector: Arrow's JSON reader), imported side by side.
-- ``raresketch._json projector``: ``Projector.project`` per 4 MiB block, parse + Arrow columns of every
+- ``read_events ... yyjson-only``: the same reader with ``Projector(on_demand=False)`` (every line parsed by
+  yyjson, as before the on-demand scan).
+- ``raresketch._json projector``: ``Projector.project`` per 4 MiB block (on-demand scan, and with
+  ``on_demand=False`` yyjson for every line), parse + Arrow columns of every
   wanted path, no flattening (what the reader's fast path costs before Arrow compute).
 - ``arrow parse``: ``pyarrow.json.read_json`` with an explicit schema of the wanted nested fields, parse only
   (what the previous Arrow fast path cost before flattening).
@@ -413,13 +416,22 @@ def contenders(data: bytes, before: str | None, e2e_path: str | None = None) -> 
         return sum(pj.read_json(pa.BufferReader(pa.py_buffer(b)), read_options=ro, parse_options=parse).num_rows
                    for b in blocks)
 
-    def projector() -> int:
+    def projector(p=proj) -> int:
         n = 0
         for b in blocks:
-            status = proj.project(b)[0]
+            status = p.project(b)[0]
             assert not status.any(), "clean lines expected"
             n += len(status)
         return n
+
+    yyjson_only = Projector(_ecs._FAST_PATHS, on_demand=False)
+
+    def reader_yyjson_only() -> int:  # the reader with every line parsed by yyjson (the projector before the scan)
+        keep, _ecs._PROJECTOR = _ecs._PROJECTOR, yyjson_only
+        try:
+            return reader(_ecs)()
+        finally:
+            _ecs._PROJECTOR = keep
 
     def orjson_parse() -> int:
         loads = orjson.loads
@@ -428,13 +440,16 @@ def contenders(data: bytes, before: str | None, e2e_path: str | None = None) -> 
     out = {}
     if old is not None:
         out[f"read_events ecs at {before} (before)"] = (reader(old), "whole reader")
-    out["read_events ecs, yyjson projector, this tree (after)"] = (reader(_ecs), "whole reader")
+    out["read_events ecs, on-demand projector, this tree (after)"] = (reader(_ecs), "whole reader")
+    out["read_events ecs, yyjson-only projector, this tree"] = (reader_yyjson_only, "whole reader")
     if e2e_path:
         if old is not None:
             out[f"raresketch run, reader at {before} (before)"] = (e2e_runner(e2e_path, old),
                                                                     "end to end: reader + engine")
         out["raresketch run, this tree (after)"] = (e2e_runner(e2e_path), "end to end: reader + engine")
-    out["raresketch._json Projector.project"] = (projector, "parse + Arrow column per wanted path")
+    out["raresketch._json Projector.project"] = (projector, "on-demand scan + Arrow column per wanted path")
+    out["raresketch._json Projector.project, on_demand=False"] = (lambda: projector(yyjson_only),
+                                                                  "yyjson parse + Arrow column per wanted path")
     try:
         ms = MsgspecEcs(_ecs)
     except ImportError:
