@@ -33,7 +33,7 @@ import pyarrow as pa
 from .._core import AgentTable, KeyedDistinct, KeyedDistinctSparse, hash_pair
 from ..catalog import Catalog
 from ..config import Config
-from ..detect import Baseline, EventKeys, KeyResolver, prepare
+from ..detect import Baseline, EventKeys, KeyResolver, prepare, structure_sizes
 
 __all__ = [
     "KEY_FIELDS", "KEYS_SCHEMA", "SORT_COLUMNS", "LEARN_COLUMNS", "learn_columns", "PARTITION_SCHEMA",
@@ -192,7 +192,8 @@ def agent_table(agents: np.ndarray, days: np.ndarray, config: Config, base: Base
 # ---- step 3: partial baselines ------------------------------------------------------------------------
 def empty_structure(config: Config, name: str) -> KeyedDistinct:
     """An empty KeyedDistinct sized as ``Baseline(config).structures[name]`` (allocation is lazy zeros)."""
-    return Baseline(config).structures[name]
+    c = config
+    return KeyedDistinct(*structure_sizes(c.capacity)[name], c.training_days, c.exact_limit, c.seed)
 
 
 def build_partial(key_batches: Iterable[pa.Table | pa.RecordBatch], config: Config) -> bytes | None:
@@ -261,8 +262,8 @@ def partition_work(batches: Iterable[pa.Table | pa.RecordBatch], config: Config,
     k = _sorted(pa.concat_tables(keys).combine_chunks())
     blob = build_partial([k], config)
     yield _part_rows(0, 1, blob=pa.array([blob], pa.binary()))
-    ad = np.unique(np.stack([_column(k, "agent"), _column(k, "days")], axis=1), axis=0)
-    yield _part_rows(1, ad.shape[0], agent=pa.array(ad[:, 0]), days=pa.array(ad[:, 1]))
+    ad = k.select(["agent", "days"]).group_by(["agent", "days"]).aggregate([])
+    yield _part_rows(1, ad.num_rows, agent=ad["agent"].combine_chunks(), days=ad["days"].combine_chunks())
     cloud = k.filter(k["is_cloud"])
     if cloud.num_rows:
         yield _part_rows(2, cloud.num_rows, **{c: cloud.column(c).combine_chunks() for c in CLOUD_COLUMNS})
