@@ -35,8 +35,11 @@ FAMILIES = {
     3: "BloomFilter",
     4: "KeyedDistinct",
     5: "AgentTable",
+    6: "KeyedDistinctSparse",
+    7: "AgentTableSparse",
     16: "Baseline",
     17: "EngineState",
+    18: "BaselineSparse",
 }
 _FAMILY_IDS = {v: k for k, v in FAMILIES.items()}
 _DTYPES = {"|u1", "<u2", "<u4", "<u8", "<i8", "<f4", "<f8", "|b1"}

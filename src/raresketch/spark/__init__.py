@@ -23,6 +23,7 @@ from . import _core as core
 from ..alerts import ALERT_TABLE_SCHEMA, alerts_to_table  # noqa: F401 (ALERT_TABLE_SCHEMA re-exported)
 from ..config import Config
 from ..detect import Baseline, Engine, Guard
+from ..events import EVENT_SCHEMA
 
 try:
     from pyspark.sql import DataFrame, SparkSession
@@ -38,6 +39,8 @@ _BLOB = T.StructType([T.StructField("blob", T.BinaryType(), False)])
 
 
 def _spark_type(t: pa.DataType) -> T.DataType:
+    if pa.types.is_binary(t):
+        return T.BinaryType()
     if pa.types.is_timestamp(t):
         return T.TimestampType()
     if pa.types.is_int64(t):
@@ -61,6 +64,8 @@ ALERT_SPARK_SCHEMA = _spark_schema(ALERT_TABLE_SCHEMA)
 KEYS_SPARK_SCHEMA = _spark_schema(core.KEYS_SCHEMA)
 #: One row per first-rare contact (step 4 of build_baseline).
 CONTACTS_SPARK_SCHEMA = _spark_schema(core.CONTACT_SCHEMA)
+#: The rows out of the fused per-partition job (partial, agent-day pairs, cloud events).
+PARTITION_SPARK_SCHEMA = _spark_schema(core.PARTITION_SCHEMA)
 
 
 def _c(name: str):
@@ -105,12 +110,12 @@ def event_keys_df(df: DataFrame, config: Config) -> DataFrame:
     return df.mapInArrow(keys, KEYS_SPARK_SCHEMA)
 
 
-def _tree_merge(parts: DataFrame, merge, fanin: int, stats: dict[str, Any] | None, label: str) -> bytes | None:
-    """Merge the blobs of ``parts`` (one per partition) in a tree of ``fanin``-way merges: each level is a
-    round-robin repartition into ceil(n / fanin) tasks, each merging its blobs; the last <= fanin on the driver."""
+def _tree_merge(parts: DataFrame, fanin: int, stats: dict[str, Any] | None, label: str) -> list[bytes]:
+    """Merge the sparse baseline blobs of ``parts`` in a tree of ``fanin``-way merges: each level is a
+    round-robin repartition into ceil(n / fanin) tasks, each merging its blobs; the last <= fanin blobs are
+    returned (the driver merges them into the result)."""
     def merge_part(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        blobs = [v for b in batches for v in b.column(0).to_pylist()]
-        out = merge(blobs)
+        out = core.merge_baseline_blobs(v for b in batches for v in b.column(0).to_pylist())
         if out is not None:
             yield pa.RecordBatch.from_arrays([pa.array([out], pa.binary())], names=["blob"])
 
@@ -121,17 +126,13 @@ def _tree_merge(parts: DataFrame, merge, fanin: int, stats: dict[str, Any] | Non
         parts = parts.repartition(n).mapInArrow(merge_part, _BLOB)
         levels += 1
     t0 = time.perf_counter()
-    tab = parts.toArrow()
-    blobs = tab.column("blob").to_pylist()
-    t1 = time.perf_counter()
-    out = merge(blobs)
+    blobs = parts.toArrow().column("blob").to_pylist()
     if stats is not None:
         stats[f"{label}_driver_blobs"] = len(blobs)
         stats[f"{label}_driver_blob_bytes"] = sum(len(b) for b in blobs)
         stats[f"{label}_tree_levels"] = levels
-        stats[f"{label}_job_s"] = t1 - t0
-        stats[f"{label}_driver_merge_s"] = time.perf_counter() - t1
-    return out
+        stats[f"{label}_job_s"] = time.perf_counter() - t0
+    return blobs
 
 
 def build_baseline(df: DataFrame, config: Config | None = None, *, base: Baseline | None = None,
@@ -144,44 +145,45 @@ def build_baseline(df: DataFrame, config: Config | None = None, *, base: Baselin
     ``base``, continues that baseline (the events should be newer than ``base.today``: a daily update costs
     one day of events, not thirty).
 
-    Jobs: (1) keys per input partition, persisted; (2) distinct (agent, day) pairs -> driver AgentTable and
-    daily thresholds; (3) partial baselines per partition, tree-merged; (4) first-rare contacts per partition of
-    cloud resources; (5) ``new_rare`` and ``new_rare_agent`` per partition of (process, agent), tree-merged. ``partitions`` sets the shuffle partitions of (4) (default: Spark's
-    ``spark.sql.shuffle.partitions``). ``stats``, if given, receives sizes and timings.
+    Jobs: (1+3) one pass per input partition over the columns the baseline reads: keys, sorted in event
+    order, learned into a sparse partial baseline; out come the partial, the distinct (agent, day) pairs and
+    the cloud events (persisted); (2) distinct (agent, day) pairs -> driver AgentTable and daily thresholds;
+    partials tree-merged sparsely; (4) first-rare contacts per partition of cloud resources; (5) ``new_rare``
+    and ``new_rare_agent`` per partition of (process, agent), tree-merged. ``partitions`` sets the shuffle
+    partitions of (4) and (5) (default: Spark's ``spark.sql.shuffle.partitions``). ``stats``, if given,
+    receives sizes and timings.
     """
     config = config or (base.config if base is not None else Config())
     spark = df.sparkSession
     cfg = config.to_dict()
     t0 = time.perf_counter()
-    keys = event_keys_df(df, config).persist()
+    cols, names = _plain_names(df.select(*[_c(c) for c in core.learn_columns(config, df.columns)]))
+
+    def work(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        yield from core.partition_work((_renamed(b, names) for b in batches), Config.from_dict(cfg))
+
+    fused = cols.mapInArrow(work, PARTITION_SPARK_SCHEMA).persist()
     try:
         # (2) AgentTable and the rare threshold of each day, on the driver from distinct (agent, day) pairs.
-        pairs = keys.select("agent", "days").distinct().toArrow()
+        pairs = fused.where(F.col("part") == 1).select("agent", "days").distinct().toArrow()
         t_pairs = time.perf_counter()
         agents, thresholds = core.agent_table(pairs["agent"].to_numpy(), pairs["days"].to_numpy(), config, base)
-        sort_cols = [F.col(c) for c in core.SORT_COLUMNS]
-
-        # (3) partial baselines in the keys' own partitions (any split of the events is exact).
-        def partial(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-            blob = core.build_partial(batches, Config.from_dict(cfg))
-            if blob is not None:
-                yield pa.RecordBatch.from_arrays([pa.array([blob], pa.binary())], names=["blob"])
-
-        partials = keys.sortWithinPartitions(*sort_cols).mapInArrow(partial, _BLOB)
-        merged = _tree_merge(partials, core.merge_baseline_blobs, fanin, stats, "partials")
+        # (3) the partials (one per input partition), merged sparsely.
+        partials = _tree_merge(fused.where(F.col("part") == 0).select("blob"), fanin, stats, "partials")
 
         # (4) first-rare contacts: cloud events partitioned by resource, thresholds and base structures broadcast.
-        base_s = ({n: core.pack(base.structures[n].to_bytes())
-                   for n in ("prevalence", "process_seen", *core.NEW_RARE_STRUCTURES)} if base is not None else None)
+        base_s = (core.structure_blobs(base, ("prevalence", "process_seen", *core.NEW_RARE_STRUCTURES))
+                  if base is not None else None)
         bc = spark.sparkContext.broadcast((thresholds, base_s))
 
         def contacts_of(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             thr, bs = bc.value
             yield from core.first_rare_contacts(batches, Config.from_dict(cfg), thr, bs).to_batches()
 
-        cloud = keys.filter(F.col("is_cloud")).select("_ts", *[n for n, _ in core.KEY_FIELDS])
+        cloud = fused.where(F.col("part") == 2).select(*core.CLOUD_COLUMNS)
         cloud = cloud.repartition(partitions, "resource") if partitions else cloud.repartition("resource")
-        contacts = cloud.sortWithinPartitions(*sort_cols).mapInArrow(contacts_of, CONTACTS_SPARK_SCHEMA)
+        contacts = (cloud.sortWithinPartitions("_ts", "agent", "process", "resource")
+                    .mapInArrow(contacts_of, CONTACTS_SPARK_SCHEMA))
 
         # (5) new_rare and new_rare_agent: first-rare contacts partitioned by (process, agent), in event order.
         def new_rare(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -193,19 +195,38 @@ def build_baseline(df: DataFrame, config: Config | None = None, *, base: Baselin
         contacts = (contacts.repartition(partitions, "process", "agent") if partitions
                     else contacts.repartition("process", "agent"))
         nr_parts = contacts.sortWithinPartitions("_ts", "resource").mapInArrow(new_rare, _BLOB)
-        nr = _tree_merge(nr_parts, core.merge_new_rare_blobs, fanin, stats, "new_rare")
+        nr = _tree_merge(nr_parts, fanin, stats, "new_rare")
         bc.unpersist()
     finally:
-        keys.unpersist()
-    out = core.assemble(config, agents, merged, nr, base)
+        fused.unpersist()
+    t_merge = time.perf_counter()
+    out = core.assemble(config, agents, partials, nr, base)
     if stats is not None:
         stats.update({"agent_day_pairs": pairs.num_rows, "pairs_s": t_pairs - t0,
-                      "total_s": time.perf_counter() - t0, "baseline_bytes": len(out.to_bytes()),
-                      "baseline_blob_bytes": len(baseline_to_blob(out))})
+                      "driver_merge_s": time.perf_counter() - t_merge, "total_s": time.perf_counter() - t0,
+                      "baseline_bytes": len(out.to_bytes()), "baseline_sparse_bytes": len(out.to_sparse_bytes())})
     return out
 
 
 # ---- score -------------------------------------------------------------------------------------------
+#: Rows handed to one ``Engine.process`` call in ``score`` (Arrow batches from the JVM are 10k rows; the
+#: Engine's fixed cost per call is paid once per chunk).
+_SCORE_CHUNK = 100_000
+
+
+def _chunks(batches: Iterator[pa.RecordBatch], names: list[str], rows: int) -> Iterator[pa.Table]:
+    buf, n = [], 0
+    for b in batches:
+        if b.num_rows:
+            buf.append(_renamed(b, names))
+            n += b.num_rows
+        if n >= rows:
+            yield pa.Table.from_batches(buf)
+            buf, n = [], 0
+    if buf:
+        yield pa.Table.from_batches(buf)
+
+
 #: Tie-breakers after @timestamp inside a partition (events of one agent at the same microsecond).
 SCORE_ORDER = ["@timestamp", "host.id", "process.pid", "process.name", "destination.domain", "destination.ip",
                "destination.port"]
@@ -215,7 +236,7 @@ def score(df: DataFrame, baseline: Baseline, config: Config | None = None, *, pa
           ) -> DataFrame:
     """Alerts (ECS columns, :data:`ALERT_SPARK_SCHEMA`) for the events of ``df``, scored against ``baseline``.
 
-    The baseline is broadcast (compressed); events are repartitioned by ``host.id`` (``partitions``, default
+    The baseline is broadcast in its sparse form; events are repartitioned by ``host.id`` (``partitions``, default
     ``spark.sql.shuffle.partitions``) and sorted by (@timestamp, host.id, pid, ...) within each partition,
     where one Engine scores then learns them in order: per-agent facts (agent runs and activation, "this agent
     used that service kind") and dedup per (alert name, agent, process, destination) are exact; org-level
@@ -226,24 +247,24 @@ def score(df: DataFrame, baseline: Baseline, config: Config | None = None, *, pa
     """
     config = config or baseline.config
     spark = df.sparkSession
-    bc = spark.sparkContext.broadcast(baseline_to_blob(baseline))
+    bc = spark.sparkContext.broadcast(baseline.to_sparse_bytes())
     cfg = config.replace(max_alerts_per_day=1 << 62).to_dict()
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         c = Config.from_dict(cfg)
         eng = None
-        for b in batches:
-            if not b.num_rows:
-                continue
+        for t in _chunks(batches, names, _SCORE_CHUNK):
             if eng is None:   # deserialise only in partitions with events
-                eng = Engine(c, catalog=core.catalog_for(c), baseline=baseline_from_blob(bc.value))
-            alerts = eng.process(pa.Table.from_batches([_renamed(b, names)]))
+                eng = Engine(c, catalog=core.catalog_for(c), baseline=Baseline.from_sparse_bytes(bc.value))
+            alerts = eng.process(t)
             if alerts:
                 yield from alerts_to_table(alerts).to_batches()
 
     n = partitions or int(spark.conf.get("spark.sql.shuffle.partitions"))
     cols = [c for c in SCORE_ORDER if c in df.columns]
-    parts, names = _plain_names(df.repartition(n, _c("host.id")).sortWithinPartitions(*[_c(c) for c in cols]))
+    keep = [_c(c) for c in df.columns if c in EVENT_SCHEMA.names]      # conform drops the others anyway
+    parts, names = _plain_names(df.select(*keep).repartition(n, _c("host.id"))
+                                .sortWithinPartitions(*[_c(c) for c in cols]))
     alerts = parts.mapInArrow(run, ALERT_SPARK_SCHEMA)
     # The global volume guard (per detector and day), by the same Guard as the local engine, over all alerts in
     # event order: alerts are few, so one partition holds them.

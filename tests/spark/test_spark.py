@@ -135,11 +135,40 @@ def test_merge_is_associative_and_commutative(events):
     ab_c = sc.merge_baseline_blobs([sc.merge_baseline_blobs(blobs[:2]), blobs[2]])
     a_bc = sc.merge_baseline_blobs([blobs[0], sc.merge_baseline_blobs(blobs[1:])])
     cba = sc.merge_baseline_blobs(blobs[::-1])
-    items = [structure_items(rs.Baseline.from_bytes(sc.unpack(b))) for b in (ab_c, a_bc, cba)]
+    items = [structure_items(rs.Baseline.from_sparse_bytes(b)) for b in (ab_c, a_bc, cba)]
     assert items[0] == items[1] == items[2]
-    whole = structure_items(rs.Baseline.from_bytes(sc.unpack(sc.build_partial([sc._sorted(keys)], CFG))))
+    whole = structure_items(rs.Baseline.from_sparse_bytes(sc.build_partial([sc._sorted(keys)], CFG)))
     for name in ("prevalence", "kind_agents", "binary_agents", "im_agents"):
         assert items[0][name] == whole[name]
+
+
+def test_learn_columns_are_all_the_keys_read(events):
+    """The build ships only LEARN_COLUMNS to the workers: the keys of the projected events are those of the
+    whole events (a column the keys read, left out, would change them)."""
+    cols = sc.learn_columns(CFG, events.column_names)
+    assert len(cols) < len(events.column_names)
+    assert sc.events_to_keys(events.select(cols), CFG).equals(sc.events_to_keys(events, CFG))
+    named = CFG.replace(allow_agents=("name:acme-*",))
+    assert "host.name" in sc.learn_columns(named) and "host.name" not in sc.learn_columns(CFG)
+    for col in set(events.column_names) - set(cols):        # each one left out changes nothing
+        assert sc.events_to_keys(events.drop_columns([col]).slice(0, 4000), CFG).equals(
+            sc.events_to_keys(events.slice(0, 4000), CFG)), col
+
+
+def test_partition_work_is_the_three_steps(events):
+    """One pass per input partition gives the partial of steps 1 + 3, the distinct (agent, day) pairs and the
+    cloud events, whatever the input batches."""
+    batches = events.to_batches(max_chunksize=7000)
+    out = pa.Table.from_batches(list(sc.partition_work(batches, CFG, chunk_rows=20_000)), schema=sc.PARTITION_SCHEMA)
+    keys = sc._sorted(sc.events_to_keys(events, CFG))
+    part = out["part"].to_numpy()
+    assert (part == 0).sum() == 1
+    whole = structure_items(rs.Baseline.from_sparse_bytes(sc.build_partial([keys], CFG)))
+    assert structure_items(rs.Baseline.from_sparse_bytes(out["blob"][0].as_py())) == whole
+    pairs = out.filter(pa.array(part == 1))
+    assert sorted(zip(pairs["agent"].to_pylist(), pairs["days"].to_pylist())) == sorted(
+        set(zip(keys["agent"].to_pylist(), keys["days"].to_pylist())))
+    assert (part == 2).sum() == int(keys["is_cloud"].to_numpy().sum()) > 0
 
 
 def test_keys_roundtrip_and_packing(events):
