@@ -134,6 +134,8 @@ class Engine:
             batch = pa.Table.from_batches([batch])
         if not isinstance(batch, pa.Table):
             raise TypeError(f"Engine.process takes a pyarrow Table or RecordBatch, not {type(batch).__name__}")
+        if self._events is not None:
+            self._events.reentry()
         with self._lock:
             return self._flush_events() + self._process(batch)
 
@@ -165,6 +167,8 @@ class Engine:
         by its events (measured in README, "Collectors: one event at a time").
         """
         now = time.monotonic()
+        if self._events is not None:
+            self._events.reentry()
         with self._lock:
             path = self._events or self._new_events()
             path.check()
@@ -178,12 +182,16 @@ class Engine:
     def flush(self) -> list[Alert]:
         """Process the buffered events now (:meth:`process_event`); their alerts (``[]`` with ``on_alerts``,
         which receives them)."""
+        if self._events is not None:
+            self._events.reentry()
         with self._lock:
             return self._flush_events()
 
     def poll(self) -> list[Alert]:
         """Flush the buffered events if the oldest has waited ``max_delay`` seconds; their alerts. A collector
         without ``on_alerts`` calls it when its source is idle, so that no alert waits longer than the bound."""
+        if self._events is not None:
+            self._events.reentry()
         with self._lock:
             path = self._events
             if path is None or not path.buffer.due(time.monotonic()):
@@ -223,9 +231,11 @@ class Engine:
         path.reentry()
         path.stop()
         with self._lock:
-            self._events = None
-            path.check()
-            return path.flush(self._process)
+            try:
+                path.check()
+                return path.flush(self._process)
+            finally:
+                self._events = None
 
     def _new_events(self) -> EventPath:
         self._events = EventPath()

@@ -144,15 +144,14 @@ class EventPath:
         self.linger: Linger | None = None
 
     def reentry(self) -> None:
-        """Refuse a call from inside ``on_alerts`` (it holds the Engine's lock): ``RuntimeError``."""
-        if self.delivering == threading.get_ident():
+        """Refuse a call from inside ``on_alerts`` (it holds the Engine's lock): ``RuntimeError``. Called
+        before taking the lock."""
+        if self.delivering is not None and self.delivering == threading.get_ident():
             raise RuntimeError("on_alerts is called with the engine's lock held: it must not call the engine "
                                "(hand the alerts to a queue or a writer)")
 
     def check(self) -> None:
-        """:meth:`reentry`, and raise the callback's error from the timer's thread, once, to the next
-        caller."""
-        self.reentry()
+        """Raise the callback's error from the timer's thread, once, to the next caller."""
         if self.error is not None:
             e, self.error = self.error, None
             raise e
@@ -205,25 +204,25 @@ class Linger(threading.Thread):
         super().__init__(name="raresketch-linger", daemon=True)
         self._flush_due = flush_due      # flushes if due; returns seconds until the next deadline, None if idle
         self.wake = threading.Event()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 wait = self._flush_due()
             except Exception:   # the callback's error is kept by the engine and raised to its caller
                 log.exception("raresketch: flushing buffered events failed")
                 wait = None
-            if self._stop.is_set():
+            if self._halt.is_set():
                 return
             if wait is None:
                 self.wake.wait()
                 self.wake.clear()
             elif wait > 0:
-                self._stop.wait(wait)
+                self._halt.wait(wait)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.wake.set()
         if self is not threading.current_thread():
             self.join()
