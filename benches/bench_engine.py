@@ -1,5 +1,6 @@
-"""End-to-end throughput of ``Engine.process`` for batches of 1, 100, 10k and 100k simulated events (the batch of
-1 is the per-event path), and of its parts alone: ``conform``, the key resolver, ``Catalog.resolve_batch``
+"""End-to-end throughput of ``Engine.process`` for batches of 1, 100, 10k and 100k simulated events, of
+``Engine.process_event`` (one event dict per call, micro-batched by its default bounds; the dicts are built
+outside the timed part), and of its parts alone: ``conform``, the key resolver, ``Catalog.resolve_batch``
 (one core, events/s; issue 8's target is 5M events/s end to end on batches of 100k).
 
 Run: ``PYTHONPATH=src python -m pytest benches/bench_engine.py --benchmark-enable --benchmark-columns=min,median``.
@@ -105,6 +106,30 @@ def test_engine_process_dictionary(benchmark):
     rounds = 3 if benchmark.enabled else 1
     alerts = benchmark.pedantic(run, setup=setup, rounds=rounds, iterations=1)
     _info(benchmark, parts)
+    assert alerts >= 0
+
+
+def test_engine_process_event(benchmark):
+    """One event dict per call on a warm engine (default bounds: a batch per 1024 events), flushed at the end;
+    compare with ``test_engine_process[1]``. Side by side: benches/reports/compare_events.py."""
+    history, rest = simulated_batches()[0], pa.concat_tables(simulated_batches()[1:] or simulated_batches()[:1])
+    n = min(SIZES[100], rest.num_rows)
+    events = rest.slice(0, n).to_pylist()
+
+    def setup():
+        eng = rs.Engine()
+        eng.process(history)
+        return (eng,), {}
+
+    def run(eng):
+        got = 0
+        for e in events:
+            got += len(eng.process_event(e))
+        return got + len(eng.flush())
+
+    rounds = 3 if benchmark.enabled else 1
+    alerts = benchmark.pedantic(run, setup=setup, rounds=rounds, iterations=1)
+    _info(benchmark, [rest.slice(0, n)])
     assert alerts >= 0
 
 

@@ -5,7 +5,8 @@ The detection API, by layer (each name re-exported from the module that implemen
 - events: :data:`EVENT_SCHEMA`, :func:`conform`, :func:`empty_batch`, :func:`read_events` (with
   :data:`FORMATS`, :data:`SKIP_REASONS`, :class:`ReadStats`)
 - catalogue: :class:`Catalog`, :func:`default_catalog`, :data:`RESOLVED_SCHEMA`
-- detection: :class:`Config`, :class:`Baseline`, :class:`Engine`
+- detection: :class:`Config`, :class:`Baseline`, :class:`Engine` (``process`` for batches, ``process_event``
+  for one event at a time), :func:`events_table` (event dicts -> a batch)
 - alerts: :class:`Alert`, :data:`ALERT_NAMES`, :func:`to_ecs`, :func:`to_ocsf`, :func:`write_alerts`,
   :func:`alerts_to_table`
 
@@ -23,7 +24,7 @@ from ._version import __version__
 from .alerts import ALERT_NAMES, Alert, alerts_to_table, to_ecs, to_ocsf, write_alerts
 from .catalog import RESOLVED_SCHEMA, Catalog, default_catalog
 from .config import Config
-from .detect import Baseline, Engine
+from .detect import Baseline, Engine, events_table
 from .events import EVENT_SCHEMA, conform, empty_batch
 
 __all__ = [
@@ -32,7 +33,7 @@ __all__ = [
     # catalogue
     "Catalog", "default_catalog", "RESOLVED_SCHEMA",
     # detection
-    "Config", "Baseline", "Engine",
+    "Config", "Baseline", "Engine", "events_table",
     # alerts
     "Alert", "ALERT_NAMES", "to_ecs", "to_ocsf", "write_alerts", "alerts_to_table",
     "sketches", "__version__",

@@ -12,8 +12,10 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections import Counter
-from typing import Iterable
+from collections.abc import Mapping
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +32,7 @@ from ._guard import Guard
 from ._health import ClockMonitor
 from ._prepare import Prepared, prepare
 from ._rules import gate, match, matched
+from ._stream import MAX_DELAY, MAX_EVENTS, EventPath
 
 __all__ = ["Engine"]
 
@@ -125,13 +128,16 @@ class Engine:
 
     # ---- processing ---------------------------------------------------------------------------------
     def process(self, batch: pa.Table | pa.RecordBatch) -> list[Alert]:
-        """Score-then-learn one batch of events in event-time order; return its alerts."""
+        """Score-then-learn one batch of events in event-time order; return its alerts (after those of any
+        events still buffered by :meth:`process_event`, which are processed first)."""
         if isinstance(batch, pa.RecordBatch):
             batch = pa.Table.from_batches([batch])
         if not isinstance(batch, pa.Table):
             raise TypeError(f"Engine.process takes a pyarrow Table or RecordBatch, not {type(batch).__name__}")
+        if self._events is not None:
+            self._events.reentry()
         with self._lock:
-            return self._process(batch)
+            return self._flush_events() + self._process(batch)
 
     def process_all(self, batches: Iterable[pa.Table]) -> list[Alert]:
         """Process many batches in order; returns all alerts."""
@@ -139,6 +145,113 @@ class Engine:
         for b in batches:
             out.extend(self.process(b))
         return out
+
+    # ---- one event at a time (detect/_stream.py) ----------------------------------------------------
+    _events: EventPath | None = None
+
+    def process_event(self, event: Mapping) -> list[Alert]:
+        """Hand over one event (a collector's callback); returns the alerts of the batch it completed, if any.
+
+        ``event`` maps :data:`raresketch.EVENT_SCHEMA` field names to values, flat (``"host.id"``), nested
+        (``{"host": {"id": ...}}``) or both; values are typed as the readers type theirs (a port as text is
+        parsed, an ISO string, a datetime or an epoch number by magnitude is a time) and a row that lacks a
+        valid ``@timestamp`` or ``host.id`` is dropped and counted (``stats["skipped_invalid"]``), as in
+        :meth:`process`. Anything but a mapping raises ``TypeError``. The event is copied (the caller may reuse
+        its dict).
+
+        Events wait in a buffer that is processed as one batch (:meth:`process`'s path, so an ordered stream
+        gives the alerts and state of one batch run) when it holds ``max_events`` events or when its oldest
+        event has waited ``max_delay`` seconds (:meth:`buffer_events`; defaults 1024 events, 0.25 s): checked
+        at each call, and by :meth:`poll` (call it when the source is idle) or, with ``on_alerts``, by a
+        timer. :meth:`flush` processes what waits now. Cost: O(keys) per call plus the batch's cost shared
+        by its events (measured in README, "Collectors: one event at a time").
+        """
+        now = time.monotonic()
+        if self._events is not None:
+            self._events.reentry()
+        with self._lock:
+            path = self._events or self._new_events()
+            path.check()
+            first = not path.buffer.events
+            if path.buffer.add(event, now):
+                return path.flush(self._process)
+        if first and path.linger is not None:
+            path.linger.wake.set()
+        return []
+
+    def flush(self) -> list[Alert]:
+        """Process the buffered events now (:meth:`process_event`); their alerts (``[]`` with ``on_alerts``,
+        which receives them)."""
+        if self._events is not None:
+            self._events.reentry()
+        with self._lock:
+            return self._flush_events()
+
+    def poll(self) -> list[Alert]:
+        """Flush the buffered events if the oldest has waited ``max_delay`` seconds; their alerts. A collector
+        without ``on_alerts`` calls it when its source is idle, so that no alert waits longer than the bound."""
+        if self._events is not None:
+            self._events.reentry()
+        with self._lock:
+            path = self._events
+            if path is None or not path.buffer.due(time.monotonic()):
+                return []
+            path.check()
+            return path.flush(self._process)
+
+    @property
+    def pending_events(self) -> int:
+        """Events handed to :meth:`process_event` and not processed yet."""
+        path = self._events
+        return 0 if path is None else len(path.buffer.events)
+
+    def buffer_events(self, max_events: int = MAX_EVENTS, max_delay: float | None = MAX_DELAY,
+                      on_alerts: Callable[[list[Alert]], Any] | None = None) -> list[Alert]:
+        """Set the bounds of :meth:`process_event`'s buffer: a batch is processed when it holds ``max_events``
+        events (>= 1) or when its oldest event has waited ``max_delay`` seconds (>= 0; None: only size,
+        :meth:`flush` and ``close_events``). With ``on_alerts`` every flushed batch's alerts go to it (and the
+        methods return ``[]``) and a timer thread flushes on the deadline even when no event arrives; it is
+        called on the flushing thread with the engine's lock held, so it must hand the alerts on (a queue, a
+        writer) and not call the engine (that raises ``RuntimeError``); an exception it raises on the timer's
+        thread is raised by the next call. Events already buffered are processed first under the old
+        settings; their alerts are returned. Invalid bounds raise ``ValueError``."""
+        path = EventPath(max_events, max_delay, on_alerts)
+        alerts = self.close_events()
+        with self._lock:
+            self._events = path
+        path.start(self._flush_due)
+        return alerts
+
+    def close_events(self) -> list[Alert]:
+        """Stop the timer (if any) and process the buffered events; their alerts (or ``on_alerts``'s). The
+        engine's defaults apply to the next :meth:`process_event`."""
+        path = self._events
+        if path is None:
+            return []
+        path.reentry()
+        path.stop()
+        with self._lock:
+            try:
+                path.check()
+                return path.flush(self._process)
+            finally:
+                self._events = None
+
+    def _new_events(self) -> EventPath:
+        self._events = EventPath()
+        return self._events
+
+    def _flush_events(self) -> list[Alert]:
+        path = self._events
+        if path is None:
+            return []
+        path.check()
+        return path.flush(self._process)
+
+    def _flush_due(self) -> float | None:
+        with self._lock:
+            path = self._events
+            return None if path is None else path.flush_due(self._process, time.monotonic())
 
     def _warn(self, key: str, msg: str) -> None:
         if key not in self._warned:
@@ -276,6 +389,11 @@ class Engine:
             return self._to_bytes()
 
     def _to_bytes(self) -> bytes:
+        if self.pending_events and self._events.on_alerts is not None:
+            self._flush_events()                     # their alerts go to the callback
+        if self.pending_events:
+            raise ValueError(f"{self.pending_events} events handed to process_event are not processed yet: "
+                             "flush() them (and take their alerts) before saving the state")
         meta = {"config": self.config.to_dict(), "stats": dict(self.stats), "suppressed": dict(self.suppressed),
                 "warnings": self.warnings[-100:], "layout": 2, "catalog_name": self._catalog_name,
                 "newest_us": self._newest_us}
