@@ -104,7 +104,6 @@ cdef object _kd_observe_into(KeyedDistinct self, keys, members, days, where, cou
         raise TypeError(f"days must be integers (days since 1970-01-01), not {darr.dtype}")
     if darr.shape != (n,):
         raise ValueError(f"days has shape {darr.shape}, keys has {n} entries")
-    darr = np.ascontiguousarray(darr, dtype=np.int64)
     cols = {"where": None if where is None else _kd_mask(where, n, "where"),
             "learn": None if learn is None else _kd_mask(learn, n, "learn"),
             "key_with": None if key_with is None else _kd_column(key_with, n, "key_with"),
@@ -115,14 +114,20 @@ cdef object _kd_observe_into(KeyedDistinct self, keys, members, days, where, cou
             "counts2": None if counts2 is None else _kd_out(counts2, n, "counts2")}
     if counts2 is not None and keys2 is None:
         raise ValueError("counts2 needs keys2")
+    if darr.dtype != np.uint16:         # checked here at the selected rows; the others may wrap: never read
+        picked = darr if where is None else darr[cols["where"].view(np.bool_)]
+        if picked.size and (picked.min() < 1 or picked.max() > 65535):
+            raise ValueError("days must be in [1, 65535] (days since 1970-01-01)")
+        darr = darr.astype(np.uint16)
+    darr = np.ascontiguousarray(darr)
     if n == 0:
         return None
     cdef const uint64_t[::1] kv = karr
     cdef const uint64_t[::1] mv = marr
-    cdef const int64_t[::1] dv = darr
+    cdef const uint16_t[::1] dv = darr
     cdef const uint64_t* kp = &kv[0]
     cdef const uint64_t* mp = &mv[0]
-    cdef const int64_t* dp = &dv[0]
+    cdef const uint16_t* dp = &dv[0]
     cdef const uint8_t* wp = NULL
     cdef const uint8_t* lnp = NULL
     cdef const uint64_t* kwp = NULL
@@ -163,10 +168,10 @@ cdef object _kd_observe_into(KeyedDistinct self, keys, members, days, where, cou
     with nogil:                 # validate first (branch-free): a bad day changes nothing
         if wp == NULL:
             for i in range(n):
-                bad |= <uint64_t>(dp[i] - 1) > 65534
+                bad |= dp[i] == 0
         else:
             for i in range(n):
-                bad |= wp[i] & (<uint64_t>(dp[i] - 1) > 65534)
+                bad |= wp[i] & (dp[i] == 0)
     if bad:
         raise ValueError("days must be in [1, 65535] (days since 1970-01-01)")
     cdef KdProbe pr[KD_BLOCK]
@@ -182,19 +187,19 @@ cdef object _kd_observe_into(KeyedDistinct self, keys, members, days, where, cou
     cdef bint prefetch = self.nbytes >= (1 << 20)
     cdef Py_ssize_t m, b, i0, i1, u, per = 2 if k2p != NULL else 1
     with nogil:
-        if wp != NULL:
-            if cp != NULL:
-                memset(cp, 0, n * sizeof(int64_t))
-            if lp != NULL:
-                memset(lp, 0, n * sizeof(int64_t))
-            if c2p != NULL:
-                memset(c2p, 0, n * sizeof(int64_t))
         i1 = 0
         while i1 < n:
             # 1. the selected rows of the next KD_CHUNK / per rows, compacted without branches
             i0 = i1
             i1 = min(n, i0 + KD_CHUNK // per)
             m = 0
+            if wp != NULL:              # rows not selected answer 0 (zeroed a chunk at a time: cache-hot)
+                if cp != NULL:
+                    memset(&cp[i0], 0, (i1 - i0) * sizeof(int64_t))
+                if lp != NULL:
+                    memset(&lp[i0], 0, (i1 - i0) * sizeof(int64_t))
+                if c2p != NULL:
+                    memset(&c2p[i0], 0, (i1 - i0) * sizeof(int64_t))
             if wp == NULL:
                 for i in range(i0, i1):
                     gr[m] = i
@@ -207,7 +212,7 @@ cdef object _kd_observe_into(KeyedDistinct self, keys, members, days, where, cou
             for u in range(m):
                 gk[u] = kp[gr[u]]
                 gm[u] = mp[gr[u]]
-                gd[u] = <uint32_t>dp[gr[u]]
+                gd[u] = dp[gr[u]]
             if kwp != NULL:
                 for u in range(m):
                     gk[u] = rs_hash_pair(gk[u], kwp[gr[u]], 0)

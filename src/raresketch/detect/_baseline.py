@@ -170,7 +170,7 @@ class Baseline:
         (prevalence, process_seen, kind_agents, agent_seen_kind, new_rare, new_rare_agent, im_agents, im_agent_days,
          binary_agents, location_agents, process_agents, pair_agents,
          cmdline_agents) = np.empty((13, n), dtype=np.int64)   # each row is written whole by its pass
-        d, a, p, r = ev.days, ev.agent, ev.process, ev.resource
+        d, a, p, r = ev.days.astype(np.uint16), ev.agent, ev.process, ev.resource   # days: checked by agents
         cloud = ev.is_cloud
         s["prevalence"].observe_into(r, a, d, cloud, counts=prevalence)
         s["process_seen"].observe_into(r, p, d, cloud, last=process_seen)
@@ -181,7 +181,7 @@ class Baseline:
         s["new_rare"].observe_into(p, r, d, first_rare, learn=new_rare_agent < c.explorer_cap_per_agent,
                                    counts=new_rare)
         s["im_agents"].observe_into(p, a, d, ev.is_im, key_with=ev.im, counts=im_agents)
-        s["im_agent_days"].observe_into(p, a, d, ev.is_im, key_with=ev.im, member_with=d.astype(np.uint64),
+        s["im_agent_days"].observe_into(p, a, d, ev.is_im, key_with=ev.im, member_with=ev.days.astype(np.uint64),
                                         counts=im_agent_days)
         s["binary_agents"].observe_into(ev.binary, a, d, counts=binary_agents)
         # two key spaces in one table, interleaved per event (so any batching fills it alike)
@@ -190,7 +190,7 @@ class Baseline:
         # learned for inspection only: first-party services are never resources
         s["first_party_agents"].observe_into(ev.first_party, a, d, ev.first_party != 0)
         if self.location_since:       # a state saved before locations were counted: unknown until it spans A days
-            young = d.astype(np.int64) - self.location_since < c.activation_days
+            young = ev.days.astype(np.int64) - self.location_since < c.activation_days
             location_agents[young] = process_agents[young] = -1
         s["pair_agents"].observe_into(ev.parent_engine, a, d, ev.is_script, counts=pair_agents)
         s["cmdline_agents"].observe_into(ev.cmdline, a, d, ev.has_cmdline, counts=cmdline_agents)
