@@ -433,7 +433,8 @@ cdef class KeyedDistinct:
 
         ``keys``, ``members``, ``key_with``, ``member_with`` and ``keys2`` are uint64 arrays of one length n;
         ``days`` an int array of n (days since 1970-01-01 in [1, 65535] at the selected rows, else
-        ``ValueError`` before anything is learned); ``where`` and ``learn`` bool arrays of n; ``counts``,
+        ``ValueError`` before anything is learned; uint16 is read as it is, other types are checked and
+        converted first); ``where`` and ``learn`` bool arrays of n; ``counts``,
         ``last`` and ``counts2`` writable contiguous int64 arrays of n (each optional). Returns None. O(n), one
         compiled pass, GIL released.
         """
