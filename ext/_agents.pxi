@@ -116,9 +116,11 @@ cdef class AgentTable:
             s.last = <uint16_t>d
         run_first[0] = s.first
 
-    def observe(self, keys, days):
+    def observe(self, keys, days, org_first=None):
         """For each (agent, day) event in order: the start day of the agent's run including this event, and the
-        active-agent count for the event's day; then learn it. Returns ``(run_first uint16[n], active int64[n])``."""
+        active-agent count for the event's day; then learn it. Returns ``(run_first uint16[n], active int64[n])``.
+        ``org_first``, a writable contiguous int64 array of n, receives the start day of the org's run of presence
+        including each event (:attr:`first_day` once the event is learned)."""
         cdef const uint64_t[::1] k = as_keys(keys)
         cdef Py_ssize_t i, n = k.shape[0]
         d_arr = np.asarray(days)
@@ -135,11 +137,20 @@ cdef class AgentTable:
         cdef int64_t[::1] ao = active
         cdef uint16_t f
         cdef uint64_t a
+        cdef int64_t[::1] oo
+        cdef bint want_org = org_first is not None
+        if want_org:
+            if not (isinstance(org_first, np.ndarray) and org_first.dtype == np.int64 and org_first.shape == (n,)
+                    and org_first.flags.c_contiguous and org_first.flags.writeable):
+                raise ValueError(f"org_first must be a writable contiguous int64 array of {n} entries")
+            oo = org_first
         with nogil:
             for i in range(n):
                 self._observe(k[i], d[i], &f, &a)
                 fo[i] = f
                 ao[i] = <int64_t>a
+                if want_org:
+                    oo[i] = self.first_day
         return first, active
 
     def active_agents(self, day):

@@ -22,6 +22,7 @@ cdef enum:
     KD_MAX_LEVEL = 31
     KD_BLOCK = 16                 # events whose buckets are prefetched before any of them is processed
     KD_BACKOFF = 64               # after a displacement fails, this many full-bucket inserts evict directly
+    KD_CHUNK = 512                # selected rows gathered at a time by observe_into
 
 PAIR_DTYPE = np.dtype([("ki", "<u4"), ("mfp", "<u4"), ("day", "<u2"), ("level", "u1"), ("pad", "u1")])
 KEY_DTYPE = np.dtype([("key", "<u8"), ("wsum", "<u4"), ("wvar", "<f4")])
@@ -405,68 +406,6 @@ cdef class KeyedDistinct:
         ks.wvar += <float>(w * (w - 1))
 
     # ---- Python API ---------------------------------------------------------------------------------
-    cdef object _days(self, days, Py_ssize_t n):
-        d = np.asarray(days)
-        if d.dtype.kind not in "iu":
-            raise TypeError(f"days must be integers (days since 1970-01-01), not {d.dtype}")
-        if d.ndim == 0:
-            d = np.full(n, int(d), dtype=np.int64)
-        if d.shape != (n,):
-            raise ValueError(f"days has shape {d.shape}, keys has {n} entries")
-        if d.size and (d.min() < 1 or d.max() > 65535):
-            raise ValueError("days must be in [1, 65535] (days since 1970-01-01)")
-        return np.ascontiguousarray(d, dtype=np.uint16)
-
-    cdef object _pair_arrays(self, keys, members):
-        k = as_keys(keys)
-        m = as_keys(members)
-        if k.shape[0] != m.shape[0]:
-            if m.shape[0] == 1:
-                m = np.full(k.shape[0], m[0], dtype=np.uint64)
-            elif k.shape[0] == 1:
-                k = np.full(m.shape[0], k[0], dtype=np.uint64)
-            else:
-                raise ValueError(f"keys and members differ in length: {k.shape[0]} and {m.shape[0]}")
-        return k, m
-
-    cdef object _run(self, keys, members, days, bint learn, bint want, learn_mask=None):
-        karr, marr = self._pair_arrays(keys, members)
-        cdef Py_ssize_t i, n = karr.shape[0]
-        cdef const uint64_t[::1] k = karr
-        cdef const uint64_t[::1] m = marr
-        cdef const uint16_t[::1] d
-        cdef const uint8_t[::1] lm
-        cdef bint masked = learn_mask is not None
-        if learn:
-            d = self._days(days, n)
-        if masked:
-            lmask = np.ascontiguousarray(learn_mask, dtype=np.bool_)
-            if lmask.shape != (n,):
-                raise ValueError(f"learn has shape {lmask.shape}, keys has {n} entries")
-            lm = lmask.view(np.uint8)
-        counts = np.empty(n if want else 0, dtype=np.uint32)
-        last = np.empty(n if want else 0, dtype=np.uint16)
-        cdef uint32_t[::1] co = counts
-        cdef uint16_t[::1] lo = last
-        cdef uint32_t c
-        cdef uint16_t ld
-        cdef KdProbe pr[KD_BLOCK]
-        cdef Py_ssize_t j, b, i0 = 0
-        cdef bint prefetch = self.nbytes >= (1 << 20)
-        with nogil:
-            while i0 < n:
-                b = min(<Py_ssize_t>KD_BLOCK, n - i0)
-                for j in range(b):
-                    self._probe(k[i0 + j], m[i0 + j], &pr[j], prefetch)
-                for j in range(b):
-                    i = i0 + j
-                    self._observe(k[i], &pr[j], d[i] if learn else 0, learn and (not masked or lm[i]), &c, &ld)
-                    if want:
-                        co[i] = c
-                        lo[i] = ld
-                i0 += b
-        return (counts, last) if want else None
-
     def observe(self, keys, members, days, learn=None):
         """Score-then-learn in one pass: for each event, in order, the key's count and the pair's last-seen day
         *before* this event, then learn it.
@@ -476,20 +415,44 @@ cdef class KeyedDistinct:
         array or scalar. ``learn``, a bool array, learns only the events where it is true (the others are
         answered in sequence and move the window's day, but are not learned). O(n), GIL released.
         """
-        return self._run(keys, members, days, True, True, learn)
+        return _kd_run(self, keys, members, days, True, True, learn)
+
+    def observe_into(self, keys, members, days, where=None, *, counts=None, last=None, learn=None,
+                     key_with=None, member_with=None, keys2=None, counts2=None):
+        """:meth:`observe` over the rows of a batch's columns that ``where`` selects, writing into the caller's
+        arrays: the per-batch pass of a baseline, with no gather, scatter or temporary array.
+
+        For each row ``i`` with ``where[i]`` (every row when None), in row order: the key is ``keys[i]``, or
+        ``hash_pair(keys[i], key_with[i])`` when ``key_with`` is given; the member is ``members[i]``, or
+        ``hash_pair(members[i], member_with[i])``; the event (key, member, ``days[i]``) is scored then learned
+        exactly as :meth:`observe` does (only where ``learn[i]``, when ``learn`` is given), and its prior count
+        and prior last-seen day are written to ``counts[i]`` and ``last[i]``. With ``keys2``, the same member is
+        then observed under a second key ``keys2[i]`` (prior count to ``counts2[i]``). Rows not selected get 0
+        in every output and change nothing. Equal to gathering the selected rows (interleaving the two keys)
+        and calling :meth:`observe`.
+
+        ``keys``, ``members``, ``key_with``, ``member_with`` and ``keys2`` are uint64 arrays of one length n;
+        ``days`` an int array of n (days since 1970-01-01 in [1, 65535] at the selected rows, else
+        ``ValueError`` before anything is learned; uint16 is read as it is, other types are checked and
+        converted first); ``where`` and ``learn`` bool arrays of n; ``counts``,
+        ``last`` and ``counts2`` writable contiguous int64 arrays of n (each optional). Returns None. O(n), one
+        compiled pass, GIL released.
+        """
+        _kd_observe_into(self, keys, members, days, where, counts, last, learn, key_with, member_with, keys2,
+                         counts2)
 
     def update(self, keys, members, days):
         """Learn the (key, member, day) events, in order. O(n)."""
-        self._run(keys, members, days, True, False)
+        _kd_run(self, keys, members, days, True, False)
 
     def last_seen(self, keys, members):
         """Last day each (key, member) pair was seen in the window (uint16; 0 = not seen)."""
-        return self._run(keys, members, None, False, True)[1]
+        return _kd_run(self, keys, members, None, False, True)[1]
 
     def count(self, keys):
         """Estimated distinct members of each key in the window (uint32). Exact below ``exact_limit``."""
         karr = as_keys(keys)
-        return self._run(karr, np.zeros(1, dtype=np.uint64), None, False, True)[0]
+        return _kd_run(self, karr, np.zeros(1, dtype=np.uint64), None, False, True)[0]
 
     def count_interval(self, keys, num_std_dev=2.0):
         """``(lower, upper)`` float arrays: count -/+ ``num_std_dev`` standard errors (equal while exact)."""
@@ -572,55 +535,7 @@ cdef class KeyedDistinct:
         below ``exact_limit``; beyond it the merged weights are the union of both samples (an estimate).
         The newest day becomes the later of the two and the window is swept. O(capacity of other).
         """
-        if other is self:
-            raise ValueError("cannot merge a KeyedDistinct with itself")
-        if (other.window_days, other.exact_limit, other.seed) != (self.window_days, self.exact_limit, self.seed):
-            raise ValueError(
-                f"cannot merge KeyedDistinct(window_days={other.window_days}, exact_limit={other.exact_limit}, "
-                f"seed={other.seed}) into KeyedDistinct(window_days={self.window_days}, "
-                f"exact_limit={self.exact_limit}, seed={self.seed})")
-        cdef uint32_t t = max(self.today, other.today)
-        self._sweep(t)
-        cdef uint64_t j, w, s
-        cdef PairSlot* op
-        cdef PairSlot* ps
-        cdef KeySlot* ks
-        cdef int64_t ki
-        cdef uint64_t key
-        cdef uint32_t cutoff = t - self.window_days if t > self.window_days else 0
-        with nogil:
-            for j in range(other._nbp * KD_BUCKET):
-                op = &other._p[j]
-                if op.day == 0 or op.day <= cutoff:
-                    continue
-                key = other._k[op.ki].key
-                ki = self._find_key(key, False)
-                if ki >= 0:
-                    ps = self._find_pair(key, <uint32_t>ki, op.mfp, False)
-                    if ps != NULL:
-                        if op.day > ps.day:
-                            self._set_day(ps, op.day)
-                        continue
-                else:
-                    ki = self._find_key(key, True)
-                    if ki < 0:
-                        self.dropped_keys += 1
-                        continue
-                ps = self._find_pair(key, <uint32_t>ki, op.mfp, True)
-                ps.ki = <uint32_t>ki
-                ps.mfp = op.mfp
-                self._set_day(ps, op.day)
-                ps.level = op.level
-                ks = &self._k[ki]
-                w = (<uint64_t>1) << op.level
-                s = <uint64_t>ks.wsum + w
-                ks.wsum = <uint32_t>(s if s < 0xFFFFFFFFU else 0xFFFFFFFFU)
-                ks.wvar += <float>(w * (w - 1))
-        self.evictions += other.evictions
-        self.dropped_keys += other.dropped_keys
-        self.too_old += other.too_old
-        self.unsampled += other.unsampled
-        return self
+        return _kd_merge(self, other)
 
     def __ior__(self, other):
         return self.merge(other)
@@ -628,61 +543,15 @@ cdef class KeyedDistinct:
     def copy(self):
         return KeyedDistinct.from_bytes(self.to_bytes())
 
-    def _params(self):
-        return {"capacity": int(self.capacity), "key_capacity": int(self.key_capacity),
-                "window_days": int(self.window_days), "exact_limit": int(self.exact_limit),
-                "seed": str(self.seed), "today": int(self.today),
-                "stats": [str(self.evictions), str(self.dropped_keys), str(self.too_old),
-                          str(self.unsampled), str(self.sweeps)], "backoff": int(self._backoff)}
-
     def to_bytes(self):
-        return _format.pack("KeyedDistinct", self._params(), [self._pairs, self._keys])
+        return _format.pack("KeyedDistinct", _kd_params(self), [self._pairs, self._keys])
 
     @staticmethod
     def from_bytes(data):
         """Rebuild from :meth:`to_bytes`. Corrupted, truncated or foreign bytes, and tables whose contents
         contradict each other (a pair pointing at an empty key, counts that are not the sum of their pairs'
         weights, days outside the window), raise ``ValueError``."""
-        params, arrays = _format.unpack(data, "KeyedDistinct")
-        F = "KeyedDistinct"
-        try:
-            cap, kcap = int(params["capacity"]), int(params["key_capacity"])
-            window, limit, seed = int(params["window_days"]), int(params["exact_limit"]), int(params["seed"])
-            today = int(params["today"])
-            stats = [int(x) for x in params["stats"]]
-            backoff = int(params.get("backoff", 0))        # absent in files written before displacement
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise ValueError("corrupt raresketch KeyedDistinct: bad parameters") from None
-        _format.expect(0 <= backoff <= KD_BACKOFF, F, "bad displacement back-off")
-        _format.expect(len(stats) == 5 and all(0 <= x < (1 << 64) for x in stats), F, "bad statistics")
-        _format.expect(0 <= today <= 65535 and cap % KD_BUCKET == 0 and kcap % KD_BUCKET == 0, F,
-                       "parameters out of range")
-        _format.expect(len(arrays) == 2 and arrays[0].shape == (cap, PAIR_DTYPE.itemsize)
-                       and arrays[1].shape == (kcap, KEY_DTYPE.itemsize), F, "table sizes do not match capacities")
-        try:
-            out = KeyedDistinct(cap, kcap, window, limit, seed)
-        except ValueError as e:
-            raise ValueError(f"corrupt raresketch KeyedDistinct: {e}") from None
-        pairs = np.ascontiguousarray(arrays[0]).reshape(-1).view(PAIR_DTYPE)
-        keys = np.ascontiguousarray(arrays[1]).reshape(-1).view(KEY_DTYPE)
-        live = pairs["day"] > 0
-        ki = pairs["ki"][live].astype(np.int64)
-        _format.expect(bool(np.all(ki < kcap)), F, "a pair points outside the key table")
-        _format.expect(bool(np.all(pairs["level"][live] <= KD_MAX_LEVEL)), F, "pair level out of range")
-        cutoff = today - window
-        _format.expect(bool(np.all((pairs["day"][live] <= today) & (pairs["day"][live].astype(np.int64) > cutoff))),
-                       F, "a pair's day lies outside the window")
-        weights = np.bincount(ki, weights=np.ldexp(1.0, pairs["level"][live].astype(np.int32)), minlength=kcap)
-        wsum = keys["wsum"].astype(np.float64)
-        sat = keys["wsum"] == 0xFFFFFFFFU
-        _format.expect(bool(np.all((weights == wsum) | (sat & (weights >= wsum)))), F,
-                       "key counts are not the sums of their pairs' weights")
-        _format.expect(bool(np.all(np.isfinite(keys["wvar"]) & (keys["wvar"] >= 0))), F, "bad variance")
-        out._set_tables(pairs, keys)
-        out.today = today
-        out.evictions, out.dropped_keys, out.too_old, out.unsampled, out.sweeps = stats
-        out._backoff = backoff
-        return out
+        return _kd_from_bytes(data)
 
     def __reduce__(self):
         return (KeyedDistinct.from_bytes, (self.to_bytes(),))

@@ -159,75 +159,44 @@ class Baseline:
             return self._observe(ev)
 
     def _observe(self, ev: EventKeys) -> Priors:
+        """One compiled pass per structure over the batch's columns (``KeyedDistinct.observe_into``: the rows a
+        question applies to are selected by mask, pair keys hashed in the pass, answers written in place)."""
         c = self.config
         n = len(ev)
         s = self.structures
-        prior_first, prior_today = int(self.agents.first_day), int(self.agents.today)
-        run_first, active = self.agents.observe(ev.agent, ev.days)
+        org_first = np.empty(n, dtype=np.int64)      # the org's run of presence at each event (AgentTable's rule)
+        run_first, active = self.agents.observe(ev.agent, ev.days, org_first)
         thr = c.rare_threshold(active)
-        org_first = self._org_runs(ev.days, prior_first, prior_today)
-        z32 = lambda: np.zeros(n, dtype=np.int64)  # noqa: E731
-        prevalence, process_seen, kind_agents, agent_seen_kind = z32(), z32(), z32(), z32()
-        first_rare = np.zeros(n, dtype=bool)
-        new_rare, new_rare_agent = z32(), z32()
-        ci = np.flatnonzero(ev.is_cloud)
-        if ci.size:
-            d, a, p, r, k = ev.days[ci], ev.agent[ci], ev.process[ci], ev.resource[ci], ev.kind[ci]
-            prevalence[ci] = s["prevalence"].observe(r, a, d)[0]
-            process_seen[ci] = s["process_seen"].observe(r, p, d)[1]
-            kind_agents[ci] = s["kind_agents"].observe(hash_pair(p, k), a, d)[0]
-            agent_seen_kind[ci] = s["agent_seen_kind"].observe(k, a, d)[1]
-            first_rare[ci] = (prevalence[ci] <= thr[ci]) & (process_seen[ci] == 0) & ev.has_process[ci]
-            fi = np.flatnonzero(first_rare)
-            if fi.size:
-                p, r, d = ev.process[fi], ev.resource[fi], ev.days[fi]
-                per_agent = s["new_rare_agent"].observe(hash_pair(p, ev.agent[fi]), r, d)[0]
-                new_rare_agent[fi] = per_agent
-                new_rare[fi] = s["new_rare"].observe(p, r, d, learn=per_agent < c.explorer_cap_per_agent)[0]
-        im_agents, im_agent_days = z32(), z32()
-        ii = np.flatnonzero(ev.is_im)
-        if ii.size:
-            d, a = ev.days[ii], ev.agent[ii]
-            ps = hash_pair(ev.process[ii], ev.im[ii])
-            im_agents[ii] = s["im_agents"].observe(ps, a, d)[0]
-            im_agent_days[ii] = s["im_agent_days"].observe(ps, hash_pair(a, d.astype(np.uint64)), d)[0]
-        binary_agents = s["binary_agents"].observe(ev.binary, ev.agent, ev.days)[0].astype(np.int64) if n else z32()
-        location_agents, process_agents = z32(), z32()
-        pi = np.flatnonzero(ev.has_process)
-        if pi.size:      # two key spaces in one table, interleaved per event (so any batching fills it alike)
-            k2 = np.empty(2 * pi.size, np.uint64)
-            k2[0::2], k2[1::2] = ev.location[pi], ev.process[pi]
-            both = s["location_agents"].observe(k2, np.repeat(ev.agent[pi], 2), np.repeat(ev.days[pi], 2))[0]
-            location_agents[pi], process_agents[pi] = both[0::2], both[1::2]
-        fi = np.flatnonzero(ev.first_party)
-        if fi.size:                   # learned for inspection only: first-party services are never resources
-            s["first_party_agents"].observe(ev.first_party[fi], ev.agent[fi], ev.days[fi])
+        (prevalence, process_seen, kind_agents, agent_seen_kind, new_rare, new_rare_agent, im_agents, im_agent_days,
+         binary_agents, location_agents, process_agents, pair_agents,
+         cmdline_agents) = np.empty((13, n), dtype=np.int64)   # each row is written whole by its pass
+        d, a, p, r = ev.days.astype(np.uint16), ev.agent, ev.process, ev.resource   # days: checked by agents
+        cloud = ev.is_cloud
+        s["prevalence"].observe_into(r, a, d, cloud, counts=prevalence)
+        s["process_seen"].observe_into(r, p, d, cloud, last=process_seen)
+        s["kind_agents"].observe_into(p, a, d, cloud, key_with=ev.kind, counts=kind_agents)
+        s["agent_seen_kind"].observe_into(ev.kind, a, d, cloud, last=agent_seen_kind)
+        first_rare = cloud & (prevalence <= thr) & (process_seen == 0) & ev.has_process
+        s["new_rare_agent"].observe_into(p, r, d, first_rare, key_with=a, counts=new_rare_agent)
+        s["new_rare"].observe_into(p, r, d, first_rare, learn=new_rare_agent < c.explorer_cap_per_agent,
+                                   counts=new_rare)
+        s["im_agents"].observe_into(p, a, d, ev.is_im, key_with=ev.im, counts=im_agents)
+        s["im_agent_days"].observe_into(p, a, d, ev.is_im, key_with=ev.im, member_with=ev.days.astype(np.uint64),
+                                        counts=im_agent_days)
+        s["binary_agents"].observe_into(ev.binary, a, d, counts=binary_agents)
+        # two key spaces in one table, interleaved per event (so any batching fills it alike)
+        s["location_agents"].observe_into(ev.location, a, d, ev.has_process, keys2=p, counts=location_agents,
+                                          counts2=process_agents)
+        # learned for inspection only: first-party services are never resources
+        s["first_party_agents"].observe_into(ev.first_party, a, d, ev.first_party != 0)
         if self.location_since:       # a state saved before locations were counted: unknown until it spans A days
             young = ev.days.astype(np.int64) - self.location_since < c.activation_days
             location_agents[young] = process_agents[young] = -1
-        pair_agents, cmdline_agents = z32(), z32()
-        si = np.flatnonzero(ev.is_script)
-        if si.size:
-            pair_agents[si] = s["pair_agents"].observe(ev.parent_engine[si], ev.agent[si], ev.days[si])[0]
-        mi = np.flatnonzero(ev.has_cmdline)
-        if mi.size:
-            cmdline_agents[mi] = s["cmdline_agents"].observe(ev.cmdline[mi], ev.agent[mi], ev.days[mi])[0]
+        s["pair_agents"].observe_into(ev.parent_engine, a, d, ev.is_script, counts=pair_agents)
+        s["cmdline_agents"].observe_into(ev.cmdline, a, d, ev.has_cmdline, counts=cmdline_agents)
         return Priors(run_first.astype(np.int64), active, thr, org_first, prevalence, process_seen, kind_agents,
                       agent_seen_kind, first_rare, new_rare, new_rare_agent, im_agents, im_agent_days, binary_agents,
                       location_agents, process_agents, pair_agents, cmdline_agents)
-
-    def _org_runs(self, days: np.ndarray, prior_first: int, prior_today: int) -> np.ndarray:
-        """Start day of the org's run of presence at each event (the AgentTable's rule, per event): a run starts
-        at the first event, and again at an event ``window_days`` or more after the newest day before it."""
-        if days.size == 0:
-            return np.zeros(0, dtype=np.int64)
-        d = days.astype(np.int64)
-        newest_before = np.maximum(prior_today, np.concatenate([[prior_today], np.maximum.accumulate(d)[:-1]]))
-        start = (newest_before == 0) | (d >= newest_before + self.config.training_days)
-        start[0] |= prior_first == 0
-        idx = np.where(start, np.arange(d.size), -1)
-        np.maximum.accumulate(idx, out=idx)
-        return np.where(idx >= 0, d[np.maximum(idx, 0)], prior_first)
 
     @property
     def today(self) -> int:

@@ -71,10 +71,12 @@ def _catalog_from_toml(toml: bytes, name: str | None) -> Catalog:
 
 
 def _false(col: pa.Array, idx: np.ndarray) -> np.ndarray:
-    """True where the boolean column is false, at rows ``idx`` (null -> False: unknown is never a signal)."""
+    """True where the boolean column is false, at rows ``idx`` (sorted distinct rows; null -> False: unknown is
+    never a signal)."""
     if col.null_count == len(col):
         return np.zeros(idx.size, bool)
-    return ~col.fill_null(True).to_numpy(zero_copy_only=False)[idx]
+    v = col.fill_null(True).to_numpy(zero_copy_only=False)
+    return ~(v if idx.size == v.size else v[idx])       # every row kept: idx is 0..n-1
 
 
 class Engine:

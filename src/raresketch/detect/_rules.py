@@ -74,29 +74,36 @@ def gate(config: Config, ev: EventKeys, pri: Priors, m: Matches, allow: np.ndarr
     """The vector gates, in order: activation (no alert before the baseline spans ``activation_days``),
     allow-list, habitual explorer (rare-cloud only; never for a copy where the process rarely runs, nor for an
     uncommon scripting-engine execution or a rare unsigned binary on a host where it does not explore). Returns, per detector, the events
-    that stay candidates; each suppression is counted once per (event, detector) in ``suppressed``. O(n) numpy."""
-    activated = (ev.days.astype(np.int64) - pri.org_first_day) >= config.activation_days
-    habitual = ((pri.new_rare >= config.habitual_explorer_n) | (pri.new_rare_agent >= config.habitual_explorer_n))
+    that stay candidates; each suppression is counted once per (event, detector) in ``suppressed``. O(n) numpy to
+    find the events some detector's base variation matched, then O(matches): every gate applies to those only."""
+    bases = {det: masks["base"] for det, masks in m.variations.items()}
+    h = np.flatnonzero(np.logical_or.reduce(list(bases.values())))
+    activated = (ev.days[h].astype(np.int64) - pri.org_first_day[h]) >= config.activation_days
+    thr, new_rare_agent = pri.threshold[h], pri.new_rare_agent[h]
+    habitual = (pri.new_rare[h] >= config.habitual_explorer_n) | (new_rare_agent >= config.habitual_explorer_n)
     # What a habitual explorer's status never covers (docs/DETECTORS.md, "Habitual explorers"):
     # - a copy somewhere the process rarely runs: that location on at most `threshold` agents while the process
     #   runs on more than `threshold` others (-1: locations not tracked yet, after loading an older state);
     # - an unusual process on a host where it does not explore (fewer than N/4 first rare contacts there): an
     #   uncommon scripting-engine execution (rare parent or command line), or a rare binary not validly signed.
-    elsewhere = ((pri.location_agents >= 0) & (pri.location_agents <= pri.threshold)
-                 & (pri.process_agents - pri.location_agents > pri.threshold))
-    unusual = (m.script_signals["rare_parent_engine"] | m.script_signals["rare_command_line"]
-               | (m.signals["rare_binary"] & (m.signals["unsigned"] | m.signals["untrusted"])))
-    not_exploring_here = pri.new_rare_agent < max(1, config.habitual_explorer_n // 4)
+    location, process = pri.location_agents[h], pri.process_agents[h]
+    elsewhere = (location >= 0) & (location <= thr) & (process - location > thr)
+    sig, script = m.signals, m.script_signals
+    unusual = (script["rare_parent_engine"][h] | script["rare_command_line"][h]
+               | (sig["rare_binary"][h] & (sig["unsigned"][h] | sig["untrusted"][h])))
+    not_exploring_here = new_rare_agent < max(1, config.habitual_explorer_n // 4)
     habitual &= ~(elsewhere | (unusual & not_exploring_here))
+    allowed = allow[h]
     live = {}
-    for det, masks in m.variations.items():
-        hit = masks["base"]
+    for det, base in bases.items():
+        hit = base[h]
         explorer = habitual if det == "rare_cloud" else np.zeros_like(hit)
-        for name, sup in (("activation", hit & ~activated), ("allowlist", hit & activated & allow),
-                          ("habitual_explorer", hit & activated & ~allow & explorer)):
+        for name, sup in (("activation", hit & ~activated), ("allowlist", hit & activated & allowed),
+                          ("habitual_explorer", hit & activated & ~allowed & explorer)):
             if sup.any():
                 suppressed[name] += int(sup.sum())
-        live[det] = hit & activated & ~allow & ~explorer
+        live[det] = np.zeros(base.size, dtype=bool)
+        live[det][h] = hit & activated & ~allowed & ~explorer
     return live
 
 
