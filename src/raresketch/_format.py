@@ -37,6 +37,8 @@ FAMILIES = {
     5: "AgentTable",
     16: "Baseline",
     17: "EngineState",
+    18: "PrevalenceExport",
+    19: "Consortium",
 }
 _FAMILY_IDS = {v: k for k, v in FAMILIES.items()}
 _DTYPES = {"|u1", "<u2", "<u4", "<u8", "<i8", "<f4", "<f8", "|b1"}
