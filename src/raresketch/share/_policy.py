@@ -18,7 +18,7 @@ class Verdict:
     """``action``: ``"suppress"``, ``"raise"`` (to Low) or ``""``; ``evidence``: the alert's ``global_orgs``."""
 
     action: str
-    evidence: dict[str, Any] | None
+    evidence: dict[str, Any]
 
 
 class GlobalPrevalence:
@@ -69,6 +69,10 @@ class GlobalPrevalence:
                    "interval": [round(float(r["low"][0]), 2), round(float(r["high"][0]), 2)],
                    "votes": int(r["votes"][0]), "contributing_orgs": int(r["orgs"][0]),
                    "own_vote_excluded": bool(r["excluded"]), "min_orgs": self.min_orgs}
+            # the lower end once min_orgs - 1 votes (what a tolerated coalition could forge) are discounted
+            low = self.consortium.interval([max(0, got["votes"] - self.min_orgs + 1)], got["contributing_orgs"],
+                                           r["ones"])["low"]
+            got["low_discounting_forgeable_votes"] = round(float(low[0]), 2)
             if len(self._cache) >= 1 << 16:
                 self._cache.clear()
             self._cache[resource] = got
@@ -82,17 +86,20 @@ class GlobalPrevalence:
           organisations voted for the resource and the interval's lower end is at least ``min_orgs`` (one
           member, or two, marking a C2 common never suffice);
         - ``raise`` a rare-cloud alert to Low when at least ``min_orgs`` organisations contribute and none is
-          known to hold the resource: the interval's lower end is 0 (a vote or two, noise or a poisoner's,
-          cannot take that away);
-        - else only the evidence. An IM alert is never suppressed or raised."""
-        if resource is None:
-            return Verdict("", None)
+          known to hold the resource even if ``min_orgs - 1`` of the votes are forged: the lower end of the
+          interval of ``votes - (min_orgs - 1)`` is 0 (so fewer than ``min_orgs`` colluding members cannot take
+          the raise away either; the price: a resource only a couple of organisations hold is raised too);
+        - else only the evidence. An IM alert is never suppressed or raised; one without a cloud resource gets
+          ``{"exchanged": false, "contributing_orgs": n}``."""
+        if resource is None:     # IM services are not exchanged (docs/SHARING.md): only the consortium's size
+            n = self.consortium.n_orgs - (self.own is not None and self.own.org_id in self.consortium.org_ids)
+            return Verdict("", {"exchanged": False, "contributing_orgs": int(n)})
         ev = self.orgs(resource)
         action = ""
         if detector == "rare_cloud" and ev["contributing_orgs"] >= self.min_orgs:
             if (active_agents < self.small_fleet and ev["votes"] >= self.min_orgs
                     and ev["interval"][0] >= self.min_orgs):
                 action = "suppress"
-            elif ev["interval"][0] <= 0:
+            elif ev["low_discounting_forgeable_votes"] <= 0:
                 action = "raise"
         return Verdict(action, dict(ev, raised_to_low=action == "raise"))

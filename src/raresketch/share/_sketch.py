@@ -155,7 +155,7 @@ class Consortium:
 
     def lookup(self, key: bytes, names: Sequence[str], kind: str = "cloud",
                exclude: PrevalenceExport | None = None) -> dict[str, np.ndarray]:
-        """Per name: ``votes``, ``orgs`` (contributing organisations), ``estimate`` (unbiased, may be
+        """Per name: ``votes``, ``orgs`` (contributing organisations; ``ones``: their shares of ones, summed), ``estimate`` (unbiased, may be
         negative), ``low`` / ``high`` (95 % interval, clipped to ``[0, orgs]``) and ``excluded`` (whether
         ``exclude``'s vote, an organisation's own export, was taken out because it is part of this merge).
         ``key`` must be the consortium's (checked by its id). O(names) HMACs plus numpy."""
@@ -170,8 +170,14 @@ class Consortium:
             v -= exclude.bits[pos]
             n -= 1
             t -= float(self.ones[j])
-        return {"votes": v.astype(np.int64), "orgs": np.full(len(pos), int(n)), "excluded": excluded,
+        return {"votes": v.astype(np.int64), "orgs": np.full(len(pos), int(n)), "excluded": excluded, "ones": t,
                 **_estimate(v, n, t, self.params["flip"], self.params["sample"])}
+
+    def interval(self, votes, orgs: int, ones: float) -> dict[str, np.ndarray]:
+        """``estimate`` / ``low`` / ``high`` of given vote counts among ``orgs`` organisations whose shares of ones
+        sum to ``ones`` (what :meth:`lookup` computes, for other vote counts)."""
+        return _estimate(np.asarray(votes, np.float64), float(orgs), float(ones), self.params["flip"],
+                         self.params["sample"])
 
     def to_bytes(self) -> bytes:
         meta = {**self.params, "warnings": self.warnings[:20]}
