@@ -6,6 +6,7 @@ experiment on the simulator is ``python benches/reports/global_prevalence.py``.
 """
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -22,6 +23,7 @@ def _names(n: int) -> list[str]:
     return [f"aws/s3/bucket-{i}" for i in range(n)]
 
 
+@functools.cache
 def _export(i: int) -> PrevalenceExport:
     params = {"scheme": "hmac-sha256/one-hash/prr", "bits": BITS, "flip": 0.1, "sample": 1.0, "min_share": 0.05,
               "min_agents": 3, "window_days": 30, "key_id": key_id(KEY)}
