@@ -10,6 +10,9 @@ The detection API, by layer (each name re-exported from the module that implemen
 - alerts: :class:`Alert`, :data:`ALERT_NAMES`, :func:`to_ecs`, :func:`to_ocsf`, :func:`write_alerts`,
   :func:`alerts_to_table`
 
+- sharing between organisations (docs/SHARING.md): :func:`export_prevalence`, :func:`merge_exports`,
+  :class:`PrevalenceExport`, :class:`Consortium`, :class:`GlobalPrevalence` (more in :mod:`raresketch.share`)
+
 The compiled sketches and hashing are :mod:`raresketch.sketches`; Spark is :mod:`raresketch.spark`; the
 simulator is :mod:`raresketch.simulate`.
 """
@@ -26,6 +29,7 @@ from .catalog import RESOLVED_SCHEMA, Catalog, default_catalog
 from .config import Config
 from .detect import Baseline, Engine, events_table
 from .events import EVENT_SCHEMA, conform, empty_batch
+from .share import Consortium, GlobalPrevalence, PrevalenceExport, export_prevalence, merge_exports
 
 __all__ = [
     # events
@@ -36,5 +40,7 @@ __all__ = [
     "Config", "Baseline", "Engine", "events_table",
     # alerts
     "Alert", "ALERT_NAMES", "to_ecs", "to_ocsf", "write_alerts", "alerts_to_table",
+    # sharing between organisations
+    "export_prevalence", "merge_exports", "PrevalenceExport", "Consortium", "GlobalPrevalence",
     "sketches", "__version__",
 ]

@@ -40,6 +40,8 @@ FAMILIES = {
     16: "Baseline",
     17: "EngineState",
     18: "BaselineSparse",
+    19: "PrevalenceExport",
+    20: "Consortium",
 }
 _FAMILY_IDS = {v: k for k, v in FAMILIES.items()}
 _DTYPES = {"|u1", "<u2", "<u4", "<u8", "<i8", "<f4", "<f8", "|b1"}

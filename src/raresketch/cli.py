@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from ._cli_catalog import catalog
 from ._cli_errors import CliError
+from ._cli_share import check_global, global_changes, global_options, share
 from ._version import __version__
 from ._readers import FORMATS, ReadStats, read_events
 from ._readers._source import MAX_LINE_BYTES
@@ -247,8 +248,10 @@ def _batches(inputs: tuple[str, ...], fmt: str, stats: ReadStats, window: int = 
               help="Save --state every this many seconds (0: only at the end).")
 @click.option("--max-line-bytes", type=click.IntRange(min=1), default=MAX_LINE_BYTES, show_default=True,
               help="A longer input line is skipped without being held in memory (counted line_too_long).")
+@global_options
 def run(inputs, fmt, out, append, force, output_format, state, wait_lock, config_file, activation_days,
-        training_days, dedup_hours, sort_buffer, follow, max_lateness, checkpoint_every, max_line_bytes) -> None:
+        training_days, dedup_hours, sort_buffer, follow, max_lateness, checkpoint_every, max_line_bytes,
+        share_opts=None) -> None:
     """Score-then-learn over INPUTS (files, folders, or - for stdin) in event-time order; write alerts.
 
     SIGTERM and SIGINT end the run cleanly: alerts flushed, state saved, summary printed, exit 128+signal."""
@@ -263,6 +266,7 @@ def run(inputs, fmt, out, append, force, output_format, state, wait_lock, config
     try:
         preflight(tuple(inputs) + tuple(follow), out, state, append, force)
         changes = _config_changes(config_file, activation_days, training_days, dedup_hours)
+        changes.update(global_changes(share_opts))
     except (RunError, ValueError) as e:
         raise CliError(str(e)) from None
     lock = None
@@ -322,7 +326,7 @@ def _run(inputs, fmt, out, append, output_format, state, changes, sort_buffer, f
 
     had_state = bool(state and os.path.exists(state))
     t_load = time.perf_counter()
-    engine = _open_engine(state, changes)
+    engine = check_global(_open_engine(state, changes))
     load_s = time.perf_counter() - t_load if had_state else None
     before, before_supp = Counter(engine.stats), Counter(engine.suppressed)
     logging.getLogger("raresketch").addHandler(logging.NullHandler())   # warnings are printed below, once
@@ -607,6 +611,7 @@ def simulate(agents: int, days: int, seed: int, out: str, ground_truth: str | No
 
 
 main.add_command(catalog)   # raresketch catalog refresh|sources|resolve
+main.add_command(share)     # raresketch share keygen|export|merge|lookup
 
 
 if __name__ == "__main__":  # pragma: no cover

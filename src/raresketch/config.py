@@ -69,6 +69,18 @@ class Config:
     seed: int = 0
     #: Path of a catalogue extension / allow-list TOML file (see raresketch.catalog.Catalog).
     catalog_file: str | None = None
+    #: Global prevalence (docs/SHARING.md): a consortium file (``raresketch share merge``); None = off.
+    global_prevalence: str | None = None
+    #: ... the consortium key file it was made with, and this organisation's own export (its vote is then
+    #: taken out: an organisation never counts for itself).
+    global_key_file: str | None = None
+    global_own_export: str | None = None
+    #: A rare-cloud alert is suppressed (``suppressed["global_common"]``) when the 95 % lower bound of the
+    #: other organisations holding its resource as common, and their raw votes, reach this many ...
+    global_min_orgs: int = 3
+    #: ... and the fleet has fewer active agents than this (its own statistics mean little: with the default
+    #: thresholds "rare" is a fixed 2 agents below rare_min_agents / rare_fraction = 200).
+    global_small_fleet: int = 200
 
     def __post_init__(self) -> None:
         if isinstance(self.allow_agents, (list, str)):
@@ -93,6 +105,8 @@ class Config:
             "capacity": 64 <= self.capacity <= MAX_CAPACITY,
             "max_agents": 8 <= self.max_agents <= 1 << 28,
             "seed": 0 <= self.seed < 1 << 64,
+            "global_min_orgs": self.global_min_orgs >= 1,
+            "global_small_fleet": self.global_small_fleet >= 0,
         }
         for key, ok in checks.items():
             if not ok:

@@ -2,6 +2,7 @@
 names, and the figures that made it fire."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,10 +41,13 @@ class Alert:
     #: How the destination was identified (``method``: event | dns_answer | command_line | ptr | address, with
     #: the DNS answer's time, ``inferred``, the provider network and its list's date where they apply).
     identified_by: dict[str, Any] = field(default_factory=dict)
+    #: A severity the alert was raised to (global prevalence: a resource no other organisation holds), else None.
+    raised_to: str | None = None
 
     @property
     def definition(self) -> AlertDefinition:
-        return ALERTS[(self.detector, self.variation)]
+        d = ALERTS[(self.detector, self.variation)]
+        return d if self.raised_to is None else dataclasses.replace(d, severity=self.raised_to)
 
     @property
     def name(self) -> str:

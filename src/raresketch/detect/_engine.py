@@ -26,6 +26,7 @@ from .._state import atomic_write_bytes, read_state_bytes, read_state_bytes_limi
 from ..alerts import EVENT_FIELDS, Alert, HealthEvent
 from ..catalog import Catalog, default_catalog
 from ..config import Config
+from ..share import GlobalPrevalence
 from ._baseline import Baseline
 from ._evidence import Context, evidence, identification, snapshot_date
 from ._guard import Guard
@@ -127,6 +128,7 @@ class Engine:
         self._rows = 0                                  # events conformed so far (alert.row counts from here)
         self._newest_us = 0                             # newest event time processed (µs)
         self.clock = ClockMonitor()
+        self._global: tuple | None = None               # (settings, GlobalPrevalence): global_prevalence()
 
     # ---- processing ---------------------------------------------------------------------------------
     def process(self, batch: pa.Table | pa.RecordBatch) -> list[Alert]:
@@ -304,6 +306,7 @@ class Engine:
         cols = {c: sub.column(c).to_pylist() for c in EVENT_FIELDS}
         texts = p.flags.texts(rows)
         out: list[Alert] = []
+        glob = self.global_prevalence()
         for j, i in enumerate(cand.tolist()):
             day = int(p.ev.days[i])
             t_min = int(p.ts[i] // _US_PER_MIN)
@@ -318,6 +321,10 @@ class Engine:
                     dest = cols["destination.domain"][j]
                     if dest is None or cols["raresketch.domain_source"][j] == "ptr":
                         dest = cols["destination.ip"][j]
+                verdict = glob and glob.judge(det, row_texts["raresketch.cloud.resource"], int(pri.active_agents[i]))
+                if verdict and verdict.action == "suppress":
+                    self.suppressed["global_common"] += 1
+                    continue
                 since = self.guard.admit(f"{det}.{variations[0]}", int(p.ev.agent[i]), int(p.ev.process[i]), dest,
                                          t_min, day, cols["host.id"][j])
                 if since is None:
@@ -333,10 +340,24 @@ class Engine:
                     identified_by=identification(event, row_texts, self._snapshot),
                     cloud_resource=row_texts["raresketch.cloud.resource"],
                     im_service=row_texts["raresketch.im.service"], row=row0 + int(rows[j]))
+                if verdict:
+                    a.evidence["global_orgs"] = verdict.evidence
+                    a.raised_to = "low" if verdict.action == "raise" else None
                 self.stats[f"alerts:{a.name}"] += 1
                 out.append(a)
         self.guard.prune(int(p.ts[-1] // _US_PER_MIN))
         return out
+
+    def global_prevalence(self) -> GlobalPrevalence | None:
+        """The consortium file of ``config.global_prevalence`` as loaded (None when off), read once per setting;
+        ``ValueError`` naming the file that is wrong (docs/SHARING.md)."""
+        c = self.config
+        if not c.global_prevalence:
+            return None
+        want = (c.global_prevalence, c.global_key_file, c.global_own_export, c.global_min_orgs, c.global_small_fleet)
+        if self._global is None or self._global[0] != want:
+            self._global = (want, GlobalPrevalence.from_config(c))
+        return self._global[1]
 
     def take_health(self) -> list[HealthEvent]:
         """Health events (hosts whose clocks put their events outside the window) noticed since the last call;

@@ -47,6 +47,11 @@ class Organisation:
         Mean connections per session (a process opening several connections to one destination in seconds).
     profiles : dict, optional
         Profiles to use instead of the packaged ones (see :func:`load_profiles`).
+    world_seed : int, optional
+        Seed of a shared internet: organisations with one ``world_seed`` (and other ``seed``) draw the web's long
+        tail of destinations and the services' addresses from it, the same for all; the rest (agents, installs,
+        personal sites, traffic, attacks) stays theirs. Company destinations come from ``profiles`` (rename
+        ``acme`` per organisation for distinct ones). None (default): everything from ``seed``, as before.
     """
 
     def __init__(
@@ -63,10 +68,11 @@ class Organisation:
         activation_days: int = 14,
         mean_burst: float = 3.0,
         profiles: dict[str, Any] | None = None,
+        world_seed: int | None = None,
     ) -> None:
         self._world = w = World(
             agents, days, seed, start, events_per_agent_day, late_join_share=late_join_share,
-            activation_days=activation_days, mean_burst=mean_burst, profiles=profiles,
+            activation_days=activation_days, mean_burst=mean_burst, profiles=profiles, world_seed=world_seed,
         )
         self.n_agents, self.days, self.seed, self.start, self.start_us = w.n_agents, w.days, w.seed, w.start, w.start_us
         self.events_per_agent_day, self.late_join_share = w.events_per_agent_day, w.late_join_share

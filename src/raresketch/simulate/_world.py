@@ -70,6 +70,7 @@ class World:
         activation_days: int,
         mean_burst: float,
         profiles: dict[str, Any] | None,
+        world_seed: int | None = None,
     ) -> None:
         if int(agents) < 1:
             raise ValueError(f"agents must be >= 1, got {agents}")
@@ -84,6 +85,8 @@ class World:
         self.n_agents = int(agents)
         self.days = int(days)
         self.seed = int(seed)
+        #: Seed of the shared internet (the web's long tail and the services' addresses; None: from ``seed``).
+        self.world_seed = None if world_seed is None else int(world_seed)
         if isinstance(start, str):
             start = _dt.date.fromisoformat(start)
         self.start = start
@@ -258,7 +261,7 @@ class World:
     def ip_of(self, name: str, net: str) -> tuple[int, int]:
         """A fixed IP inside ``net`` for a named destination (base, size 1)."""
         ranges = self.nets[net]
-        h = stable_hash(self.seed, name)
+        h = stable_hash(self.seed if self.world_seed is None else self.world_seed, name)
         base, size = ranges[h % len(ranges)]
         return base + (h >> 16) % size, 1
 
@@ -289,9 +292,11 @@ class World:
                 ranges = self.nets[net]
                 sizes = np.array([z for _, z in ranges], float)
                 seen_ips: set[int] = set()
+                r = rng if self.world_seed is None else np.random.default_rng(   # one service, one address set
+                    [self.world_seed, 0x5EED, 3, stable_hash(0, f"{net}|{p}|{proto}") & 0xFFFFFFFF])
                 for j in range(k):
-                    b, z = ranges[int(rng.choice(len(ranges), p=sizes / sizes.sum()))]
-                    ip = b + int(rng.integers(z))
+                    b, z = ranges[int(r.choice(len(ranges), p=sizes / sizes.sum()))]
+                    ip = b + int(r.integers(z))
                     if ip in seen_ips:
                         continue
                     seen_ips.add(ip)
@@ -348,7 +353,8 @@ class World:
             elif kind == "zipf":
                 head = [pe for e in spec["head"] for pe in entry_ids(e, net)]
                 head_w = np.array([w for _, w in head])
-                tail_names, tail_nets = self._web_tail(rng, spec)
+                tail_names, tail_nets = self._web_tail(
+                    rng if self.world_seed is None else np.random.default_rng([self.world_seed, 0x5EED, 2]), spec)
                 tail_ids = np.array([add(d, nt) for d, nt in zip(tail_names, tail_nets)], np.int64)
                 s = float(spec["exponent"])
                 ranks = np.arange(len(head) + 1, len(head) + 1 + len(tail_ids), dtype=float)
