@@ -8,7 +8,7 @@ import os
 import stat
 from typing import IO
 
-__all__ = ["RunError", "preflight", "open_sink"]
+__all__ = ["RunError", "preflight", "open_sink", "input_bytes", "by_first_timestamp", "regular_stdin"]
 
 
 class RunError(ValueError):
@@ -314,3 +314,47 @@ class Reorder:
             [("@timestamp", "ascending")])
         self.held.clear()
         return [t]
+
+
+def input_bytes(paths: tuple[str, ...]) -> int | None:
+    """The stored size of every input (folders walked), for a progress bar in bytes; None when one is stdin
+    or not a regular file (its size is not known before it ends)."""
+    total = 0
+    for p in paths:
+        if os.path.isfile(p):
+            total += os.path.getsize(p)
+        elif os.path.isdir(p):
+            total += sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(p) for f in fs
+                         if os.path.isfile(os.path.join(d, f)))
+        else:
+            return None
+    return total
+
+
+def by_first_timestamp(inputs: tuple[str, ...], fmt: str) -> tuple[str, ...]:
+    """Several files given (say ``day2.jsonl day1.jsonl`` or a shell glob of rotated logs, newest first) are read
+    in the order of their earliest event in their first batch, so that an older file is not scored after a newer
+    one (its events would be late, or ``too_old``). Folders, stdin and unreadable files keep their place after
+    the ordered files. Cost: one batch read per file."""
+    from ._readers import ReadStats, read_events
+
+    if len(inputs) < 2 or any(p == "-" or not os.path.isfile(p) for p in inputs):
+        return inputs
+    first: dict[str, int] = {}
+    for p in inputs:
+        try:
+            for t in read_events(p, format=fmt, stats=ReadStats()):
+                first[p] = int(t.column("@timestamp")[0].value)
+                break
+        except (OSError, ValueError):
+            pass
+    ordered = sorted((p for p in inputs if p in first), key=lambda p: first[p])
+    return tuple(ordered + [p for p in inputs if p not in first])
+
+
+def regular_stdin() -> bool:
+    """Whether standard input is a regular file (``run - < file``: read whole, not as a live stream)."""
+    try:
+        return stat.S_ISREG(os.fstat(0).st_mode)
+    except OSError:
+        return False

@@ -41,21 +41,6 @@ def _progress(total: int | None, desc: str, unit: str = "ev"):
                 disable=not sys.stderr.isatty(), leave=False, unit_divisor=1024 if unit == "B" else 1000)
 
 
-def _input_bytes(paths: tuple[str, ...]) -> int | None:
-    """The stored size of every input (folders walked), for a progress bar in bytes; None when one is stdin
-    or not a regular file (its size is not known before it ends)."""
-    total = 0
-    for p in paths:
-        if os.path.isfile(p):
-            total += os.path.getsize(p)
-        elif os.path.isdir(p):
-            total += sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(p) for f in fs
-                         if os.path.isfile(os.path.join(d, f)))
-        else:
-            return None
-    return total
-
-
 def _fmt_table(rows: list[list[str]], headers: list[str], widths: list[int | None]) -> str:
     """A fixed-width table; a column of width None is never cut (as wide as its longest value)."""
     widths = [max([len(str(h))] + [len("" if r[k] is None else str(r[k])) for r in rows]) if w is None else w
@@ -322,7 +307,7 @@ class _Stop:
 
 def _run(inputs, fmt, out, append, output_format, state, changes, sort_buffer, follow, max_lateness,
          checkpoint_every, max_line_bytes=MAX_LINE_BYTES) -> None:
-    from ._run import RunError, open_sink
+    from ._run import RunError, by_first_timestamp, input_bytes, open_sink, regular_stdin
 
     had_state = bool(state and os.path.exists(state))
     t_load = time.perf_counter()
@@ -341,7 +326,7 @@ def _run(inputs, fmt, out, append, output_format, state, changes, sort_buffer, f
     t0 = time.perf_counter()
     n_alerts, by_name, failed, files_failed = 0, Counter(), None, []
     last_ckpt = time.monotonic()
-    live = bool(follow) or ("-" in inputs and not _regular_stdin())
+    live = bool(follow) or ("-" in inputs and not regular_stdin())
     files = tuple(p for p in inputs if not (live and p == "-"))
     save_s = None
 
@@ -364,11 +349,11 @@ def _run(inputs, fmt, out, append, output_format, state, changes, sort_buffer, f
             save_s = _save(engine, state)
             last_ckpt = time.monotonic()
 
-    size = None if live or not files else _input_bytes(files)
+    size = None if live or not files else input_bytes(files)
     try:
         with _progress(size, "run", "B" if size is not None else "ev") as bar:
             if files:
-                files = _by_first_timestamp(files, fmt)
+                files = by_first_timestamp(files, fmt)
                 for batch in _batches(files, fmt, stats, sort_buffer, stop, files_failed, max_line_bytes):
                     emit(batch)
             if live and not stop():
@@ -406,34 +391,6 @@ def _run(inputs, fmt, out, append, output_format, state, changes, sort_buffer, f
                        "(the rest was processed" + (" and the state saved)" if state else ")"))
 
 
-def _by_first_timestamp(inputs: tuple[str, ...], fmt: str) -> tuple[str, ...]:
-    """Several files given (say ``day2.jsonl day1.jsonl`` or a shell glob of rotated logs, newest first) are read
-    in the order of their earliest event in their first batch, so that an older file is not scored after a newer
-    one (its events would be late, or ``too_old``). Folders, stdin and unreadable files keep their place after
-    the ordered files. Cost: one batch read per file."""
-    if len(inputs) < 2 or any(p == "-" or not os.path.isfile(p) for p in inputs):
-        return inputs
-    first: dict[str, int] = {}
-    for p in inputs:
-        try:
-            for t in read_events(p, format=fmt, stats=ReadStats()):
-                first[p] = int(t.column("@timestamp")[0].value)
-                break
-        except (OSError, ValueError):
-            pass
-    ordered = sorted((p for p in inputs if p in first), key=lambda p: first[p])
-    return tuple(ordered + [p for p in inputs if p not in first])
-
-
-def _regular_stdin() -> bool:
-    import stat
-
-    try:
-        return stat.S_ISREG(os.fstat(0).st_mode)
-    except OSError:
-        return False
-
-
 def _save(engine: Engine, state: str) -> float:
     t = time.perf_counter()
     try:
@@ -445,11 +402,11 @@ def _save(engine: Engine, state: str) -> float:
 
 def _live(inputs, follow, fmt, stats, max_lateness, stop, emit, max_line_bytes=MAX_LINE_BYTES) -> None:
     """Live sources: lines parsed as they arrive (at least every 0.2 s), reordered within ``max_lateness``."""
-    from ._run import LiveLines, Reorder
+    from ._run import LiveLines, Reorder, regular_stdin
 
     from ._readers._dns import DnsJoin
 
-    lines = LiveLines("-" in inputs and not _regular_stdin(), tuple(follow), max_line=max_line_bytes)
+    lines = LiveLines("-" in inputs and not regular_stdin(), tuple(follow), max_line=max_line_bytes)
     order = Reorder(max_lateness)
     dns = DnsJoin()   # one DNS join for the stream: an answer names the connections of later chunks
     try:

@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from raresketch._readers import ReadStats, read_events
-from raresketch.cli import _input_bytes, main
+from raresketch._run import input_bytes as _input_bytes
+from raresketch.cli import main
 from raresketch.simulate import Organisation
 
 CFG = "[raresketch]\ncapacity = 4096\nmax_agents = 256\nactivation_days = 2\nmax_alerts_per_day = 1\n"

@@ -91,7 +91,7 @@ def test_bad_blobs_are_refused():
     cons = merge_exports([exp])
     with pytest.raises(ValueError, match="not a PrevalenceExport"):
         PrevalenceExport.from_bytes(cons.to_bytes())
-    assert _format.FAMILIES[18] == "PrevalenceExport" and _format.FAMILIES[19] == "Consortium"
+    assert _format.FAMILIES[19] == "PrevalenceExport" and _format.FAMILIES[20] == "Consortium"
 
 
 def test_merge_refuses_other_parameters_keys_and_duplicate_organisations():
