@@ -77,6 +77,15 @@ def pack(family: str, params: dict[str, Any], arrays: list[np.ndarray]) -> bytes
     return body + struct.pack("<I", zlib.crc32(body))
 
 
+def family_of(data: bytes | bytearray | memoryview) -> str | None:
+    """The structure name a blob says it holds (its family id), or None when it is not a raresketch blob. Reads
+    the 8-byte prefix only: :func:`unpack` still validates everything."""
+    buf = memoryview(data).cast("B")
+    if len(buf) < _PREFIX.size or bytes(buf[:4]) != MAGIC:
+        return None
+    return FAMILIES.get(_PREFIX.unpack_from(buf, 0)[2])
+
+
 def unpack(data: bytes | bytearray | memoryview, family: str) -> tuple[dict[str, Any], list[np.ndarray]]:
     """Validate and split a blob written by :func:`pack`; raises ``ValueError`` naming the problem.
 

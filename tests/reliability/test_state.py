@@ -171,17 +171,23 @@ def test_oversized_state_refused_before_reading(tmp_path, monkeypatch):
         rs.Engine.load(p)
 
 
-def test_header_claiming_huge_capacity_is_refused_without_allocating(good_state):
+@pytest.mark.parametrize("form", ["Baseline", "BaselineSparse"])
+def test_header_claiming_huge_capacity_is_refused_without_allocating(good_state, form):
     """Regression (found here, fixed in ext/_agents.pxi): a resealed state whose AgentTable header claimed
-    capacity 2**32 made from_bytes allocate 128 GiB (MemoryError, a CLI traceback) before checking the arrays."""
+    capacity 2**32 made from_bytes allocate 128 GiB (MemoryError, a CLI traceback) before checking the arrays.
+    A state holds its baseline dense or sparse (only the occupied entries): both forms are checked."""
+    inner = "AgentTable" if form == "Baseline" else "AgentTableSparse"
+
     def edit_engine(p, a):
         def edit_base(bp, ba):
             ba = list(ba)
-            ba[0] = np.frombuffer(_repack(ba[0].tobytes(), "AgentTable",
+            ba[0] = np.frombuffer(_repack(ba[0].tobytes(), inner,
                                           lambda q, x: ({**q, "capacity": 1 << 32}, x)), np.uint8)
             return bp, ba
         a = list(a)
-        a[0] = np.frombuffer(_repack(a[0].tobytes(), "Baseline", edit_base), np.uint8)
+        base = rs.Engine.from_bytes(good_state).baseline
+        blob = base.to_bytes() if form == "Baseline" else base.to_sparse_bytes()
+        a[0] = np.frombuffer(_repack(blob, form, edit_base), np.uint8)
         return p, a
     hostile = _repack(good_state, "EngineState", edit_engine)
     with pytest.raises(ValueError):
@@ -193,4 +199,33 @@ def test_resealed_state_with_wrong_metadata_types_is_refused(good_state):
     AttributeError ('list' object has no attribute 'items'), a CLI traceback."""
     hostile = _repack(good_state, "EngineState", lambda p, a: ({**p, "stats": ["not", "a", "dict"]}, a))
     with pytest.raises(ValueError, match="corrupt raresketch EngineState"):
+        rs.Engine.from_bytes(hostile)
+
+
+def test_sparse_state_sized_to_what_it_holds_and_loading_the_same(good_state, tmp_path):
+    """A small organisation's state holds its baseline sparse (only the occupied entries): a fraction of the
+    fixed tables, loading to the same baseline byte for byte; a full baseline is saved dense."""
+    eng = rs.Engine.from_bytes(good_state)
+    assert len(good_state) < eng.baseline.nbytes / 10
+    params, arrays = _format.unpack(good_state, "EngineState")
+    assert _format.family_of(arrays[0].tobytes()) == "BaselineSparse"
+    again = rs.Engine.from_bytes(eng.to_bytes())
+    assert again.baseline.to_bytes() == eng.baseline.to_bytes() and again.to_bytes() == eng.to_bytes()
+    # a state written with the dense form (every earlier version) loads to the same engine
+    dense = _format.pack("EngineState", params, [np.frombuffer(eng.baseline.to_bytes(), np.uint8), *arrays[1:]])
+    assert rs.Engine.from_bytes(dense).to_bytes() == eng.to_bytes()
+
+
+def test_sparse_state_claiming_a_huge_config_is_one_clear_error(good_state):
+    """The sizes of a sparse baseline are not backed by bytes: a resealed one whose config claims the largest
+    tables must give a ValueError (sizes checked against the config; memory exhaustion reported), never a
+    MemoryError traceback."""
+    def edit_engine(p, a):
+        def edit_base(bp, ba):
+            return {**bp, "config": {**bp["config"], "capacity": 1 << 28, "max_agents": 1 << 28}}, ba
+        a = list(a)
+        a[0] = np.frombuffer(_repack(a[0].tobytes(), "BaselineSparse", edit_base), np.uint8)
+        return p, a
+    hostile = _repack(good_state, "EngineState", edit_engine)
+    with pytest.raises(ValueError):
         rs.Engine.from_bytes(hostile)

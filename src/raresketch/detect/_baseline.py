@@ -45,6 +45,10 @@ STRUCTURES: dict[str, tuple[float, float, str]] = {
 _ADDED = ["location_agents", "first_party_agents"]
 
 
+#: KeyedDistinct allocates its slots in buckets of this many (ext/_keyed.pxi, KD_BUCKET): sizes are rounded up.
+_BUCKET = 4
+
+
 def structure_sizes(capacity: int) -> dict[str, tuple[int, int]]:
     """(pair slots, key slots) of each structure at ``capacity`` (at least 64 of each)."""
     return {name: (max(64, int(capacity * p)), max(64, int(capacity * k))) for name, (p, k, _) in STRUCTURES.items()}
@@ -309,6 +313,17 @@ class Baseline:
         _format.expect(names == ["agents", *STRUCTURES] and len(arrays) == len(names), "BaselineSparse",
                        f"unexpected structures {names}")
         _format.expect(isinstance(since, int) and 0 <= since <= 65535, "BaselineSparse", "bad location_since")
+        # The sizes are not backed by bytes in a sparse form: they must be the config's before anything is built.
+        sizes = structure_sizes(config.capacity)
+        want = {"agents": ("AgentTableSparse", {"capacity": config.max_agents})}
+        want.update({n: ("KeyedDistinctSparse", {"capacity": -(-p // _BUCKET) * _BUCKET,
+                                                 "key_capacity": -(-k // _BUCKET) * _BUCKET})
+                     for n, (p, k) in sizes.items()})
+        for name, arr in zip(names, arrays):
+            fam, expect = want[name]
+            got = _format.unpack(arr, fam)[0]
+            _format.expect(all(got.get(k) == v for k, v in expect.items()), "BaselineSparse",
+                           f"structure {name} is not sized as its config says")
         agents = AgentTableSparse.from_bytes(arrays[0].tobytes())
         structures = {}
         for name, arr in zip(names[1:], arrays[1:]):
@@ -326,8 +341,12 @@ class Baseline:
         config, agents, structures, since = cls._read_sparse(data)
         out = cls.__new__(cls)
         out.config, out._lock, out.location_since = config, threading.RLock(), since
-        out.agents = agents.to_dense()
-        out.structures = {n: sp.to_dense() for n, sp in structures.items()}
+        try:
+            out.agents = agents.to_dense()
+            out.structures = {n: sp.to_dense() for n, sp in structures.items()}
+        except MemoryError:
+            raise ValueError(f"this baseline's tables (capacity {config.capacity:,}, max_agents "
+                             f"{config.max_agents:,}) do not fit in the memory this process may use") from None
         return out
 
     def merge_sparse(self, data: bytes) -> "Baseline":

@@ -426,8 +426,16 @@ class Engine:
         dup_vals = np.array([v for v in last.values()], dtype=np.int64).reshape(len(last), 2)
         volume = json.dumps([[*k, c] for k, c in self.guard.volume.items()]).encode()
         u8 = lambda b: np.frombuffer(b, dtype=np.uint8)  # noqa: E731
-        return _format.pack("EngineState", meta, [u8(self.baseline.to_bytes()), u8(names), dup_keys, dup_vals,
+        return _format.pack("EngineState", meta, [u8(self._baseline_bytes()), u8(names), dup_keys, dup_vals,
                                                   u8(volume), u8(self._catalog_toml or b"")])
+
+    def _baseline_bytes(self) -> bytes:
+        """The baseline as saved: its sparse form (only the occupied entries, ~20 bytes per live pair) while that
+        is under 3/4 of its fixed tables, else the dense form. Both load to the same baseline, byte for byte: a
+        young or small organisation's state is sized to what it holds (a 7k-event run saves ~1 MiB, not the
+        default tables' 243 MiB), a full one stays at its fixed size."""
+        sparse = self.baseline.to_sparse_bytes()
+        return sparse if len(sparse) <= 0.75 * self.baseline.nbytes else self.baseline.to_bytes()
 
     @classmethod
     def from_bytes(cls, data: bytes, catalog: Catalog | None = None) -> "Engine":
@@ -443,7 +451,9 @@ class Engine:
                                                 and arrays[1].ndim == 1), "EngineState", "unexpected arrays")
         try:
             config = Config.from_dict(dict(meta["config"]))
-            baseline = Baseline.from_bytes(arrays[0].tobytes())
+            blob = arrays[0].tobytes()
+            baseline = (Baseline.from_sparse_bytes(blob) if _format.family_of(blob) == "BaselineSparse"
+                        else Baseline.from_bytes(blob))
             toml = arrays[5].tobytes() if layout == 2 else None
             if catalog is None and toml:
                 eng = cls(config, _catalog_from_toml(toml, meta.get("catalog_name")), baseline)
