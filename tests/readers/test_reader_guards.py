@@ -261,6 +261,32 @@ def test_misspelt_columns_warned(tmp_path, kind):
     assert "note" not in text and len(st.warnings) == 2
 
 
+@pytest.mark.parametrize("nested", [False, True])
+def test_misspelt_json_keys_warned(tmp_path, nested):
+    """ECS JSON lines: a key close to a field the reader reads, and absent from the input, is named once."""
+    def doc(i):
+        flat = {"@timestamp": f"2024-01-01T00:00:0{i}Z", "host.id": "a", "destinaton.ip": "8.8.8.8",
+                "destination.domain": "example.com", "process_name": "x.exe", "labels.note": "hi"}
+        if not nested:
+            return flat
+        out: dict = {}
+        for k, v in flat.items():
+            *head, last = k.split(".") if k != "@timestamp" else [k]
+            d = out
+            for h in head:
+                d = d.setdefault(h, {})
+            d[last] = v
+        return out
+    p = tmp_path / "e.jsonl"
+    p.write_text("\n".join(json.dumps(doc(i)) for i in range(5)) + "\n")
+    st = ReadStats()
+    assert sum(t.num_rows for t in read_events(str(p), stats=st)) == 5
+    text = "\n".join(st.warnings)
+    assert "'destinaton.ip'" in text and "did you mean 'destination.ip'" in text
+    assert "'process_name'" in text and "'process.name'" in text
+    assert "note" not in text and len(st.warnings) == 2, st.warnings
+
+
 def test_host_underscore_id_named(tmp_path):
     import pyarrow as pa
 

@@ -44,6 +44,7 @@ from ._dns import DnsJoin, join_table
 from ._rows import count_dropped, drop_addressless, loads_line, read_json_rows, rows_table
 from ._source import Source
 from ._stats import ReadStats
+from ._tabular import warn_misspelt
 
 # The field mapping, read by both paths (ecs_row per record, _flatten per column).
 # Output column -> ECS paths to try in order.
@@ -234,6 +235,8 @@ _FAST_PATHS.update({p: _S for ps in _PATHS.values() for p in ps if p not in _FAS
 _FAST_PATHS["event.category"] = "has:network"
 assert {p for ps in _PATHS.values() for p in ps} | set(_EXTRA) == set(_FAST_PATHS)
 _PROJECTOR = Projector(_FAST_PATHS)
+#: Every field path the reader looks at (for the misspelt-key warning).
+_READ_PATHS = sorted({"@timestamp", "host.id", *_FAST_PATHS})
 _DIRECTIONS = pa.array(list(_DIRECTION))
 _DIRECTION_TO = pa.array(list(_DIRECTION.values()))
 _HELPERS = ("_line", "_ts_state")
@@ -434,6 +437,30 @@ def _ahead(it: Iterator, depth: int = 1) -> Iterator:
         th.join()
 
 
+def _check_keys(head: bytes, stats: ReadStats, lines: int = 200) -> None:
+    """Warn for keys of the first ``lines`` records (flattened to dotted paths) that look like a misspelt field
+    this reader reads and the records lack (``destinaton.ip``, ``process_name``). Once per input, O(head)."""
+    import json
+
+    keys: set[str] = set()
+
+    def walk(d: dict, prefix: str) -> None:
+        for k, v in d.items():
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k}.")
+            else:
+                keys.add(f"{prefix}{k}")
+    for line in head.split(b"\n")[:lines]:
+        try:
+            d = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(d, dict):
+            walk(d, "")
+    if keys:
+        warn_misspelt(sorted(keys), _READ_PATHS, stats, "field", "a field this reader reads")
+
+
 def read_ecs(src: Source, batch_size: int, stats: ReadStats, fast: bool = True, dns_join: DnsJoin | None = None,
              dns_window_s: float = 3600.0) -> Iterator[pa.Table]:
     """Yield conformed batches of at most ``batch_size`` events from an ECS JSON-lines source (fast path
@@ -441,6 +468,7 @@ def read_ecs(src: Source, batch_size: int, stats: ReadStats, fast: bool = True, 
     blocks are read and parsed one block ahead in a worker thread (:func:`_ahead`); everything that counts
     into ``stats`` stays in the caller's thread, in file order."""
     dns = dns_join if dns_join is not None else DnsJoin(dns_window_s)
+    _check_keys(src.head, stats)
     if not fast:
         yield from read_ecs_slow(src, batch_size, stats, dns)
         return

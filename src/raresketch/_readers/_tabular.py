@@ -30,22 +30,29 @@ from ._stats import ReadStats
 def check_columns(names: list[str], stats: ReadStats) -> None:
     """Refuse a column name given twice (ValueError); warn once (``stats.warnings``) for each extra column
     whose name looks like a misspelt missing EVENT_SCHEMA column. O(columns x schema)."""
-    import difflib
-
     seen: set[str] = set()
     for n in names:
         if n in seen:
             raise ValueError(f"column {n!r} appears {names.count(n)} times in the input; keep one (rename or "
                              "drop the others)")
         seen.add(n)
-    absent = [c for c in EVENT_SCHEMA.names if c not in seen]
+    warn_misspelt(names, EVENT_SCHEMA.names, stats, "column", "an input column name")
+
+
+def warn_misspelt(names: list[str], wanted: list[str], stats: ReadStats, what: str, role: str) -> None:
+    """Warn once (``stats.warnings``) for each of ``names`` that is not in ``wanted`` but looks like a misspelt
+    one of those absent from ``names`` (``_`` read as ``.``, else difflib ratio >= 0.85). O(names x wanted)."""
+    import difflib
+
+    present = set(names)
+    absent = [c for c in wanted if c not in present]
     for n in names:
-        if n in EVENT_SCHEMA.names:
+        if n in wanted:
             continue
         canon = n.strip().lower().replace("_", ".")
         guess = canon if canon in absent else next(iter(difflib.get_close_matches(canon, absent, 1, 0.85)), None)
         if guess is not None:
-            w = f"column {n!r} is not an input column name; did you mean {guess!r}? (it is ignored)"
+            w = f"{what} {n!r} is not {role}; did you mean {guess!r}? (it is ignored)"
             if w not in stats.warnings:
                 stats.warnings.append(w)
 
