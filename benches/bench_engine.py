@@ -61,24 +61,31 @@ def _info(benchmark, batches) -> None:
 SIZES = {1: max(200, N // 1000), 100: max(2_000, N // 40), 10_000: N, 100_000: N}
 
 
-@pytest.mark.parametrize("size", list(SIZES))
-def test_engine_process(benchmark, size):
-    """Score-then-learn on a warm engine (one batch of history first): events/s by batch size."""
-    history, rest = simulated_batches()[0], pa.concat_tables(simulated_batches()[1:] or simulated_batches()[:1])
-    n = min(SIZES[size], rest.num_rows)
-    parts = [rest.slice(off, size) for off in range(0, n, size)]
-
+def _warm_engine_run(benchmark, history: pa.Table, parts: list, timed) -> int:
+    """Time ``timed(engine)`` on a fresh engine that has learned ``history`` (3 rounds when measuring, 1 in
+    quick mode); record the events of ``parts``. Returns the alerts of the last round."""
     def setup():
         eng = rs.Engine()
         eng.process(history)
         return (eng,), {}
 
-    def run(eng):
-        return sum(len(eng.process(p)) for p in parts)
-
     rounds = 3 if benchmark.enabled else 1
-    alerts = benchmark.pedantic(run, setup=setup, rounds=rounds, iterations=1)
+    alerts = benchmark.pedantic(timed, setup=setup, rounds=rounds, iterations=1)
     _info(benchmark, parts)
+    return alerts
+
+
+def _history_and_rest() -> tuple[pa.Table, pa.Table]:
+    return simulated_batches()[0], pa.concat_tables(simulated_batches()[1:] or simulated_batches()[:1])
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_engine_process(benchmark, size):
+    """Score-then-learn on a warm engine (one batch of history first): events/s by batch size."""
+    history, rest = _history_and_rest()
+    n = min(SIZES[size], rest.num_rows)
+    parts = [rest.slice(off, size) for off in range(0, n, size)]
+    alerts = _warm_engine_run(benchmark, history, parts, lambda eng: sum(len(eng.process(p)) for p in parts))
     assert alerts >= 0
 
 
@@ -91,45 +98,25 @@ def dictionary_encoded(t: pa.Table) -> pa.Table:
 def test_engine_process_dictionary(benchmark):
     """test_engine_process[100000] on the same events with their text columns dictionary-encoded: each distinct
     value is normalised, hashed and resolved once per batch, rows gather (issue 19's target: 8 M events/s)."""
-    history, rest = simulated_batches()[0], pa.concat_tables(simulated_batches()[1:] or simulated_batches()[:1])
+    history, rest = _history_and_rest()
     n = min(SIZES[BATCH], rest.num_rows)
     parts = [dictionary_encoded(rest.slice(off, BATCH)) for off in range(0, n, BATCH)]
-
-    def setup():
-        eng = rs.Engine()
-        eng.process(dictionary_encoded(history))
-        return (eng,), {}
-
-    def run(eng):
-        return sum(len(eng.process(p)) for p in parts)
-
-    rounds = 3 if benchmark.enabled else 1
-    alerts = benchmark.pedantic(run, setup=setup, rounds=rounds, iterations=1)
-    _info(benchmark, parts)
+    alerts = _warm_engine_run(benchmark, dictionary_encoded(history), parts,
+                              lambda eng: sum(len(eng.process(p)) for p in parts))
     assert alerts >= 0
 
 
 def test_engine_process_event(benchmark):
     """One event dict per call on a warm engine (default bounds: a batch per 1024 events), flushed at the end;
     compare with ``test_engine_process[1]``. Side by side: benches/reports/compare_events.py."""
-    history, rest = simulated_batches()[0], pa.concat_tables(simulated_batches()[1:] or simulated_batches()[:1])
+    history, rest = _history_and_rest()
     n = min(SIZES[100], rest.num_rows)
     events = rest.slice(0, n).to_pylist()
 
-    def setup():
-        eng = rs.Engine()
-        eng.process(history)
-        return (eng,), {}
-
     def run(eng):
-        got = 0
-        for e in events:
-            got += len(eng.process_event(e))
-        return got + len(eng.flush())
+        return sum(len(eng.process_event(e)) for e in events) + len(eng.flush())
 
-    rounds = 3 if benchmark.enabled else 1
-    alerts = benchmark.pedantic(run, setup=setup, rounds=rounds, iterations=1)
-    _info(benchmark, [rest.slice(0, n)])
+    alerts = _warm_engine_run(benchmark, history, [rest.slice(0, n)], run)
     assert alerts >= 0
 
 

@@ -190,6 +190,18 @@ static int rsj_check(const rsj_spec *sp, yyjson_val **slot, rsj_col *cols, int64
 
 static inline void rsj_setbit(uint8_t *bm, int64_t i) { bm[i >> 3] |= (uint8_t)(1u << (i & 7)); }
 
+/* Room for n more bytes in a string column's data (doubling from 4 KiB): 0, or -1 when out of memory. */
+static inline int rsj_reserve(rsj_col *col, size_t n) {
+    if (col->data_len + (int64_t)n <= col->data_cap) return 0;
+    int64_t cap = col->data_cap ? col->data_cap : 4096;
+    while (cap < col->data_len + (int64_t)n) cap *= 2;
+    char *d = (char *)realloc(col->data, (size_t)cap);
+    if (!d) return -1;
+    col->data = d;
+    col->data_cap = cap;
+    return 0;
+}
+
 static int rsj_emit(const rsj_spec *sp, yyjson_val **slot, rsj_col *cols, int64_t row) {
     for (int32_t c = 0; c < sp->n_cols; c++) {
         yyjson_val *v = slot[c];
@@ -199,14 +211,7 @@ static int rsj_emit(const rsj_spec *sp, yyjson_val **slot, rsj_col *cols, int64_
         case RSJ_STRING:
             if (!null) {
                 size_t n = unsafe_yyjson_get_len(v);
-                if (col->data_len + (int64_t)n > col->data_cap) {
-                    int64_t cap = col->data_cap ? col->data_cap : 4096;
-                    while (cap < col->data_len + (int64_t)n) cap *= 2;
-                    char *d = (char *)realloc(col->data, (size_t)cap);
-                    if (!d) return RSJ_NO_MEMORY;
-                    col->data = d;
-                    col->data_cap = cap;
-                }
+                if (rsj_reserve(col, n)) return RSJ_NO_MEMORY;
                 memcpy(col->data + col->data_len, unsafe_yyjson_get_str(v), n);
                 col->data_len += (int64_t)n;
             }

@@ -434,14 +434,7 @@ static int rsj_emit_scan(const rsj_spec *sp, const rsj_sval *val, rsj_col *cols,
         case RSJ_STRING:
             if (!null) {
                 size_t n = v->n;
-                if (col->data_len + (int64_t)n > col->data_cap) {
-                    int64_t cap = col->data_cap ? col->data_cap : 4096;
-                    while (cap < col->data_len + (int64_t)n) cap *= 2;
-                    char *d = (char *)realloc(col->data, (size_t)cap);
-                    if (!d) return RSJ_NO_MEMORY;
-                    col->data = d;
-                    col->data_cap = cap;
-                }
+                if (rsj_reserve(col, n)) return RSJ_NO_MEMORY;
                 if (v->esc) n = rsj_unescape(v->s, n, col->data + col->data_len);
                 else memcpy(col->data + col->data_len, v->s, n);
                 col->data_len += (int64_t)n;
