@@ -77,15 +77,7 @@ def test_nested_and_text_typed_events_equal_flat_typed_ones():
     give the same alerts and state as the typed flat dicts."""
     events = dicts()[:6000]
 
-    def nest(e):
-        out: dict = {}
-        for k, v in e.items():
-            node = out
-            *parents, leaf = k.split(".") if k != "@timestamp" else [k]
-            for p in parents:
-                node = node.setdefault(p, {})
-            node[leaf] = v
-        return out
+    from raresketch.alerts._ecs import _nest as nest
 
     def text(e):
         return {k: (None if v is None else v.isoformat() if isinstance(v, dt.datetime)

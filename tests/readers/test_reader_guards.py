@@ -264,19 +264,12 @@ def test_misspelt_columns_warned(tmp_path, kind):
 @pytest.mark.parametrize("nested", [False, True])
 def test_misspelt_json_keys_warned(tmp_path, nested):
     """ECS JSON lines: a key close to a field the reader reads, and absent from the input, is named once."""
+    from raresketch.alerts._ecs import _nest
+
     def doc(i):
         flat = {"@timestamp": f"2024-01-01T00:00:0{i}Z", "host.id": "a", "destinaton.ip": "8.8.8.8",
                 "destination.domain": "example.com", "process_name": "x.exe", "labels.note": "hi"}
-        if not nested:
-            return flat
-        out: dict = {}
-        for k, v in flat.items():
-            *head, last = k.split(".") if k != "@timestamp" else [k]
-            d = out
-            for h in head:
-                d = d.setdefault(h, {})
-            d[last] = v
-        return out
+        return _nest(flat) if nested else flat
     p = tmp_path / "e.jsonl"
     p.write_text("\n".join(json.dumps(doc(i)) for i in range(5)) + "\n")
     st = ReadStats()
