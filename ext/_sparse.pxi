@@ -84,7 +84,7 @@ class KeyedDistinctSparse:
         """The occupied entries of ``kd`` (a copy). O(capacity)."""
         pidx = _live_pair_slots(kd)
         kidx = _live_key_slots(kd)
-        return KeyedDistinctSparse(kd._params(), pidx, kd._pairs[pidx], kidx, kd._keys[kidx])
+        return KeyedDistinctSparse(_kd_params(kd), pidx, kd._pairs[pidx], kidx, kd._keys[kidx])
 
     @property
     def num_pairs(self):
