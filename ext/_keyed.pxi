@@ -125,9 +125,10 @@ cdef class KeyedDistinct:
         self._s_pair = rs_fmix64(self.seed ^ KD_SEED_PAIR)
         self._s_member = rs_fmix64(self.seed ^ KD_SEED_MEMBER)
         self._s_sample = rs_fmix64(self.seed ^ KD_SEED_SAMPLE)
-        self._set_tables(np.zeros(self.capacity, dtype=PAIR_DTYPE), np.zeros(self.key_capacity, dtype=KEY_DTYPE))
+        self._set_tables(np.zeros(self.capacity, dtype=PAIR_DTYPE), np.zeros(self.key_capacity, dtype=KEY_DTYPE),
+                         True)
 
-    cdef _set_tables(self, pairs, keys):
+    cdef _set_tables(self, pairs, keys, bint empty=False):
         cdef uint8_t[::1] pv = pairs.view(np.uint8)
         cdef uint8_t[::1] kv = keys.view(np.uint8)
         self._pairs = pairs
@@ -135,8 +136,13 @@ cdef class KeyedDistinct:
         self._p = <PairSlot*>&pv[0]
         self._k = <KeySlot*>&kv[0]
         # Live days span at most window_days consecutive days, so a power of two >= window_days tells them apart.
-        ring = np.bincount(pairs["day"][pairs["day"] > 0] & (_pow2_at_least(self.window_days) - 1),
-                           minlength=_pow2_at_least(self.window_days)).astype(np.uint64)
+        # Fresh zeroed tables (``empty``) hold no live pair: their count is zero without reading them (which also
+        # leaves their pages untouched until used).
+        if empty:
+            ring = np.zeros(_pow2_at_least(self.window_days), np.uint64)
+        else:
+            ring = np.bincount(pairs["day"][pairs["day"] > 0] & (_pow2_at_least(self.window_days) - 1),
+                               minlength=_pow2_at_least(self.window_days)).astype(np.uint64)
         cdef uint64_t[::1] rv = ring
         self._ring_arr = ring
         self._ring = &rv[0]

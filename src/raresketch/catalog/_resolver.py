@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from .._core import KeyIndex, fast_keys, gather_keys, hash64, hash_pair
 from ..events import as_string_array as _as_string_array
 from ..events._conform import as_dict_text, is_text_dictionary
+from ..events._normalise import internal_ip_mask
 from ._batch import BatchIds
 
 __all__ = ["CatalogResolver", "Flags", "Lookup", "PROCESS_COLUMNS"]
@@ -212,10 +213,28 @@ class CatalogResolver:
         self._ip = _Attrs({**_DEST, "valid": bool}, limit)
         self._proc = _Attrs(_PROC, limit)
         self._hosted = _Attrs(_HOSTED, limit)      # (name, rentable provider) pairs: hosted domains
+        self._internal = _Attrs({"internal": bool}, limit)   # addresses: is_internal_ip, for contact_rows
 
     @property
     def nbytes(self) -> int:
-        return self._dom.nbytes + self._ip.nbytes + self._proc.nbytes + self._hosted.nbytes
+        return (self._dom.nbytes + self._ip.nbytes + self._proc.nbytes + self._hosted.nbytes
+                + self._internal.nbytes)
+
+    def internal_addresses(self, column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+        """:func:`~raresketch.events._normalise.internal_ip_mask` of an address column (string-like or
+        dictionary of text; null -> False), remembered per distinct value for the life of the stream: each
+        distinct address is tested once (while it stays in the bounded cache), a batch costs one hash pass and
+        one index look-up per row (per dictionary entry used, for a dictionary column)."""
+        a = _text(column)
+        n = len(a)
+        if n == 0 or a.null_count == n:
+            return np.zeros(n, bool)
+        resolve = lambda v: {"internal": internal_ip_mask(v)}      # noqa: E731
+        if pa.types.is_dictionary(a.type):
+            ids = _entry_ids(self._internal, a, None, resolve)
+        else:
+            ids = self._internal.ids(fast_keys(a), lambda new: resolve(a.take(pa.array(new))))
+        return self._internal.cols["internal"][ids]
 
     def _remember(self, keys: np.ndarray, texts: list) -> None:
         for k, t in zip(keys.tolist(), texts):

@@ -7,6 +7,7 @@ a cloud name resolved to a private endpoint is still that resource)."""
 from __future__ import annotations
 
 from collections import Counter
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -17,11 +18,14 @@ from ..events._normalise import internal_ip_mask
 __all__ = ["contact_rows", "drop_non_contacts"]
 
 
-def contact_rows(events: pa.Table, stats: Counter) -> np.ndarray | None:
+def contact_rows(events: pa.Table, stats: Counter,
+                 internal: Callable[[pa.ChunkedArray], np.ndarray] = internal_ip_mask) -> np.ndarray | None:
     """Row indices (int64, ascending) of the contacts of ``events`` (conformed), or None when every row is one;
     inbound connections are counted as ``skipped_inbound`` and nameless internal destinations as
-    ``skipped_internal_destination``. Nothing is copied. O(n) Arrow plus numpy range checks per distinct address
-    (one Python call per distinct address that is not a canonical IPv4)."""
+    ``skipped_internal_destination``. Nothing is copied. ``internal``: the address test per row of the
+    ``destination.ip`` column (:func:`internal_ip_mask`, or a stream's remembered answers:
+    :meth:`~raresketch.catalog.CatalogResolver.internal_addresses`). O(n) Arrow plus numpy range checks per
+    distinct address (one Python call per distinct address that is not a canonical IPv4)."""
     inbound = pc.fill_null(pc.equal(events.column("network.direction"), "ingress"), False)
     nameless = pc.or_(pc.is_null(events.column("destination.domain")),   # a PTR name is no name
                       pc.fill_null(pc.equal(events.column("raresketch.domain_source"), "ptr"), False))
@@ -30,7 +34,7 @@ def contact_rows(events: pa.Table, stats: Counter) -> np.ndarray | None:
     n_in = int(drop.sum())
     nl = nameless.to_numpy(zero_copy_only=False) if events.num_rows else np.zeros(0, bool)
     if nl.any():
-        drop = drop | (nl & internal_ip_mask(events.column("destination.ip")))
+        drop = drop | (nl & internal(events.column("destination.ip")))
     n_all = int(drop.sum())
     if not n_all:
         return None

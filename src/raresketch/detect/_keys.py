@@ -14,8 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .._core import hash64, hash_pair
+from .._core import fast_keys, hash64, hash_pair
 from ..catalog import CatalogResolver, Flags
+from ..catalog._resolver import _Attrs
 from ..events import as_string_array
 from ._baseline import EventKeys, normalize_command_line
 
@@ -46,8 +47,24 @@ class KeyResolver(CatalogResolver):
     :class:`~raresketch.catalog._resolver.CatalogResolver` for the parameters, ``names`` and the caches).
 
     Cost per batch: O(rows) compiled/numpy work plus O(new distinct values) catalogue calls, plus one Python call
-    per distinct command line of a scripting engine in the batch.
+    per command line of a scripting engine never seen before in the stream (their normalised keys are
+    remembered like the catalogue's answers, bounded by ``limit``).
     """
+
+    def __init__(self, catalog, limit: int = 1 << 18):
+        super().__init__(catalog, limit)
+        self._cmd = _Attrs({"k": np.uint64}, limit)     # raw command line -> key of its normalised form
+
+    @property
+    def nbytes(self) -> int:
+        return super().nbytes + self._cmd.nbytes
+
+    def _command_keys(self, cmd: pa.Array) -> np.ndarray:
+        """Key (uint64) of :func:`normalize_command_line` of each value of a string array without nulls; each
+        distinct line normalised once for the life of the stream (while it stays in the bounded cache)."""
+        ids = self._cmd.ids(fast_keys(cmd), lambda new: {"k": hash64(pa.array(
+            [normalize_command_line(s) for s in cmd.take(pa.array(new)).to_pylist()], pa.string()))})
+        return self._cmd.cols["k"][ids]
 
     # ---- per batch ------------------------------------------------------------------------------------
     def resolve(self, events: pa.Table, days: np.ndarray,
@@ -83,9 +100,7 @@ class KeyResolver(CatalogResolver):
             ci = si[cmd.is_valid().to_numpy(zero_copy_only=False)]
             if ci.size:
                 has_cmd[ci] = True
-                enc = cmd.drop_null().dictionary_encode()
-                norm = pa.array([normalize_command_line(s) for s in enc.dictionary.to_pylist()], pa.string())
-                cmd_keys[ci] = hash64(pa.DictionaryArray.from_arrays(enc.indices, norm))
+                cmd_keys[ci] = self._command_keys(cmd.drop_null())
         ev = EventKeys(
             days=days.astype(np.int64, copy=False), agent=at(hash64(events.column("host.id"))), process=process, location=found.location, first_party=np.where(resource == 0, found.first_party, np.uint64(0)),
             resource=resource, kind=found.kind, im=im, binary=binary, parent_engine=parent_engine, cmdline=cmd_keys,

@@ -111,7 +111,7 @@ def prepare(batch: pa.Table, config: Config, resolver: KeyResolver, stats: Count
     if events.num_rows < n_in:
         stats["skipped_invalid"] += n_in - events.num_rows
     # -- not contacts (inbound, nameless internal destinations): out of the statistics and the detectors
-    rows = contact_rows(events, stats)          # None: all of them
+    rows = contact_rows(events, stats, resolver.internal_addresses)     # None: all of them
     # --
     if events.num_rows == 0 or (rows is not None and rows.size == 0):
         return None
