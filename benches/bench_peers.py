@@ -1,5 +1,5 @@
 """raresketch.Engine and its peers (benches/reports/_peers.py: the exact reference, Apache DataSketches, datasketch,
-pandas and polars group-by) on the same small simulated organisation, plus the test that keeps the peers
+pandas, polars and DuckDB group-by) on the same small simulated organisation, plus the test that keeps the peers
 honest: each one's alerts agree with the exact reference's.
 
 Run: ``pytest benches/bench_peers.py --benchmark-enable --benchmark-columns=min,median`` (events per run in
@@ -54,7 +54,7 @@ def outcome(name) -> tuple[dict, set]:
     return _RUNS[name]
 
 
-#: name -> (contender, library it needs: polars is not in the ``test`` extra)
+#: name -> (contender, library it needs: polars and duckdb are not in the ``test`` extra)
 PEERS = {
     "engine": (rs.Engine, None),
     "reference": (peers.ReferenceEngine, None),
@@ -62,6 +62,7 @@ PEERS = {
     "datasketch": (peers.DatasketchPeer, "datasketch"),
     "pandas": (peers.PandasPeer, "pandas"),
     "polars": (peers.PolarsPeer, "polars"),
+    "duckdb": (peers.DuckDbPeer, "duckdb"),
 }
 
 
@@ -84,7 +85,7 @@ def test_peer_throughput(benchmark, name):
 
 #: how close each peer must be to the exact reference (precision, recall); the group-by peers and the
 #: DataSketches one are exact on this input; datasketch's HLL (p=12) may undercount a register collision.
-AGREEMENT = {"datasketches": 0.99, "datasketch": 0.95, "pandas": 1.0, "polars": 1.0}
+AGREEMENT = {"datasketches": 0.99, "datasketch": 0.95, "pandas": 1.0, "polars": 1.0, "duckdb": 1.0}
 
 
 @pytest.mark.parametrize("name", list(AGREEMENT))

@@ -23,6 +23,11 @@ tables of the contract (``prevalence(R)``, ``process_seen(R, p)``, ... ``cmdline
     "learned earlier in the chunk". Activation, allow-list and habitual-explorer gates are vectorised; dedup
     and the volume guards (sequential by nature) run as the reference's own ``_gate`` over the few rows that
     survive them. Exact for input in time order (the simulator's); see ``GroupByPeer`` for late events.
+``DuckDbPeer``
+    the same group-by formulation in DuckDB SQL: each table is a DuckDB table (pair, key, last day) on its own
+    in-memory connection (``SET threads = 1``); a chunk is a registered Arrow table, the exclusive cumulative
+    counts are window functions (``sum(...) OVER (PARTITION BY ... ORDER BY row ROWS ... 1 PRECEDING)``), and
+    learning is an ``UPDATE`` (keep the later day) plus an anti-join ``INSERT``.
 
 Membership (``process_seen``, ``agent_seen_kind``) in the two sketch peers: a HyperLogLog cannot answer
 "was (key, member) seen in the window", and neither library has a windowed membership structure (the
@@ -46,7 +51,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from support.reference import ReferenceEngine, _Windowed  # noqa: E402
 
 import raresketch  # noqa: E402
-from _peers_groupby import GroupByPeer, PandasPeer, PolarsPeer  # noqa: E402
+from _peers_groupby import DuckDbPeer, GroupByPeer, PandasPeer, PolarsPeer  # noqa: E402
 from _peers_sketch import (COUNT_TABLES, MEMBERSHIP_TABLES, DataSketchesPeer, DatasketchPeer,  # noqa: E402
                            _SketchWindowed)
 
@@ -55,6 +60,7 @@ __all__ = [
     "MEMBERSHIP_TABLES",
     "DataSketchesPeer",
     "DatasketchPeer",
+    "DuckDbPeer",
     "GroupByPeer",
     "PandasPeer",
     "PolarsPeer",
@@ -86,7 +92,7 @@ def _deep(obj, seen: set) -> int:
 def state_bytes(engine) -> int:
     """Retained size of a contender's detector state after a run (bytes; an estimate for the Python peers:
     ``sys.getsizeof`` over the dicts, sets, keys and sketches, serialised size for DataSketches' C++ sketches,
-    frame sizes for pandas/polars; ``Baseline.nbytes`` for raresketch)."""
+    frame sizes for pandas/polars, 24 bytes a row for DuckDB; ``Baseline.nbytes`` for raresketch)."""
     if isinstance(engine, raresketch.Engine):
         return int(engine.baseline.nbytes)
     seen: set = set()

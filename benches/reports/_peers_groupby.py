@@ -1,4 +1,4 @@
-"""The group-by peers of ``_peers``: pandas and polars formulations of the detectors (see ``_peers``'
+"""The group-by peers of ``_peers``: pandas, polars and DuckDB formulations of the detectors (see ``_peers``'
 docstring)."""
 from __future__ import annotations
 
@@ -174,6 +174,60 @@ class _PolarsTable:
 
     def nbytes(self) -> int:
         return int(self.df.estimated_size())
+
+
+class _DuckDbTable:
+    """The same windowed table as a DuckDB table ``st(pair, key, last)`` on its own in-memory, single-threaded
+    connection; a chunk is a registered Arrow table, its exclusive cumulative counts are window functions."""
+
+    _STEP = """
+        WITH c1 AS (
+            SELECT c.i, c.key, c.pair, c.learn, s.pair IS NOT NULL AS in_prior,
+                   coalesce(sum(c.learn::BIGINT) OVER (PARTITION BY c.pair ORDER BY c.i
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::BIGINT AS learned_before
+            FROM c LEFT JOIN st s ON s.pair = c.pair),
+        c2 AS (
+            SELECT *, (learn AND NOT in_prior AND learned_before = 0)::BIGINT AS new FROM c1),
+        c3 AS (
+            SELECT *, coalesce(sum(new) OVER (PARTITION BY key ORDER BY i
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::BIGINT AS new_before FROM c2)
+        SELECT (coalesce(p.prior, 0) + c3.new_before)::BIGINT AS count,
+               (c3.in_prior OR c3.learned_before > 0) AND c3.pair >= 0 AS seen
+        FROM c3 LEFT JOIN (SELECT key, count(*) AS prior FROM st GROUP BY key) p ON p.key = c3.key
+        ORDER BY c3.i"""
+
+    def __init__(self) -> None:
+        import duckdb
+
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET threads = 1")
+        self.con.execute("CREATE TABLE st (pair BIGINT, key BIGINT, last BIGINT)")
+
+    def forget(self, cutoff: int) -> None:
+        self.con.execute("DELETE FROM st WHERE last <= ?", [int(cutoff)])
+
+    def step(self, key: np.ndarray, member: np.ndarray, learn: np.ndarray, day: int):
+        count, seen, rows, k, mem, lrn, pair = _step_rows(key, member, learn)
+        if not len(rows):
+            return count, seen
+        con = self.con
+        c = pa.table({"i": np.arange(len(rows), dtype=np.int64), "key": k, "pair": pair, "learn": lrn})
+        con.register("c", c)
+        out = con.execute(self._STEP).fetchnumpy()
+        count[rows] = out["count"]
+        seen[rows] = out["seen"]
+        if lrn.any():
+            # learned pairs get last = day, unless already seen on a later day (a late event): keep the max
+            con.execute("CREATE OR REPLACE TEMP TABLE upd AS SELECT DISTINCT pair, key FROM c WHERE learn")
+            d = int(day)
+            con.execute("UPDATE st SET last = ? FROM upd WHERE st.pair = upd.pair AND st.last < ?", [d, d])
+            con.execute("INSERT INTO st SELECT u.pair, u.key, ? FROM upd u ANTI JOIN st ON st.pair = u.pair", [d])
+        con.unregister("c")
+        return count, seen
+
+    def nbytes(self) -> int:
+        # the payload of the three BIGINT columns: DuckDB reports no per-table in-memory size
+        return 24 * int(self.con.execute("SELECT count(*) FROM st").fetchone()[0])
 
 
 _TABLES = ("prevalence", "process_seen", "kind_agents", "agent_seen_kind", "new_rare", "new_rare_agent",
@@ -400,3 +454,9 @@ class PolarsPeer(GroupByPeer):
     """The same on polars (single-threaded unless POLARS_MAX_THREADS says otherwise)."""
 
     table_cls = _PolarsTable
+
+
+class DuckDbPeer(GroupByPeer):
+    """The same in DuckDB SQL (one in-memory connection per table, ``SET threads = 1``; window functions)."""
+
+    table_cls = _DuckDbTable

@@ -1,7 +1,7 @@
 """raresketch.Engine next to its peers on the same simulated events, in one process, on one core: the exact
 reference (dicts and sets), the same detector logic on Apache DataSketches and on datasketch (per-item calls),
-and a pandas / polars group-by formulation (benches/reports/_peers.py says what each does). Prints a markdown table:
-events/s, alerts, agreement with the exact reference, ratio (raresketch / peer) and retained state size.
+and a pandas / polars / DuckDB group-by formulation (benches/reports/_peers.py says what each does). Prints a
+markdown table: events/s, alerts, agreement with the exact reference, ratio (raresketch / peer) and retained state size.
 
     python benches/reports/compare_peers.py [--agents 100] [--days 35] [--per-day 300] [--slow-events N] [--peak]
 
@@ -56,8 +56,10 @@ def contenders(only: set[str] | None = None) -> list[tuple[str, str, type, bool]
            ("Apache DataSketches (hll_sketch per key-day, per item)", "datasketches", peers.DataSketchesPeer, True),
            ("datasketch (HyperLogLogPlusPlus per key-day, per item)", "datasketch", peers.DatasketchPeer, True),
            ("pandas group-by (per day)", "pandas", peers.PandasPeer, False),
-           ("polars group-by (per day)", "polars", peers.PolarsPeer, False)]
-    libs = {"datasketches": "datasketches", "datasketch": "datasketch", "pandas": "pandas", "polars": "polars"}
+           ("polars group-by (per day)", "polars", peers.PolarsPeer, False),
+           ("DuckDB group-by (SQL window functions, per day)", "duckdb", peers.DuckDbPeer, False)]
+    libs = {"datasketches": "datasketches", "datasketch": "datasketch", "pandas": "pandas", "polars": "polars",
+            "duckdb": "duckdb"}
     out = [c for c in out if c[1] not in libs or importlib.util.find_spec(libs[c[1]]) is not None]
     if only:
         out = [c for c in out if c[1] in only or c[1] in ("engine", "reference")]
@@ -111,7 +113,7 @@ def main(argv=None) -> None:
                     help="run the per-item peers on the first batches holding this many events (whole batches; 0: all)")
     ap.add_argument("--batch", type=int, default=BATCH, help="events per Arrow batch")
     ap.add_argument("--only", default="", help="comma-separated short names (datasketches, datasketch, pandas, "
-                                               "polars); the engine and the reference always run")
+                                               "polars, duckdb); the engine and the reference always run")
     ap.add_argument("--peak", action="store_true", help="also trace peak Python allocations (a second run each)")
     args = ap.parse_args(argv)
     pa.set_cpu_count(1)
@@ -188,7 +190,7 @@ def main(argv=None) -> None:
           "input. See benches/reports/_peers.py.")
     print("raresketch's retained state is Baseline.nbytes (fixed, preallocated at the default capacity); the "
           "others' is what they hold after the run (deep sys.getsizeof of dicts/keys/sketches, serialised size "
-          "of DataSketches' C++ sketches, frame sizes for pandas/polars).")
+          "of DataSketches' C++ sketches, frame sizes for pandas/polars, 24 bytes a row of DuckDB's tables).")
 
 
 if __name__ == "__main__":
