@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 import raresketch as rs
 from raresketch import sketches
 from raresketch.simulate import Organisation
+from support.helpers import FLIP_MESSAGE, container_regions
 
 DAY = 20_000  # days since 1970-01-01
 
@@ -196,17 +197,6 @@ def _blob(name: str) -> bytes:
     return _built(next(c for c in CASES if c.name == name)).to_bytes()
 
 
-def _regions(blob: bytes) -> dict[str, int]:
-    """One byte offset inside each region of the container."""
-    hlen = struct.unpack_from("<I", blob, 8)[0]
-    start = 12 + hlen + (-(12 + hlen)) % 8
-    return {"magic": 1, "version": 4, "family": 6, "header length": 8, "header": 12 + hlen // 2,
-            "arrays": (start + len(blob) - 4) // 2, "crc": len(blob) - 2}
-
-
-FLIP_MESSAGE = {"magic": "bad magic", "version": "format version 254", "family": "unknown family",
-                "header length": "checksum mismatch", "header": "checksum mismatch",
-                "arrays": "checksum mismatch", "crc": "checksum mismatch"}
 
 # ------------------------------------------------------------------------------------------- round trip
 
@@ -240,7 +230,7 @@ def test_cut_bytes_are_refused(case):
 @pytest.mark.parametrize("region", list(FLIP_MESSAGE))
 def test_a_flipped_byte_in_every_region_is_refused_naming_the_problem(case, region):
     blob = _blob(case.name)
-    pos = _regions(blob)[region]
+    pos = container_regions(blob)[region]
     with pytest.raises(ValueError, match=FLIP_MESSAGE[region]):
         case.load(blob[:pos] + bytes([blob[pos] ^ 0xFF]) + blob[pos + 1:])
 

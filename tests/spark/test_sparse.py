@@ -16,6 +16,7 @@ import raresketch as rs
 from raresketch import _format
 from raresketch._core import KEY_DTYPE, PAIR_DTYPE, AgentTable, AgentTableSparse, KeyedDistinct, KeyedDistinctSparse
 from raresketch.simulate import Organisation
+from support.helpers import FLIP_MESSAGE, container_regions
 
 DAY = 20_000
 SMALL = rs.Config(capacity=4096, max_agents=1024, activation_days=5)
@@ -127,16 +128,6 @@ def test_a_corrupt_blob_leaves_the_target_unchanged():
 
 
 # ---- refusals (the contract suite's) ------------------------------------------------------------------
-def _regions(blob: bytes) -> dict[str, int]:
-    hlen = struct.unpack_from("<I", blob, 8)[0]
-    start = 12 + hlen + (-(12 + hlen)) % 8
-    return {"magic": 1, "version": 4, "family": 6, "header length": 8, "header": 12 + hlen // 2,
-            "arrays": (start + len(blob) - 4) // 2, "crc": len(blob) - 2}
-
-
-FLIP_MESSAGE = {"magic": "bad magic", "version": "format version 254", "family": "unknown family",
-                "header length": "checksum mismatch", "header": "checksum mismatch",
-                "arrays": "checksum mismatch", "crc": "checksum mismatch"}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -152,7 +143,7 @@ def test_cut_bytes_are_refused(name):
 @pytest.mark.parametrize("region", list(FLIP_MESSAGE))
 def test_a_flipped_byte_in_every_region_is_refused(name, region):
     blob, load = _blob(name), CASES[name][1]
-    pos = _regions(blob)[region]
+    pos = container_regions(blob)[region]
     with pytest.raises(ValueError, match=FLIP_MESSAGE[region]):
         load(blob[:pos] + bytes([blob[pos] ^ 0xFF]) + blob[pos + 1:])
 
