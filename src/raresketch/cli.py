@@ -314,7 +314,9 @@ def _run(inputs, fmt, out, append, output_format, state, changes, sort_buffer, f
     engine = check_global(_open_engine(state, changes))
     load_s = time.perf_counter() - t_load if had_state else None
     before, before_supp = Counter(engine.stats), Counter(engine.suppressed)
-    logging.getLogger("raresketch").addHandler(logging.NullHandler())   # warnings are printed below, once
+    log = logging.getLogger("raresketch")
+    if not log.handlers:                  # the engine's warnings are printed below, once (not by logging's default)
+        log.addHandler(logging.NullHandler())
     n_warned = len(engine.warnings)
     shown = [n_warned, 0]   # warnings already printed: the engine's (earlier runs' too), the reader's
     stats = ReadStats()
