@@ -289,7 +289,7 @@ class Baseline:
         out.location_since = since
         return out
 
-    # ---- sparse form: only the occupied entries (partials shipped between Spark tasks, broadcasts) ---------
+    # ---- sparse form: only the occupied entries (saved states, Spark partials and broadcasts) -------------
     def to_sparse_bytes(self) -> bytes:
         """The occupied entries of every structure with their slot positions (family ``BaselineSparse``:
         versioned, checksummed, validated on load): about 20 bytes per live pair and 24 per live key or agent,

@@ -407,7 +407,8 @@ class Engine:
         """The whole engine state (baseline, counters, guard, names, catalogue additions) as versioned,
         checksummed bytes. The JSON header holds only bounded parameters; the dedup and volume tables, the
         name table and the catalogue additions (the TOML text itself, so a moved or changed file cannot change
-        or break a saved baseline) travel as arrays. Thread-safe: taken under the engine's lock."""
+        or break a saved baseline) travel as arrays; the baseline travels sparse while that is smaller (see
+        :meth:`_baseline_bytes`), so the size follows what it holds. Thread-safe: taken under the engine's lock."""
         with self._lock:
             return self._to_bytes()
 
