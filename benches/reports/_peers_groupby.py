@@ -15,6 +15,7 @@ from support import reference as _ref  # noqa: E402
 from support.reference import ReferenceEngine  # noqa: E402
 
 import raresketch  # noqa: E402
+from raresketch.catalog import path_shape  # noqa: E402
 
 _US_PER_DAY = _ref._US_PER_DAY
 
@@ -231,7 +232,8 @@ class _DuckDbTable:
 
 
 _TABLES = ("prevalence", "process_seen", "kind_agents", "agent_seen_kind", "new_rare", "new_rare_agent",
-           "im_agents", "im_agent_days", "binary_agents", "pair_agents", "cmdline_agents")
+           "im_agents", "im_agent_days", "binary_agents", "pair_agents", "cmdline_agents", "location_agents",
+           "process_agents")
 
 
 class GroupByPeer(ReferenceEngine):
@@ -297,6 +299,9 @@ class GroupByPeer(ReferenceEngine):
         K = np.where(R >= 0, V.strings(kind_s), -1)
         S = V.strings(rcol("raresketch.im.service"))
         binary = V.strings(pc.coalesce(col("process.hash.sha256"), rcol("raresketch.process.key")))
+        # the habitual-explorer exemptions' location: (process, folder shape of its path; None when no path)
+        shape = V.strings(pc.fill_null(col("process.executable"), "\x00None"),
+                          lambda x: "\x02shape:" + repr(path_shape(None if x == "\x00None" else x)))
         is_engine, _ = _bools(rcol("raresketch.process.is_script_engine"))
         engine_arr = pc.fill_null(rcol("raresketch.process.script_engine"), "\x00None")  # None is a value
         engine = V.strings(engine_arr)
@@ -313,7 +318,7 @@ class GroupByPeer(ReferenceEngine):
                 "parent": parent, "cmdline": cmdline, "unsigned": unsigned, "untrusted": untrusted,
                 "writable": writable, "renamed": renamed, "allow": allow, "learn": learn_all,
                 "pk": P.pairs(proc, K), "pa": P.pairs(proc, agent), "ps": P.pairs(proc, S),
-                "pe": P.pairs(parent, np.where(is_engine, engine, -1))}
+                "pe": P.pairs(parent, np.where(is_engine, engine, -1)), "loc": P.pairs(proc, shape)}
 
         alerts: list[dict] = []
         idx_keep = np.flatnonzero(keep)
@@ -366,12 +371,19 @@ class GroupByPeer(ReferenceEngine):
         cmd_ok = eng & (g["cmdline"] >= 0)
         pair_n, _ = F["pair_agents"].step(np.where(par_ok, g["pe"], -1), agent, learn & par_ok, d)
         cmd_n, _ = F["cmdline_agents"].step(np.where(cmd_ok, g["cmdline"], -1), agent, learn & cmd_ok, d)
+        loc_n, _ = F["location_agents"].step(np.where(has_p, g["loc"], -1), agent, learn & has_p, d)
+        proc_n, _ = F["process_agents"].step(proc, agent, learn & has_p, d)
 
         # ---- score (vectorised), then the sequential gates on the survivors
         im_max = cfg.im_max_agents if cfg.im_max_agents is not None else thr
         im_match = im & (n_ag <= im_max) & (n_ad <= cfg.im_max_agent_days)
         allow = g["allow"]
         habitual = np.maximum(nr, nra) >= cfg.habitual_explorer_n
+        # what the status never covers (the reference's exemptions): a copy elsewhere; an unusual process
+        elsewhere = (loc_n <= thr) & (proc_n - loc_n > thr)
+        unusual = ((eng & ((par_ok & (pair_n <= thr)) | (cmd_ok & (cmd_n <= thr))))
+                   | ((binary >= 0) & (b_n <= thr) & (g["unsigned"] | g["untrusted"])))
+        habitual &= ~(elsewhere | (unusual & (nra < max(1, cfg.habitual_explorer_n // 4))))
         sup = self.suppressed
         if not org_activated:
             sup["activation"] += int(first_rare.sum() + im_match.sum())
