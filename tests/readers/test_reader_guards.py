@@ -69,6 +69,21 @@ def test_csv_is_streamed_with_the_line_bound(tmp_path, gz):
     assert n == 3001 and st.skipped["line_too_long"] == 0
 
 
+@pytest.mark.parametrize("newline", [b"", b"\n"])
+def test_good_lines_before_a_long_last_line_are_kept(tmp_path, newline):
+    """Regression: when the first 64 KiB held whole lines and the rest of the file was one line over the bound,
+    the whole-line reader dropped those good lines with the long one (counted once)."""
+    good = [_ecs(i) for i in range(5)]
+    long = b'{"x": "' + b"a" * 200_000 + b'"}'
+    p = tmp_path / "in.jsonl"
+    p.write_bytes(b"\n".join(good) + b"\n" + long + newline)
+    n, st = _n(str(p), format="ecs", max_line_bytes=100_000)
+    assert n == 5 and st.skipped["line_too_long"] == 1
+    src = _source.Source(str(p), max_line=100_000)
+    assert list(src.lines()) == good and src.too_long == 1
+    src.close()
+
+
 def test_line_just_at_the_bound_is_kept(tmp_path):
     line = _ecs(1)
     p = tmp_path / "a.jsonl"

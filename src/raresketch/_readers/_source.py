@@ -215,7 +215,7 @@ class Source:
                         rest = b""
                         continue
                     start, dropping = i + 1, False
-                cut = buf.rfind(b"\n", max(len(rest), start), got)
+                cut = buf.rfind(b"\n", start, got)   # rest is the head at first: it may hold whole lines
                 if cut < 0:
                     if got - start:
                         pending.append(mv[start:got].toreadonly())
