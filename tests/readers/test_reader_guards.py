@@ -84,6 +84,16 @@ def test_good_lines_before_a_long_last_line_are_kept(tmp_path, newline):
     src.close()
 
 
+def test_lines_are_the_lines_of_the_blocks():
+    """``Source.lines`` is ``Source.blocks`` split at newlines: a file that ends with a newline inside the
+    first 64 KiB gives no extra empty line (which ``stats.read`` counted as a record), and ``\\r`` is dropped."""
+    for data in (b"a\nb\n", b"a\r\n\nb", b"", b"\n", b"x" * 70_000 + b"\ny\n"):
+        want = [p[:-1] if p.endswith(b"\r") else p for p in data.split(b"\n")]
+        if data.endswith(b"\n") or not data:
+            want.pop()
+        assert list(_source.Source(data).lines()) == want, data[:10]
+
+
 def test_line_just_at_the_bound_is_kept(tmp_path):
     line = _ecs(1)
     p = tmp_path / "a.jsonl"

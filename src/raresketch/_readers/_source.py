@@ -143,37 +143,12 @@ class Source:
         return self.head + self._read()
 
     def lines(self) -> Iterator[bytes]:
-        if self._consumed:
-            raise RuntimeError("source already consumed")
-        self._consumed = True
-        limit = self.max_line
-        rest = self.head
-        dropping = False   # inside a line already found too long: skip to its newline
-        while True:
-            chunk = self._read(1 << 20)
-            if not chunk:
-                break
-            if dropping:           # still inside a line found too long
-                chunk = _after_newline(chunk)
-                if chunk is None:
-                    continue
-                dropping = False
-            rest = rest + chunk if rest else chunk
-            parts = rest.split(b"\n")
-            rest = parts.pop()
+        """Every line (bytes, without its newline and a trailing ``\\r``), those in ``head`` included: the lines of
+        :meth:`blocks` (1 MiB at a time), so a line longer than ``max_line`` is dropped and counted the same way."""
+        for block in self.blocks(1 << 20):
+            parts = bytes(block).split(b"\n")
+            parts.pop()                      # every block ends with a newline
             for p in parts:
-                if len(p) > limit + 1 or (len(p) > limit and not p.endswith(b"\r")):
-                    self.too_long += 1
-                    continue
-                yield p[:-1] if p.endswith(b"\r") else p
-            if len(rest) > limit + 1:
-                self.too_long += 1
-                rest, dropping = b"", True
-        if rest and not dropping:
-            for p in rest.split(b"\n"):
-                if len(p) > limit + 1 or (len(p) > limit and not p.endswith(b"\r")):
-                    self.too_long += 1
-                    continue
                 yield p[:-1] if p.endswith(b"\r") else p
 
     def blocks(self, size: int = 1 << 22) -> Iterator[bytes | memoryview]:
