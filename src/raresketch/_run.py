@@ -19,6 +19,17 @@ def _why(e: OSError) -> str:
     return e.strerror or str(e)
 
 
+def _stat_or_none(stat_fn, path: str, what: str) -> os.stat_result | None:
+    """``stat_fn(path)`` (``os.stat`` or ``os.lstat``), None when it does not exist; any other failure is a
+    :class:`RunError` naming the option."""
+    try:
+        return stat_fn(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise RunError(f"{what} {path}: {_why(e)}") from None
+
+
 def _inside(path: str, folder: str) -> bool:
     path, folder = os.path.realpath(path), os.path.realpath(folder)
     return os.path.commonpath([path, folder]) == folder
@@ -63,12 +74,7 @@ def preflight(inputs: tuple[str, ...], out: str, state: str | None, append: bool
                 raise RunError(f"{p}: not readable")
             files.append((p, st))
     if out != "-":
-        try:
-            ost = os.stat(out)
-        except FileNotFoundError:
-            ost = None
-        except OSError as e:
-            raise RunError(f"--out {out}: {_why(e)}") from None
+        ost = _stat_or_none(os.stat, out, "--out")
         for p, st in files:
             if ost is not None and (st.st_dev, st.st_ino) == (ost.st_dev, ost.st_ino):
                 raise RunError(f"--out {out} is the input {p}: refusing to write alerts over it")
@@ -84,12 +90,7 @@ def preflight(inputs: tuple[str, ...], out: str, state: str | None, append: bool
         elif not os.access(out, os.W_OK):
             raise RunError(f"--out {out}: not writable")
     if state:
-        try:
-            sst = os.lstat(state)
-        except FileNotFoundError:
-            sst = None
-        except OSError as e:
-            raise RunError(f"--state {state}: {_why(e)}") from None
+        sst = _stat_or_none(os.lstat, state, "--state")
         if sst is not None and stat.S_ISLNK(sst.st_mode):
             raise RunError(f"--state {state} is a symbolic link: give the real path "
                            f"({os.path.realpath(state)})")
