@@ -305,6 +305,16 @@ def test_misspelt_json_keys_warned(tmp_path, nested):
     assert "note" not in text and len(st.warnings) == 2, st.warnings
 
 
+def test_deeply_nested_json_lines_are_counted_not_a_crash(tmp_path):
+    """Regression: the misspelt-key check parsed the first lines with the standard library, which raised
+    RecursionError on a line nested 100,000 deep; such a line is a counted malformed record like any other."""
+    p = tmp_path / "deep.jsonl"
+    p.write_bytes(b'{"a":' * 100_000 + b"1" + b"}" * 100_000 + b"\n" + _ecs(1) + b"\n"
+                  + b'{"b":' * 900 + b"1" + b"}" * 900 + b"\n")
+    n, st = _n(str(p), format="ecs")
+    assert n == 1 and st.read == 3
+
+
 def test_host_underscore_id_named(tmp_path):
     import pyarrow as pa
 

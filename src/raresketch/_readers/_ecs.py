@@ -41,7 +41,7 @@ from ..events._normalise import is_ip, map_unique
 from ..events._schema import sort_by_time
 from ..events._values import parse_timestamp, parse_timestamps
 from ._dns import DnsJoin, join_table
-from ._rows import count_dropped, drop_addressless, loads_line, read_json_rows, rows_table
+from ._rows import JSON_ERRORS, count_dropped, drop_addressless, loads, loads_line, read_json_rows, rows_table
 from ._source import Source
 from ._stats import ReadStats
 from ._tabular import warn_misspelt
@@ -439,24 +439,22 @@ def _ahead(it: Iterator, depth: int = 1) -> Iterator:
 
 def _check_keys(head: bytes, stats: ReadStats, lines: int = 200) -> None:
     """Warn for keys of the first ``lines`` records (flattened to dotted paths) that look like a misspelt field
-    this reader reads and the records lack (``destinaton.ip``, ``process_name``). Once per input, O(head)."""
-    import json
-
+    this reader reads and the records lack (``destinaton.ip``, ``process_name``). Once per input, O(head).
+    A line that does not parse is left to the reader, which counts it."""
     keys: set[str] = set()
-
-    def walk(d: dict, prefix: str) -> None:
-        for k, v in d.items():
-            if isinstance(v, dict):
-                walk(v, f"{prefix}{k}.")
-            else:
-                keys.add(f"{prefix}{k}")
     for line in head.split(b"\n")[:lines]:
         try:
-            d = json.loads(line)
-        except ValueError:
+            d = loads(line)
+        except (*JSON_ERRORS, RecursionError):
             continue
-        if isinstance(d, dict):
-            walk(d, "")
+        todo = [("", d)] if isinstance(d, dict) else []
+        while todo:                       # iterative: nesting depth is the parser's bound, not the stack's
+            prefix, obj = todo.pop()
+            for k, v in obj.items():
+                if isinstance(v, dict):
+                    todo.append((f"{prefix}{k}.", v))
+                else:
+                    keys.add(f"{prefix}{k}")
     if keys:
         warn_misspelt(sorted(keys), _READ_PATHS, stats, "field", "a field this reader reads")
 
